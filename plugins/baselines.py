@@ -1,0 +1,171 @@
+"""Label-free prompt-selection baselines: MI, GlobalE, LocalE, ZPS and SPELL (methods.md §2).
+
+Every score is computed from the ScoreTable alone, one score per prompt, higher is better.
+Entropies are in nats with 0 log 0 = 0 and no epsilon. Classes use the table's one class
+order throughout; FUTE's ZPS compares indices from two different orders for SA, which inverts
+its ranking, and this module does not copy that.
+
+Options (``Selector(**options)``):
+
+* ``locale``: ``negate=True`` scores -LocalE, so the most confident prompt wins (Yang et al.'s
+  MDL direction) instead of the most uncertain one (Lu et al., FUTE; the default).
+* ``zps-log``, ``zps-prob``, ``zps-vote``: ``filter=False`` ensembles all prompts instead of
+  only those the k-means confidence filter keeps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from scipy.special import entr
+from sklearn.cluster import KMeans
+
+from promptsel.errors import CapabilityError, UsageError
+from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
+
+if TYPE_CHECKING:
+    from promptsel.scoretable import ScoreTable
+    from promptsel.selector import SelectionContext
+
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Entropy in nats over the last axis, 0 log 0 = 0."""
+    return entr(probs).sum(axis=-1)
+
+
+def flag(options: dict[str, Any], name: str, default: bool) -> bool:
+    """A boolean selector option; strings such as "false" from a command line count too."""
+    value = options.get(name, default)
+    if not isinstance(value, str):
+        return bool(value)
+    word = value.strip().lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"0", "false", "no", "off"}:
+        return False
+    raise UsageError(f"Option {name!r} must be true or false, got {value!r}.")
+
+
+class MutualInformation(Selector):
+    selector_id = "mi"
+    needs = frozenset({NEEDS_CLASS_LOGPROBS})
+    description = "Mutual information between input and predicted class (Sorensen et al. 2022)."
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        probs = table.probs
+        return entropy(probs.mean(axis=1)) - entropy(probs).mean(axis=1)
+
+
+class GlobalEntropy(Selector):
+    selector_id = "globale"
+    needs = frozenset({NEEDS_CLASS_LOGPROBS})
+    description = "Entropy of the histogram of predicted classes (GlobalE, Lu et al. 2022)."
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        n_classes = table.class_logprobs.shape[-1]
+        one_hot = table.predictions[..., None] == np.arange(n_classes)
+        return entropy(one_hot.mean(axis=1))
+
+
+class LocalEntropy(Selector):
+    selector_id = "locale"
+    needs = frozenset({NEEDS_CLASS_LOGPROBS})
+    description = (
+        "Mean entropy of each input's class distribution (LocalE, Lu et al. 2022); option negate."
+    )
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        local = entropy(table.probs).mean(axis=1)
+        return -local if flag(self.options, "negate", False) else local
+
+
+class _ZeroLabelSelection(Selector):
+    """ZPS (Liao et al. 2022): agreement of each prompt with the pseudo-labels of an ensemble."""
+
+    needs = frozenset({NEEDS_CLASS_LOGPROBS})
+    ensemble: ClassVar[str]
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        predictions = table.predictions
+        if flag(self.options, "filter", True):
+            kept = confident_prompts(table.probs)
+        else:
+            kept = np.ones(table.n_prompts, dtype=bool)
+        pseudo_labels = self.class_scores(table, kept).argmax(axis=-1)
+        # Every prompt is scored, also those the filter left out of the ensemble.
+        return (predictions == pseudo_labels).mean(axis=1)
+
+    def class_scores(self, table: ScoreTable, kept: np.ndarray) -> np.ndarray:
+        """s(x, y) over the kept prompts, [N, C]; the pseudo-label is its argmax."""
+        if self.ensemble == "vote":
+            n_classes = table.class_logprobs.shape[-1]
+            return (table.predictions[kept][..., None] == np.arange(n_classes)).sum(axis=0)
+        values = table.class_logprobs if self.ensemble == "log" else table.probs
+        # Summing in sorted order makes the mean bitwise independent of the prompt order, so a
+        # near-tie between two classes cannot flip when the prompt file is reordered.
+        return np.sort(values[kept], axis=0).mean(axis=0)
+
+
+def confident_prompts(probs: np.ndarray) -> np.ndarray:
+    """ZPS's filter: 2-means on each prompt's mean top-1 minus top-2 class probability; keep
+    the prompts in the cluster with the larger centroid. Returns a boolean mask [P]."""
+    top_two = np.sort(probs, axis=-1)[..., -2:]
+    confidence = (top_two[..., 1] - top_two[..., 0]).mean(axis=1)
+    if np.unique(confidence).size < 2:
+        # Nothing to separate: keep every prompt, as Yang et al. do when clustering fails.
+        return np.ones(confidence.size, dtype=bool)
+    # Cluster the sorted values so the result cannot depend on the order of the prompts.
+    order = np.argsort(confidence, kind="stable")
+    kmeans = KMeans(n_clusters=2, random_state=0, n_init=10).fit(confidence[order, None])
+    keep = np.empty(confidence.size, dtype=bool)
+    keep[order] = kmeans.labels_ == kmeans.cluster_centers_[:, 0].argmax()
+    return keep
+
+
+class ZpsLog(_ZeroLabelSelection):
+    selector_id = "zps-log"
+    ensemble = "log"
+    description = "Agreement with pseudo-labels from mean log-probs of confident prompts (ZPS, Liao et al. 2022)."
+
+
+class ZpsProb(_ZeroLabelSelection):
+    selector_id = "zps-prob"
+    ensemble = "prob"
+    description = "Agreement with pseudo-labels from mean probabilities of confident prompts (ZPS, Liao et al. 2022)."
+
+
+class ZpsVote(_ZeroLabelSelection):
+    selector_id = "zps-vote"
+    ensemble = "vote"
+    description = "Agreement with pseudo-labels from a majority vote of confident prompts (ZPS, Liao et al. 2022)."
+
+
+class Spell(Selector):
+    selector_id = "spell"
+    needs = frozenset({NEEDS_PROMPT_NLL})
+    description = (
+        "Minus the mean perplexity of the prompt filled with each input (SPELL, Gonen et al. 2023)."
+    )
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        if table.prompt_nll is None:
+            raise CapabilityError(
+                "SPELL needs prompt_nll, the per-token NLL of each instantiated prompt.",
+                hint="Score with a backend that gives sequence log-probs, or add prompt_nll to the scores file.",
+            )
+        # Average the perplexities themselves, not their logs (Gonen et al.; methods.md §2.5).
+        return -np.exp(table.prompt_nll).mean(axis=1)
+
+
+#: Every selector of this module, in the order ``promptsel methods`` lists them.
+SELECTORS: tuple[type[Selector], ...] = (
+    MutualInformation,
+    GlobalEntropy,
+    LocalEntropy,
+    ZpsLog,
+    ZpsProb,
+    ZpsVote,
+    Spell,
+)

@@ -1,0 +1,101 @@
+"""The backend contract: what an LLM engine must give promptsel.
+
+A backend scores text; it never formats chat turns by hand (the model's own chat template does)
+and never caches (the scoring layer does, for every backend alike).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+#: Capabilities a backend may declare; methods declare which they need.
+CONTINUATION_LOGPROBS = "continuation_logprobs"
+SEQUENCE_LOGPROBS = "sequence_logprobs"
+GENERATE = "generate"
+TOPK_ONLY = "topk_only"
+CAPABILITIES = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE, TOPK_ONLY})
+
+ScoringMode = Literal["full", "first_token"]
+
+
+@dataclass(frozen=True)
+class ContinuationRequest:
+    """Score each continuation as the text that follows ``prompt`` (teacher-forced)."""
+
+    prompt: str
+    continuations: tuple[str, ...]
+
+
+class Backend(ABC):
+    """Base class for LLM backends registered through ``register_backends``.
+
+    Subclasses set ``backend_id`` and ``capabilities`` and implement the methods their
+    capabilities promise. ``model`` is a path or an id the backend understands; ``None`` means
+    the backend's default model.
+    """
+
+    backend_id: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: Options (from ``-M key=value``) that change scores and so belong in cache keys.
+    scoring_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        self.model = model
+        self.options = options
+
+    # --- identity -------------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def model_name(self) -> str:
+        """A human-readable model name for reports."""
+
+    @property
+    @abstractmethod
+    def fingerprint(self) -> str:
+        """A content hash of the model (weights file hash, not its name): the cache key."""
+
+    def cache_identity(self) -> dict[str, Any]:
+        """Everything that changes this backend's numbers for the same input text."""
+        return {
+            "backend": self.backend_id,
+            "fingerprint": self.fingerprint,
+            "options": {k: self.options[k] for k in self.scoring_options if k in self.options},
+        }
+
+    # --- text -----------------------------------------------------------------------------
+    @abstractmethod
+    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """Format chat messages with the model's own chat template into one prompt string."""
+
+    # --- scoring --------------------------------------------------------------------------
+    def continuation_logprobs(
+        self, requests: Sequence[ContinuationRequest], mode: ScoringMode = "full"
+    ) -> list[np.ndarray]:
+        """log p(continuation | prompt) for each continuation of each request.
+
+        ``mode="full"`` sums the log-probs of every token of the continuation; ``"first_token"``
+        takes only its first token. Tokenization is done on prompt+continuation jointly; the
+        continuation's tokens are those after the prompt's own tokens.
+        :returns: one float array per request, aligned with its continuations.
+        """
+        raise NotImplementedError(f"{self.backend_id} cannot score continuations")
+
+    def sequence_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Per-token log p(tok_i | tok_<i) of each text, for i >= 1 (the first token has none)."""
+        raise NotImplementedError(f"{self.backend_id} cannot score sequences")
+
+    def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
+        """Greedy generation (temperature 0) of at most ``max_tokens`` tokens per prompt."""
+        raise NotImplementedError(f"{self.backend_id} cannot generate")
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the model."""
+
+    def versions(self) -> dict[str, str]:
+        """Versions of the libraries this backend runs on, for reports."""
+        return {}

@@ -1,0 +1,309 @@
+"""The ``promptsel`` command line: a thin layer over the library.
+
+Machine output goes to stdout, people's output (tables, progress, errors) to stderr. Every
+option has a ``PROMPTSEL_*`` environment variable. Errors end in one line and an exit code:
+1 runtime, 2 usage; ``PROMPTSEL_DEBUG=1`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import PromptselError, UsageError
+
+app = typer.Typer(
+    name="promptsel",
+    help="Pick the best zero-shot prompt for a model and a dataset, with or without labels.",
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+cache_app = typer.Typer(help="Inspect or clear the result cache.", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"promptsel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = None,
+) -> None:
+    """Pick the best zero-shot prompt for a model and a dataset, with or without labels."""
+
+
+class Metric(str, Enum):
+    accuracy = "accuracy"
+    macro_f1 = "macro_f1"
+
+
+class NDCG(str, Enum):
+    minmax = "minmax"
+    raw = "raw"
+    fute = "fute"
+
+
+class Mode(str, Enum):
+    full = "full"
+    first_token = "first_token"
+
+
+class Aggregate(str, Enum):
+    sum = "sum"
+    max = "max"
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{option} expects KEY=VALUE, got {item!r}.")
+        out[key.strip()] = value
+    return out
+
+
+def _model_args(values: list[str] | None) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in _pairs(values, "-M/--model-arg").items():
+        try:
+            out[key] = json.loads(value)  # numbers, booleans, lists; anything else stays a string
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _methods(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [m.strip() for v in values for m in v.split(",") if m.strip()]
+
+
+ENV = "PROMPTSEL_"
+
+
+@app.command()
+def select(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset (see [b]promptsel list datasets[/b]) or a local .jsonl/.csv/.tsv file.")] = None,
+    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
+    backend: Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")] = "llamacpp",
+    model: Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")] = None,
+    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")] = None,
+    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every method the backend allows.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
+    seed: Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling and seeded methods.")] = 0,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")] = None,
+    scores: Annotated[Optional[Path], typer.Option("--scores", envvar=ENV + "SCORES", help="Rank prompts from log-probs computed elsewhere (.npz); no backend runs.")] = None,
+    save_scores: Annotated[Optional[Path], typer.Option("--save-scores", envvar=ENV + "SAVE_SCORES", help="Write the ScoreTable to this .npz file.")] = None,
+    metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
+    ndcg: Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG variant: minmax relevance (default), raw accuracy, or the FUTE code's formula.")] = NDCG.minmax,
+    scoring: Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")] = Mode.full,
+    aggregate: Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")] = Aggregate.sum,
+    fute_compat: Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")] = False,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", help="Bound on the reasoning generated for CoT prompts.")] = 64,
+    field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
+    label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
+    classes: Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Do not read or write the result cache.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json or .md by extension; repeatable).")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")] = False,
+) -> None:
+    """Score every prompt with every method and show which prompt each method picks."""
+    from .pipeline import SelectRequest, run_select
+    from .scoring import ScoringOptions
+
+    for path in output or []:
+        if path.suffix.lower() not in (".json", ".md"):
+            raise UsageError(f"Cannot write a report to {path}: use a .json or .md file name.")
+    options = (
+        ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
+        if fute_compat
+        else ScoringOptions(mode=scoring.value, aggregate=aggregate.value, max_new_tokens=max_new_tokens)
+    )
+    request = SelectRequest(
+        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg),
+        methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, scores=scores,
+        save_scores=save_scores, metric=metric.value, ndcg=ndcg.value, cache=not no_cache, scoring=options,
+        fields=_pairs(field, "--field"), label_field=label_field,
+        classes=[c.strip() for c in classes.split(",")] if classes else None,
+    )
+    from . import render
+
+    console = _stderr()
+    progress = render.RichProgress(console) if not no_progress else None
+    report, _ = run_select(request, progress=progress)
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    for path in output or []:
+        render.write_report(report, path)
+    if not quiet:
+        render.print_report(report, console)
+
+
+@app.command()
+def validate(
+    prompts: Annotated[Path, typer.Argument(help="Prompt-set TOML file.")],
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check placeholders and classes against this dataset.")] = None,
+) -> None:
+    """Check a prompt set (and that it fits a dataset) before any model runs."""
+    from .pipeline import resolve_dataset_spec
+    from .prompts import load_prompt_set
+
+    prompt_set = load_prompt_set(prompts)
+    where = ""
+    if dataset is not None:
+        spec = resolve_dataset_spec(dataset)
+        if spec is None:
+            from .data import load_local
+
+            local = load_local(dataset)
+            prompt_set.check_dataset(local.fields, local.classes, local.name)
+        else:
+            prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
+        where = f" and fits dataset {dataset!r}"
+    cot = sum(p.cot for p in prompt_set.prompts)
+    _stderr().print(f"[green]OK[/green] {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}.")
+
+
+@app.command()
+def plugins(
+    as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Include bundled plugins.")] = True,
+) -> None:
+    """List the loaded plugins, what they register, and any that failed to load."""
+    from .plugins import plugin_infos, registries
+
+    regs = registries()
+    provided: dict[str, list[str]] = {}
+    for kind, reg in (("backend", regs.backends), ("method", regs.selectors), ("embedder", regs.embedders), ("dataset", regs.datasets)):
+        for entry in reg:
+            provided.setdefault(entry.plugin, []).append(f"{kind}:{entry.name}")
+    rows = [
+        {"name": i.name, "distribution": i.dist, "version": i.version, "module": i.module, "builtin": i.builtin,
+         "hooks": i.hooks, "provides": provided.get(i.name, []), "error": i.error}
+        for i in plugin_infos() if all_ or not i.builtin
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from . import render
+
+    render.print_plugins(rows, _stderr())
+
+
+class ListKind(str, Enum):
+    methods = "methods"
+    backends = "backends"
+    datasets = "datasets"
+    embedders = "embedders"
+
+
+@app.command("list")
+def list_(kind: Annotated[ListKind, typer.Argument(help="What to list.")]) -> None:
+    """List registered methods, backends, datasets or embedders."""
+    from .plugins import registries
+
+    regs = registries()
+    reg = {"methods": regs.selectors, "backends": regs.backends, "datasets": regs.datasets, "embedders": regs.embedders}[kind.value]
+    for entry in reg:
+        target = entry.target
+        detail = (
+            getattr(target, "description", "")
+            or (", ".join(sorted(getattr(target, "capabilities", ()))))
+        )
+        if kind.value == "datasets":
+            detail = f"{target.task}; classes {', '.join(target.classes)}; eval {target.eval_split}, train {target.train_split}"
+        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
+        typer.echo(f"{entry.name}{aliases}\t{detail}")
+
+
+@cache_app.command("info")
+def cache_info(as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False) -> None:
+    """Where the cache is and what it holds."""
+    from .cache import Cache
+
+    info = Cache().info()
+    if as_json:
+        sys.stdout.write(json.dumps(info, indent=2) + "\n")
+        return
+    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(info["kinds"].items())) or "empty"
+    typer.echo(f"{info['path']}\n{info['entries']} entries ({kinds}), {info['bytes'] / 1e6:.1f} MB")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Delete every cached result."""
+    from .cache import Cache
+
+    n = Cache().clear()
+    typer.echo(f"Removed {n} cached results.")
+
+
+def _add_plugin_commands() -> None:
+    from .plugins import register_commands
+
+    register_commands(app)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # Plugin problems are the user's business, but as one readable line, not a code location.
+    sys.stderr.write(f"Warning: {message}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app behind one error boundary."""
+    import warnings
+
+    # Recent typer vendors click; find its ClickException whichever click it runs on.
+    click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+    warnings.showwarning = _show_warning
+    debug = os.environ.get("PROMPTSEL_DEBUG", "") not in ("", "0")
+    try:
+        _add_plugin_commands()
+        app(args=argv, standalone_mode=False)
+    except PromptselError as exc:
+        if debug:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click_exception as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _fail("Aborted.", 1)
+    except KeyboardInterrupt:
+        _fail("Interrupted. Results computed so far are cached: run the same command again to resume.", 130)
+    except Exception as exc:
+        if debug:
+            raise
+        _fail(f"Unexpected error: {type(exc).__name__}: {exc}. Set PROMPTSEL_DEBUG=1 for the traceback and report it.", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    try:
+        _stderr().print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+    except Exception:
+        sys.stderr.write(f"Error: {message}\n")
+    sys.exit(code)

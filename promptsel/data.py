@@ -1,0 +1,282 @@
+"""Datasets: named specs registered by plugins, their sources, local files and sampling.
+
+A named dataset resolves its split through sources in order: a data directory in the canonical
+layout ``<dir>/<name>/<split>.jsonl`` (``--data-dir`` / ``PROMPTSEL_DATA_DIR``), the Hugging Face
+hub through ``datasets`` (online), and an offline source from a registry package where the
+spec has one. Examples are plain dicts of the spec's fields plus ``label`` (a class name).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+LOCAL_SUFFIXES = (".jsonl", ".csv", ".tsv")
+
+
+@dataclass(frozen=True)
+class HubSource:
+    """Where a dataset lives on the Hugging Face hub and how its columns map to ours."""
+
+    path: str
+    config: str | None = None
+    splits: Mapping[str, str] = field(default_factory=dict)  # our split -> hub split
+    columns: Mapping[str, str] = field(default_factory=dict)  # our field -> hub column
+    label_column: str = "label"
+    #: Class name for each integer label; ``None`` when the hub stores names already.
+    label_names: Sequence[str] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named dataset: the fields templates may use, ordered classes, default splits, sources."""
+
+    name: str
+    task: str
+    fields: tuple[str, ...]
+    classes: tuple[str, ...]
+    eval_split: str
+    train_split: str | None = None
+    description: str = ""
+    hub: HubSource | None = None
+    #: ``offline(split) -> list of examples`` or ``None`` for a split it does not have.
+    offline: Callable[[str], list[dict[str, Any]] | None] | None = None
+    offline_name: str = ""
+
+
+@dataclass
+class Dataset:
+    """One split, loaded: examples, ids (stable within the split) and where it came from."""
+
+    name: str
+    split: str
+    fields: tuple[str, ...]
+    classes: tuple[str, ...]
+    examples: list[dict[str, Any]]
+    ids: list[str]
+    source: str
+    task: str = ""
+    n_total: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.n_total:
+            self.n_total = len(self.examples)
+
+    @property
+    def has_labels(self) -> bool:
+        return bool(self.examples) and all(ex.get("label") is not None for ex in self.examples)
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        import numpy as np
+
+        if not self.has_labels:
+            return None
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.array([index[ex["label"]] for ex in self.examples], dtype=np.int64)
+
+    @property
+    def sample_ids_sha256(self) -> str:
+        return hashlib.sha256("\n".join(self.ids).encode()).hexdigest()
+
+    def inputs(self) -> list[dict[str, Any]]:
+        """The examples without their labels: what prompts are rendered with."""
+        return [{k: ex[k] for k in self.fields} for ex in self.examples]
+
+    def sample(self, limit: int | None, seed: int) -> Dataset:
+        """A seeded, class-stratified sample of ``limit`` examples, in the split's own order."""
+        if limit is None or limit >= len(self.examples):
+            return self
+        if limit <= 0:
+            raise UsageError(f"--limit must be a positive number, got {limit}.")
+        import numpy as np
+
+        rng = np.random.default_rng(seed)
+        if self.has_labels:
+            labels = self.labels
+            assert labels is not None
+            counts = np.bincount(labels, minlength=len(self.classes))
+            quota = _largest_remainder(counts, limit)
+            chosen = [
+                idx
+                for c in range(len(self.classes))
+                for idx in rng.choice(np.flatnonzero(labels == c), size=quota[c], replace=False)
+            ]
+        else:
+            chosen = list(rng.choice(len(self.examples), size=limit, replace=False))
+        keep = sorted(int(i) for i in chosen)
+        return Dataset(
+            name=self.name, split=self.split, fields=self.fields, classes=self.classes,
+            examples=[self.examples[i] for i in keep], ids=[self.ids[i] for i in keep],
+            source=self.source, task=self.task, n_total=self.n_total,
+        )
+
+
+def _largest_remainder(counts: np.ndarray, total: int) -> list[int]:
+    import numpy as np
+
+    exact = counts / counts.sum() * total
+    quota = np.floor(exact).astype(int)
+    # Hand the remaining slots to the largest remainders (ties: lower class index first).
+    for c in np.argsort(-(exact - quota), kind="stable")[: total - quota.sum()]:
+        quota[c] += 1
+    return [int(min(q, n)) for q, n in zip(quota, counts)]
+
+
+def data_dir(explicit: str | Path | None = None) -> Path | None:
+    value = explicit or os.environ.get("PROMPTSEL_DATA_DIR")
+    return Path(value) if value else None
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}).", hint="Each line must be one JSON object.") from exc
+    return rows
+
+
+def load_named(spec: DatasetSpec, split: str, directory: str | Path | None = None) -> Dataset:
+    """Load one split of a named dataset from the first source that has it."""
+    tried: list[str] = []
+    root = data_dir(directory)
+    if root is not None:
+        path = root / spec.name / f"{split}.jsonl"
+        if path.is_file():
+            rows = read_jsonl(path)
+            return _make(spec, split, rows, f"data-dir:{path}")
+        tried.append(f"data directory ({path} not found)")
+    else:
+        tried.append("data directory (none set: --data-dir or PROMPTSEL_DATA_DIR)")
+    if spec.hub is not None:
+        rows, why = _load_hub(spec, split)
+        if rows is not None:
+            return _make(spec, split, rows, f"hub:{spec.hub.path}")
+        tried.append(f"Hugging Face hub ({why})")
+    if spec.offline is not None:
+        rows = spec.offline(split)
+        if rows is not None:
+            return _make(spec, split, rows, f"offline:{spec.offline_name}")
+        tried.append(f"offline {spec.offline_name} (has no {split!r} split)")
+    raise DataError(
+        f"Dataset {spec.name!r} split {split!r} is not available; tried: {'; '.join(tried)}.",
+        hint=f"Put it at <dir>/{spec.name}/{split}.jsonl and pass --data-dir <dir>, or go online with `pip install 'promptsel[hub]'`.",
+    )
+
+
+def _load_hub(spec: DatasetSpec, split: str) -> tuple[list[dict[str, Any]] | None, str]:
+    hub = spec.hub
+    assert hub is not None
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("HF_DATASETS_OFFLINE") == "1":
+        return None, "offline mode is set"
+    if split not in hub.splits:
+        return None, f"no {split!r} split there"
+    try:
+        import datasets
+    except ImportError:
+        return None, "the `datasets` package is not installed"
+    try:
+        ds = datasets.load_dataset(hub.path, hub.config, split=hub.splits[split])
+    except Exception as exc:  # the hub is optional: any failure moves on to the next source
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+    rows = []
+    for row in ds:
+        example = {f: row[hub.columns.get(f, f)] for f in spec.fields}
+        label = row.get(hub.label_column)
+        if hub.label_names is not None and label is not None:
+            label = hub.label_names[label] if 0 <= label < len(hub.label_names) else None
+        example["label"] = label
+        rows.append(example)
+    return rows, ""
+
+
+def _make(spec: DatasetSpec, split: str, rows: list[dict[str, Any]], source: str) -> Dataset:
+    examples = []
+    for i, row in enumerate(rows):
+        missing = [f for f in spec.fields if f not in row]
+        if missing:
+            raise DataError(f"{source}: row {i + 1} has no field {missing[0]!r} (needs: {', '.join(spec.fields)}).")
+        label = row.get("label")
+        if label is not None and label not in spec.classes:
+            raise DataError(f"{source}: row {i + 1} has label {label!r}, not one of {', '.join(spec.classes)}.")
+        examples.append({**{f: row[f] for f in spec.fields}, "label": label})
+    if not examples:
+        raise DataError(f"Dataset {spec.name!r} split {split!r} from {source} is empty.", hint="Check the file has examples.")
+    return Dataset(
+        name=spec.name, split=split, fields=spec.fields, classes=spec.classes,
+        examples=examples, ids=[f"{split}:{i}" for i in range(len(examples))], source=source, task=spec.task,
+    )
+
+
+def load_local(
+    path: str | Path,
+    *,
+    fields: Sequence[str] | None = None,
+    label_field: str | None = "label",
+    classes: Sequence[str] | None = None,
+    rename: Mapping[str, str] | None = None,
+) -> Dataset:
+    """Load a local ``.jsonl``, ``.csv`` or ``.tsv`` file.
+
+    ``rename`` maps template field names to file columns (``--field text=review``). Without
+    ``fields`` every column except the label becomes a field. Without ``classes`` the classes
+    are the sorted distinct labels. A file without the label column is label-free.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Data file not found: {path}.", hint="Check the path given to --dataset.")
+    suffix = path.suffix.lower()
+    if suffix not in LOCAL_SUFFIXES:
+        raise UsageError(f"Unsupported data file {path}: use one of {', '.join(LOCAL_SUFFIXES)}.")
+    if suffix == ".jsonl":
+        rows = read_jsonl(path)
+    else:
+        with open(path, encoding="utf-8", newline="") as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+    if not rows:
+        raise DataError(f"Data file {path} is empty.", hint="It needs a header (csv/tsv) and at least one example.")
+    rename = dict(rename or {})
+    columns = list(rows[0].keys())
+    has_labels = label_field is not None and label_field in columns
+    if fields is None:
+        fields = [c for c in columns if c != label_field and c not in rename.values()] + list(rename)
+    fields = tuple(fields)
+    examples = []
+    for i, row in enumerate(rows):
+        example = {}
+        for f in fields:
+            column = rename.get(f, f)
+            if column not in row:
+                raise DataError(f"{path}: row {i + 1} has no column {column!r} for field {f!r} (columns: {', '.join(columns)}).",
+                                hint="Map fields to columns with --field NAME=COLUMN.")
+            example[f] = row[column]
+        example["label"] = str(row[label_field]) if has_labels and row.get(label_field) not in (None, "") else None
+        examples.append(example)
+    labels = sorted({ex["label"] for ex in examples if ex["label"] is not None})
+    if classes is None:
+        if not labels:
+            raise UsageError(f"{path} has no {label_field!r} column; pass --classes to name the classes.")
+        classes = labels
+    unknown = sorted(set(labels) - set(classes))
+    if unknown:
+        raise DataError(f"{path}: label {unknown[0]!r} is not one of the classes {', '.join(classes)}.")
+    return Dataset(
+        name=path.stem, split=path.name, fields=fields, classes=tuple(classes), examples=examples,
+        ids=[f"{path.name}:{i}" for i in range(len(examples))], source=f"file:{path}",
+    )

@@ -1,0 +1,89 @@
+"""The plugin surface of promptsel: five registration hooks, each taking a ``register`` callback.
+
+Every hook is called with keyword arguments only. An implementation may accept fewer arguments
+than the spec lists (pluggy's opt-in arguments), so new arguments never break old plugins.
+The reference page ``docs/hooks.md`` is generated from these docstrings (``python -m
+promptsel.hookdoc``) and a test keeps the two in sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+hookspec = pluggy.HookspecMarker("promptsel")
+hookimpl = pluggy.HookimplMarker("promptsel")
+
+#: ``register(cls, aliases=())``: records ``cls`` under its id attribute and any aliases.
+Register = Callable[..., None]
+
+
+@hookspec
+def register_backends(register: Register) -> None:
+    """Register LLM backends.
+
+    Call ``register(BackendClass, aliases=("name", ...))`` once per backend class. The class
+    subclasses :class:`promptsel.backend.Backend`, names itself in ``backend_id`` and declares
+    ``capabilities``. Import heavy libraries inside the class, never at module import time,
+    so that ``promptsel --help`` stays fast.
+
+    :param register: records the backend under ``cls.backend_id`` and its aliases.
+    """
+
+
+@hookspec
+def register_selectors(register: Register) -> None:
+    """Register label-free prompt-selection methods.
+
+    Call ``register(SelectorClass, aliases=(...))``. The class subclasses
+    :class:`promptsel.selector.Selector`, names itself in ``selector_id``, declares what it
+    ``needs`` and returns one score per prompt (higher is better) from ``score``.
+
+    :param register: records the selector under ``cls.selector_id`` and its aliases.
+    """
+
+
+@hookspec
+def register_embedders(register: Register) -> None:
+    """Register task-embedding methods for FUTE.
+
+    Call ``register(EmbedderClass, aliases=(...))``. For every embedder the method
+    ``fute-<embedder_id>`` becomes available to ``promptsel select``.
+
+    :param register: records the embedder under ``cls.embedder_id`` and its aliases.
+    """
+
+
+@hookspec
+def register_datasets(register: Register) -> None:
+    """Register named datasets.
+
+    Call ``register(spec, aliases=(...))`` with a :class:`promptsel.data.DatasetSpec`: its
+    fields, ordered classes, default eval and train splits and where its data can be found.
+
+    :param register: records the dataset under ``spec.name`` and its aliases.
+    """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add subcommands to the ``promptsel`` command line.
+
+    Decorate functions with ``@cli.command()``; keep the import of anything heavy inside them.
+
+    :param cli: the root typer application.
+    """
+
+
+def spec_names() -> list[str]:
+    """The hook names, in the order they are documented."""
+    return [name for name, obj in globals().items() if callable(obj) and _is_spec(obj)]
+
+
+def _is_spec(obj: Any) -> bool:
+    return hasattr(obj, "promptsel_spec")

@@ -1,0 +1,209 @@
+"""``select`` as a library call: prompts + data + backend -> ScoreTable -> methods -> report."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .backend import Backend
+from .cache import Cache
+from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
+from .errors import BackendError, CapabilityError, PromptselError, UsageError
+from .plugins import registries
+from .prompts import PromptSet, load_prompt_set
+from .report import SCHEMA_VERSION, evaluate
+from .scoretable import ScoreTable
+from .scoring import Progress, Scorer, ScoringOptions, build_score_table
+from .selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext, Selector
+
+
+@dataclass
+class SelectRequest:
+    dataset: str | None = None
+    prompts: Path | None = None
+    backend: str = "llamacpp"
+    model: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    methods: list[str] | None = None
+    split: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    scores: Path | None = None
+    save_scores: Path | None = None
+    metric: str = "accuracy"
+    ndcg: str = "minmax"
+    cache: bool = True
+    scoring: ScoringOptions = field(default_factory=ScoringOptions)
+    #: For local data files: template field -> column, the label column and the classes.
+    fields: dict[str, str] = field(default_factory=dict)
+    label_field: str = "label"
+    classes: list[str] | None = None
+
+
+def resolve_dataset_spec(name: str) -> DatasetSpec | None:
+    """The registered spec for a name, ``None`` for a local file path."""
+    regs = registries()
+    if name in regs.datasets:
+        return regs.datasets.get(name)
+    if Path(name).suffix.lower() in LOCAL_SUFFIXES:
+        return None
+    raise UsageError(regs.datasets.unknown_message(name) + f" A local {'/'.join(LOCAL_SUFFIXES)} file works too.")
+
+
+def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
+    assert req.dataset is not None
+    if spec is None:
+        dataset = load_local(req.dataset, label_field=req.label_field, classes=req.classes, rename=req.fields)
+    else:
+        dataset = load_named(spec, req.split or spec.eval_split, req.data_dir)
+    return dataset.sample(req.limit, req.seed)
+
+
+def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Backend:
+    cls = registries().backends.get(name)
+    try:
+        return cls(model=model, **model_args)
+    except PromptselError:
+        raise
+    except TypeError as exc:
+        raise UsageError(f"Backend {name!r} does not accept these model arguments: {exc}.") from exc
+    except Exception as exc:
+        raise BackendError(f"Backend {name!r} failed to start: {type(exc).__name__}: {exc}") from exc
+
+
+def choose_methods(requested: list[str] | None, available: set[str]) -> list[str]:
+    """The requested methods (all available ones by default), checked against what we have."""
+    regs = registries()
+    if requested is None:
+        return [e.name for e in regs.selectors if e.target.needs <= available]
+    names = []
+    for name in requested:
+        entry = regs.selectors.entry(name)
+        missing = entry.target.needs - available
+        if missing:
+            raise CapabilityError(
+                f"Method {entry.name!r} needs {', '.join(sorted(missing))}, which this run cannot provide.",
+                hint="Use a backend that has it, or leave the method out of --methods.",
+            )
+        names.append(entry.name)
+    return list(dict.fromkeys(names))
+
+
+def versions(backend: Backend | None) -> dict[str, str]:
+    out = {"promptsel": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for pkg in ("scipy", "scikit-learn", "pluggy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    if backend is not None:
+        out.update(backend.versions())
+    return out
+
+
+def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[dict[str, Any], ScoreTable]:
+    """Run a selection and return the report and the ScoreTable it was computed from."""
+    progress = progress or Progress()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    prompt_set: PromptSet | None = load_prompt_set(req.prompts) if req.prompts else None
+    backend: Backend | None = None
+    scorer: Scorer | None = None
+    if req.scores is not None:
+        table = ScoreTable.load(req.scores)
+        if prompt_set is not None and len(prompt_set.prompts) != table.n_prompts:
+            raise UsageError(f"{req.prompts} has {len(prompt_set.prompts)} prompts but {req.scores} scores {table.n_prompts}.")
+        if prompt_set is not None and "prompt_ids" not in np.load(req.scores).files:
+            table.prompt_ids = prompt_set.ids
+        available = {NEEDS_CLASS_LOGPROBS} | ({NEEDS_PROMPT_NLL} if table.prompt_nll is not None else set())
+        methods = choose_methods(req.methods, available)
+        digest = hashlib.sha256(Path(req.scores).read_bytes()).hexdigest()
+        dataset_info = {
+            "name": req.dataset or Path(req.scores).stem, "split": req.split, "n": table.n_examples,
+            "n_total": table.n_examples, "source": f"scores:{req.scores}",
+            "sample_ids_sha256": hashlib.sha256("\n".join(table.sample_ids).encode()).hexdigest(),
+            "sample_ids": table.sample_ids, "classes": table.class_names,
+        }
+        backend_info = {"name": None, "model": None, "fingerprint": digest}
+    else:
+        if prompt_set is None or req.dataset is None:
+            raise UsageError("select needs --dataset and --prompts (or --scores FILE.npz).")
+        spec = resolve_dataset_spec(req.dataset)
+        if spec is not None:  # check the prompts against the dataset before anything heavy
+            prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
+        backend_cls = registries().backends.get(req.backend)
+        available = {NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL} | set(backend_cls.capabilities)
+        if "continuation_logprobs" not in backend_cls.capabilities:
+            available -= {NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL}
+        if "sequence_logprobs" not in backend_cls.capabilities:
+            available.discard(NEEDS_PROMPT_NLL)
+        methods = choose_methods(req.methods, available)
+        if any(p.cot for p in prompt_set.prompts) and "generate" not in backend_cls.capabilities:
+            raise CapabilityError(f"The prompt set has CoT prompts but backend {req.backend!r} cannot generate.")
+        t = time.perf_counter()
+        dataset = load_dataset(req, spec)
+        if spec is None:
+            prompt_set.check_dataset(dataset.fields, dataset.classes, dataset.name)
+        timings["load_data"] = time.perf_counter() - t
+        t = time.perf_counter()
+        backend = make_backend(req.backend, req.model, req.model_args)
+        timings["load_backend"] = time.perf_counter() - t
+        scorer = Scorer(backend, Cache(enabled=req.cache), progress=progress)
+        req.scoring.need_nll = any(NEEDS_PROMPT_NLL in registries().selectors.get(m).needs for m in methods)
+        t = time.perf_counter()
+        table = build_score_table(prompt_set, dataset, scorer, req.scoring)
+        timings["scoring"] = time.perf_counter() - t
+        timings["backend"] = scorer.timings.backend_seconds
+        dataset_info = {
+            "name": dataset.name, "split": dataset.split, "n": len(dataset.examples), "n_total": dataset.n_total,
+            "source": dataset.source, "sample_ids_sha256": dataset.sample_ids_sha256, "sample_ids": dataset.ids,
+            "classes": list(dataset.classes),
+        }
+        backend_info = {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint}
+    if req.save_scores is not None:
+        table.save(req.save_scores)
+    t = time.perf_counter()
+    context = SelectionContext(prompt_set=prompt_set, scorer=scorer, seed=req.seed)
+    method_scores = {}
+    for name in methods:
+        selector: Selector = registries().selectors.get(name)()
+        scores = np.asarray(selector.score(table, context), dtype=float)
+        if scores.shape != (table.n_prompts,):
+            raise PromptselError(f"Method {name!r} returned {scores.shape} scores for {table.n_prompts} prompts (a plugin bug).")
+        method_scores[name] = scores
+    timings["selection"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": dataset_info,
+        "backend": backend_info,
+        "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
+        "metric": req.metric,
+        "ndcg_variant": req.ndcg,
+        "seed": req.seed,
+        "scoring": None if scorer is None else {
+            "mode": req.scoring.mode, "aggregate": req.scoring.aggregate,
+            "spell_text": req.scoring.spell_text, "max_new_tokens": req.scoring.max_new_tokens,
+        },
+        **evaluate(table, method_scores, metric=req.metric, ndcg_variant=req.ndcg),
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
+        "versions": versions(backend),
+    }
+    if prompt_set is not None:
+        for entry, prompt in zip(report["prompts"], prompt_set.prompts):
+            entry["template_sha256"] = prompt.template_sha256
+    else:
+        for entry in report["prompts"]:
+            entry["template_sha256"] = None
+    if backend is not None:
+        backend.close()
+    return report, table

@@ -1,0 +1,248 @@
+"""Prompt sets in TOML: loading, validation against a dataset, and rendering.
+
+A prompt set is a file with set-wide defaults and a list of ``[[prompt]]`` tables. Templates are
+Jinja2 (the PromptSource convention), rendered in a sandbox with strict undefined variables so
+a misspelt placeholder is an error, never an empty string.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import jinja2.meta
+import tomllib
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import PromptFileError
+
+_ENV = ImmutableSandboxedEnvironment(
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+)
+
+#: Keys a prompt may set; the set-wide ``[defaults]`` table may set all but the first three.
+PROMPT_KEYS = ("id", "template", "answer_choices")
+OPTION_KEYS = (
+    "cot", "chat", "system", "instruction", "cot_instruction", "cot_followup", "target_delimiter", "note",
+)
+SET_KEYS = ("name", "task", "description", "defaults", "prompt")
+
+DEFAULTS: dict[str, Any] = {
+    "cot": False,
+    "chat": True,
+    "system": None,
+    "instruction": None,
+    "cot_instruction": None,
+    "cot_followup": None,
+    # Text between the rendered prompt and a label word; chat models answer right after the
+    # assistant header, so no delimiter there.
+    "target_delimiter": None,
+    "note": None,
+}
+
+
+@dataclass(frozen=True)
+class Prompt:
+    id: str
+    template: str
+    answer_choices: dict[str, list[str]]  # class -> label words (verbalizers)
+    cot: bool = False
+    chat: bool = True
+    system: str | None = None
+    instruction: str | None = None
+    cot_instruction: str | None = None
+    cot_followup: str | None = None
+    target_delimiter: str | None = None
+    note: str | None = None
+
+    @property
+    def delimiter(self) -> str:
+        if self.target_delimiter is not None:
+            return self.target_delimiter
+        return "" if self.chat else " "
+
+    @property
+    def label_words(self) -> list[str]:
+        return [word for words in self.answer_choices.values() for word in words]
+
+    @property
+    def label_space(self) -> str:
+        return ", ".join(self.label_words)
+
+    @cached_property
+    def template_sha256(self) -> str:
+        """Hash of everything that defines the prompt's behaviour (not its note)."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("id", "note")}
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+    def placeholders(self) -> set[str]:
+        return jinja2.meta.find_undeclared_variables(_ENV.parse(self.template))
+
+    def render_template(self, example: Mapping[str, Any]) -> str:
+        """The template instantiated with one input: the raw text SPELL scores."""
+        return _ENV.from_string(self.template).render(**example)
+
+    def _extra(self, text: str | None) -> str | None:
+        return _ENV.from_string(text).render(label_space=self.label_space) if text else None
+
+    def user_turn(self, example: Mapping[str, Any]) -> str:
+        """The first user turn: template, then the answer (or reasoning) instruction."""
+        body = self.render_template(example)
+        extra = self._extra(self.cot_instruction if self.cot else self.instruction)
+        return f"{body}\n{extra}" if extra else body
+
+    def messages(self, example: Mapping[str, Any], reasoning: str | None = None) -> list[dict[str, str]]:
+        """Chat messages; with ``reasoning`` (CoT), the follow-up turn that asks for the label."""
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        msgs.append({"role": "user", "content": self.user_turn(example)})
+        if reasoning is not None:
+            msgs.append({"role": "assistant", "content": reasoning})
+            follow = self._extra(self.cot_followup) or self._extra(self.instruction) or ""
+            msgs.append({"role": "user", "content": follow})
+        return msgs
+
+    def raw_text(self, example: Mapping[str, Any], reasoning: str | None = None) -> str:
+        """The prompt as plain text for models used without a chat template."""
+        text = "\n\n".join(m["content"] for m in self.messages(example, reasoning) if m["role"] != "system")
+        if self.cot and reasoning is None:  # first CoT turn: the model writes its reasoning next
+            return text
+        return text + "\nAnswer:"
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    path: Path
+    name: str
+    prompts: list[Prompt]
+    task: str | None = None
+    description: str | None = None
+    sha256: str = ""
+
+    @property
+    def ids(self) -> list[str]:
+        return [p.id for p in self.prompts]
+
+    @cached_property
+    def classes(self) -> set[str]:
+        return {c for p in self.prompts for c in p.answer_choices}
+
+    def check_dataset(self, fields: Sequence[str], classes: Sequence[str], dataset: str) -> None:
+        """Fail before any model runs if placeholders or classes do not fit the dataset."""
+        for p in self.prompts:
+            unknown = sorted(p.placeholders() - set(fields))
+            if unknown:
+                close = difflib.get_close_matches(unknown[0], list(fields), n=1)
+                hint = f" Did you mean {{{{{close[0]}}}}}?" if close else ""
+                raise PromptFileError(
+                    f"{self.path}: prompt {p.id!r} uses placeholder {{{{{unknown[0]}}}}} but dataset "
+                    f"{dataset!r} has fields: {', '.join(fields)}.{hint}"
+                )
+            mine, theirs = set(p.answer_choices), set(classes)
+            if mine != theirs:
+                parts = []
+                if theirs - mine:
+                    parts.append(f"missing {', '.join(sorted(theirs - mine))}")
+                if mine - theirs:
+                    parts.append(f"not in the dataset: {', '.join(sorted(mine - theirs))}")
+                raise PromptFileError(
+                    f"{self.path}: prompt {p.id!r} answer_choices classes do not match dataset "
+                    f"{dataset!r} labels ({'; '.join(parts)}). Its labels are: {', '.join(classes)}."
+                )
+
+
+def _fail(path: Path, where: str, message: str) -> PromptFileError:
+    return PromptFileError(f"{path}: {where}: {message}")
+
+
+def _check_keys(path: Path, where: str, table: Mapping[str, Any], allowed: Sequence[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _fail(path, where, f"unknown key {key!r}{hint}; allowed: {', '.join(allowed)}")
+
+
+def _parse_choices(path: Path, where: str, value: Any) -> dict[str, list[str]]:
+    # Accept {class = ["w1", "w2"]}, {class = "w"}; class order is the file's order.
+    if not isinstance(value, Mapping) or not value:
+        raise _fail(path, where, "answer_choices must be a table of class = [label words]")
+    choices: dict[str, list[str]] = {}
+    for cls, words in value.items():
+        words = [words] if isinstance(words, str) else words
+        if not isinstance(words, list) or not words or not all(isinstance(w, str) and w for w in words):
+            raise _fail(path, f"{where}: answer_choices.{cls}", "must be a non-empty list of non-empty strings")
+        choices[str(cls)] = list(words)
+    return choices
+
+
+def load_prompt_set(path: str | Path) -> PromptSet:
+    """Read and validate a prompt-set TOML file (file and key are named in every error)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptFileError(f"Prompt file not found: {path}.", hint="Pass an existing .toml file to --prompts.")
+    raw_bytes = path.read_bytes()
+    try:
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PromptFileError(f"{path}: invalid TOML: {exc}.", hint="Fix the syntax at that line.") from exc
+    _check_keys(path, "top level", data, SET_KEYS)
+    defaults = dict(DEFAULTS)
+    set_defaults = data.get("defaults", {})
+    if not isinstance(set_defaults, Mapping):
+        raise _fail(path, "defaults", "must be a table")
+    _check_keys(path, "defaults", set_defaults, OPTION_KEYS)
+    defaults.update(set_defaults)
+    entries = data.get("prompt")
+    if not isinstance(entries, list) or not entries:
+        raise _fail(path, "prompt", "no [[prompt]] tables; add at least one with id, template and answer_choices")
+    prompts: list[Prompt] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"prompt[{i}]" + (f" ({entry.get('id')!r})" if isinstance(entry, Mapping) and "id" in entry else "")
+        if not isinstance(entry, Mapping):
+            raise _fail(path, where, "must be a table")
+        _check_keys(path, where, entry, PROMPT_KEYS + OPTION_KEYS)
+        for key in PROMPT_KEYS:
+            if key not in entry:
+                raise _fail(path, where, f"missing required key {key!r}")
+        pid, template = entry["id"], entry["template"]
+        if not isinstance(pid, str) or not pid:
+            raise _fail(path, where, "id must be a non-empty string")
+        if pid in seen:
+            raise _fail(path, where, f"duplicate id {pid!r}; ids must be unique")
+        seen.add(pid)
+        if not isinstance(template, str) or not template.strip():
+            raise _fail(path, where, "template must be a non-empty string")
+        options = {k: entry.get(k, defaults[k]) for k in OPTION_KEYS}
+        for key in ("cot", "chat"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, f"{where}: {key}", "must be true or false")
+        for key in OPTION_KEYS[2:]:
+            if options[key] is not None and not isinstance(options[key], str):
+                raise _fail(path, f"{where}: {key}", "must be a string")
+        prompt = Prompt(id=pid, template=template, answer_choices=_parse_choices(path, where, entry["answer_choices"]), **options)
+        for key, text in (("template", prompt.template), *((k, options[k]) for k in ("instruction", "cot_instruction", "cot_followup"))):
+            if text is None:
+                continue
+            try:
+                _ENV.parse(text)
+            except jinja2.TemplateSyntaxError as exc:
+                raise _fail(path, f"{where}: {key}", f"Jinja syntax error at line {exc.lineno}: {exc.message}") from exc
+        if prompt.cot and not prompt.cot_instruction:
+            raise _fail(path, where, "cot = true needs a cot_instruction (in the prompt or [defaults])")
+        prompts.append(prompt)
+    return PromptSet(
+        path=path,
+        name=str(data.get("name") or path.stem),
+        prompts=prompts,
+        task=data.get("task"),
+        description=data.get("description"),
+        sha256=hashlib.sha256(raw_bytes).hexdigest(),
+    )

