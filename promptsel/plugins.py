@@ -167,6 +167,9 @@ def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_at
         except Exception as exc:  # a broken plugin costs its own entries, nothing else
             if os.environ.get("PROMPTSEL_STRICT_PLUGINS", "") not in ("", "0"):
                 raise
+            for info in _state.get("infos", []):
+                if info.name == impl.plugin_name:
+                    info.error = f"{hook}: {type(exc).__name__}: {exc}"
             warnings.warn(
                 f"promptsel plugin {impl.plugin_name!r} failed in {hook}: {type(exc).__name__}: {exc}",
                 PluginLoadWarning,
