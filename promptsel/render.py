@@ -57,10 +57,10 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
     chosen = {m: e["chosen"] for m, e in report["methods"].items()}
     title = f"{ds['name']} · {ds['split']} · n={ds['n']}" + (f" · {be['name']}: {be['model']}" if be["name"] else "")
-    table = Table(title=title, caption="score (rank); * = the method's choice")
-    table.add_column("prompt", style="bold")
+    table = Table(title=title, caption="score (rank); * = the method's choice", padding=(0, 1))
+    table.add_column("prompt", style="bold", no_wrap=True)
     for m in methods:
-        table.add_column(m, justify="right")
+        table.add_column(m, justify="right", no_wrap=True)
     table.add_column(report["metric"], justify="right", style="cyan")
     best = report["oracle"]["chosen"]
     for p in report["prompts"]:
@@ -87,7 +87,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
 def _fmt_score(x: float | None) -> str:
     if x is None:
         return "–"
-    return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -21,7 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     from platformdirs import user_cache_dir
 
     os.environ.setdefault("PROMPTSEL_ASSETS_DIR", str(Path(user_cache_dir("promptsel")) / "assets"))
-    os.environ["PROMPTSEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="promptsel-test-cache-")
+    os.environ["PROMPTSEL_CACHE_DIR"] = config._promptsel_cache = tempfile.mkdtemp(prefix="promptsel-test-cache-")  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(getattr(config, "_promptsel_cache", ""), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

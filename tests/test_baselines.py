@@ -6,6 +6,11 @@ import math
 
 import numpy as np
 import pytest
+
+from promptsel import metrics
+from promptsel.errors import CapabilityError, UsageError
+from promptsel.scoretable import ScoreTable
+from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext
 from promptsel_builtin.baselines import (
     SELECTORS,
     GlobalEntropy,
@@ -17,11 +22,6 @@ from promptsel_builtin.baselines import (
     ZpsVote,
     confident_prompts,
 )
-
-from promptsel import metrics
-from promptsel.errors import CapabilityError, UsageError
-from promptsel.scoretable import ScoreTable
-from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext
 from tests.shared_data import shared_path
 
 CTX = SelectionContext()

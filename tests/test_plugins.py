@@ -98,7 +98,7 @@ def test_duplicate_names_are_an_error_naming_both_plugins(fake_backend_plugin):
 
     plugins.add_plugin(Again(), name="again")
     try:
-        with pytest.raises(UsageError, match="'fake' is registered twice .*'(again|fake-backend)'.*'(again|fake-backend)'"):
+        with pytest.raises(UsageError, match=r"'fake' is registered twice .*'(again|fake-backend)'.*'(again|fake-backend)'"):
             registries()
     finally:
         plugins.remove_plugin("again")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promptsel.data import Dataset
 from promptsel.plugins import registries
 from promptsel.prompts import load_prompt_set
 from promptsel.scoretable import ScoreTable
