@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -51,32 +52,47 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] | None = None) -> Table:  # noqa: ANN001
+    methods = list(report["methods"])
+    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
+    table.add_column("prompt", style="bold", no_wrap=True)
+    for m, header in zip(methods, headers or methods):
+        table.add_column(header, justify="right", overflow="fold")
+    table.add_column(report["metric"], justify="right", style="cyan", overflow="fold")
+    best = report["oracle"]["chosen"]
+    for p in report["prompts"]:
+        perf = _f(p["performance"])
+        table.add_row(p["id"], *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf)
+    return table
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     ds, be = report["dataset"], report["backend"]
     methods = list(report["methods"])
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
     chosen = {m: e["chosen"] for m, e in report["methods"].items()}
-    title = f"{ds['name']} · {ds['split']} · n={ds['n']}" + (f" · {be['name']}: {be['model']}" if be["name"] else "")
-    table = Table(title=title, caption="score (rank); * = the method's choice", padding=(0, 1))
-    table.add_column("prompt", style="bold", no_wrap=True)
-    for m in methods:
-        table.add_column(m, justify="right", no_wrap=True)
-    table.add_column(report["metric"], justify="right", style="cyan")
-    best = report["oracle"]["chosen"]
-    for p in report["prompts"]:
-        cells = []
-        for m in methods:
-            mark = "*" if chosen[m] == p["id"] else ""
-            score = p["scores"].get(m)
-            cells.append(f"{mark}{_fmt_score(score)} ({ranks[m][p['id']]})")
-        perf = _f(p["performance"])
-        table.add_row(p["id"], *cells, f"[bold]{perf}[/bold]" if p["id"] == best else perf)
-    console.print(table)
-    summary = Table(title="Choice per method")
+    title = f"{ds['name']} · {ds['split'] or 'scores'} · n={ds['n']}" + (f" · {be['model']}" if be["name"] else "")
+
+    def mark(m: str, p: dict[str, Any]) -> str:
+        return "*" if chosen[m] == p["id"] else ""
+
+    combined = _prompt_table(report, title, lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m))} ({ranks[m][p['id']]})")
+    combined.caption = "score (rank); * = the method's choice"
+    natural = combined.__rich_measure__(console, console.options.update(max_width=10_000)).maximum
+    if natural <= console.width:
+        console.print(combined)
+    else:  # a narrow terminal: one table of scores and one of ranks, methods numbered
+        headers = [f"m{i + 1}" for i in range(len(methods))]
+        legend = "  ".join(f"m{i + 1}={m}" for i, m in enumerate(methods))
+        console.print(_prompt_table(report, f"{title} · scores", lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m), 2)}", headers))
+        ranked = _prompt_table(report, "ranks", lambda m, p: f"{mark(m, p)}{ranks[m][p['id']]}", headers)
+        ranked.caption = f"{legend}\n* = the method's choice; higher scores rank first"
+        console.print(ranked)
+    summary = Table(title="Choice per method", box=box.SIMPLE_HEAD)
     for col in ("method", "chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall"):
         summary.add_column(col, justify="left" if col in ("method", "chosen") else "right")
     for m, e in report["methods"].items():
-        tied = f" (tie: {len(e['tied'])})" if len(e["tied"]) > 1 else ""
+        tied = f" +{len(e['tied']) - 1} tied" if len(e["tied"]) > 1 else ""
         summary.add_row(m, e["chosen"] + tied, _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"]))
     if report["oracle"]["chosen"] is not None:
         summary.add_row("[dim]oracle[/dim]", report["oracle"]["chosen"], _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
@@ -84,10 +100,12 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     console.print(summary)
 
 
-def _fmt_score(x: float | None) -> str:
+def _fmt_score(x: float | None, digits: int = 3) -> str:
     if x is None:
         return "–"
-    return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.1e}"
+    if abs(x) >= 10 ** digits:  # large magnitudes (SPELL's perplexities): whole numbers
+        return f"{x:.0f}"
+    return f"{x:.{digits}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.0e}"
 
 
 def write_report(report: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from rich.console import Console
+
+from promptsel.render import print_report
+from promptsel.report import evaluate, to_markdown
+from promptsel.scoretable import ScoreTable
+
+
+def report() -> dict:
+    rng = np.random.default_rng(0)
+    table = ScoreTable(prompt_ids=[f"p{i}" for i in range(4)], class_names=["a", "b"],
+                       class_logprobs=rng.normal(size=(4, 30, 2)), labels=rng.integers(0, 2, 30))
+    scores = {"mi": np.array([0.1, 0.3, 0.2, 0.0]), "self-select": np.array([0.2, 0.2, 0.5, 0.1])}
+    body = evaluate(table, scores)
+    return {"dataset": {"name": "toy", "split": "test", "n": 30}, "backend": {"name": "fake", "model": "m"},
+            "metric": "accuracy", "ndcg_variant": "minmax", "seed": 0, **body}
+
+
+def render(width: int) -> str:
+    out = io.StringIO()
+    print_report(report(), Console(file=out, width=width, color_system=None))
+    return out.getvalue()
+
+
+def test_wide_terminal_shows_score_and_rank_in_one_table():
+    text = render(200)
+    assert "*0.3 (1)" in text  # mi chooses p1: its score, its rank, the choice mark
+    assert "*0.5 (1)" in text and "score (rank)" in text
+    assert "oracle" in text and "random (expected)" in text
+
+
+def test_narrow_terminal_splits_scores_and_ranks_and_names_the_methods():
+    text = render(40)
+    assert "m1=mi" in text and "m2=self-select" in text
+    assert "*0.3" in text and "ranks" in text
+
+
+def test_markdown_report_lists_every_prompt_and_method():
+    md = to_markdown(report())
+    assert all(f"| p{i} |" in md for i in range(4))
+    assert "| mi | p1 |" in md and "| self-select | p2 |" in md
