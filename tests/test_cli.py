@@ -107,15 +107,17 @@ GOOD = '[[prompt]]\nid = "a"\ntemplate = "{{text}}"\nanswer_choices = { positive
         (["select", "--scores", "{tmp}/none.npz"], 2, "Scores file not found"),
         (["select", "--dataset", "sst2", "--prompts", SA, "-o", "r.txt"], 2, "use a .json or .md"),
         (["validate", "{classes}", "--dataset", "sst2"], 2, "do not match"),
+        (["select", "--dataset", "{onerow}", "--prompts", "{good}", "--model", "{tmp}/missing.gguf"], 1, "missing.gguf"),
     ],
     ids=["missing-toml", "invalid-toml", "placeholder", "classes", "dataset", "backend", "method", "empty",
-         "offline", "capability", "capability-backend", "scores-file", "output-ext", "validate"],
+         "offline", "capability", "capability-backend", "scores-file", "output-ext", "validate", "model-file"],
 )
 def test_bad_input_gets_one_line_and_an_exit_code(capsys, tmp_path, monkeypatch, fake_backend_plugin, args, code, needle):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     scores = tmp_path / "s.npz"
     np.savez(scores, class_logprobs=np.zeros((2, 3, 2)))
     (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "one.jsonl").write_text('{"text": "fine", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
     files = {
         "{bad}": ("bad.toml", "[[prompt]\n"),
         "{placeholder}": ("ph.toml", GOOD.replace("{{text}}", "{{sentence}}")),
@@ -125,7 +127,7 @@ def test_bad_input_gets_one_line_and_an_exit_code(capsys, tmp_path, monkeypatch,
     for name, text in files.values():
         (tmp_path / name).write_text(text)
     paths = {key: str(tmp_path / name) for key, (name, _) in files.items()}
-    paths |= {"{empty}": str(tmp_path / "empty.jsonl"), "{scores}": str(scores), "{tmp}": str(tmp_path)}
+    paths |= {"{empty}": str(tmp_path / "empty.jsonl"), "{onerow}": str(tmp_path / "one.jsonl"), "{scores}": str(scores), "{tmp}": str(tmp_path)}
     argv = []
     for a in args:
         for key, value in paths.items():
