@@ -36,6 +36,7 @@ from promptsel.backend import (
     Backend,
     ContinuationRequest,
     ScoringMode,
+    continuation_tokens,
 )
 from promptsel.errors import BackendError, UsageError
 
@@ -264,14 +265,10 @@ class HFBackend(Backend):
         return ids
 
     def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
-        joint = self._ids(prompt + continuation)
-        n = len(prompt_ids)
-        if len(joint) > n and joint[:n] == prompt_ids:
-            return joint[n:]
-        alone = tuple(self._tokenizer()(continuation, add_special_tokens=False)["input_ids"])
-        if not alone:
-            raise BackendError(f"The continuation {continuation!r} has no tokens; label words must not be empty.")
-        return alone
+        return continuation_tokens(
+            prompt_ids, self._ids(prompt + continuation),
+            lambda: self._tokenizer()(continuation, add_special_tokens=False)["input_ids"],
+        )
 
     # --- text -----------------------------------------------------------------------------
     def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
@@ -286,16 +283,23 @@ class HFBackend(Backend):
         )
 
     # --- the forward pass -----------------------------------------------------------------
-    def _forward_last(self, seqs: Sequence[tuple[int, ...]], keep: int) -> Any:
-        """float32 log-softmax of the last ``keep`` positions of each left-padded sequence: [B, keep, V]."""
+    def _left_pad(self, seqs: Sequence[tuple[int, ...]]) -> tuple[Any, Any]:
+        """Token ids and attention mask of a batch, padded on the left to one width."""
         torch = _import_torch()
-        lm = self._lm()
         width = max(len(s) for s in seqs)
         ids = torch.full((len(seqs), width), self._pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for b, s in enumerate(seqs):
             ids[b, width - len(s) :] = torch.tensor(s, dtype=torch.long)
             mask[b, width - len(s) :] = 1
+        return ids, mask
+
+    def _forward_last(self, seqs: Sequence[tuple[int, ...]], keep: int) -> Any:
+        """float32 log-softmax of the last ``keep`` positions of each left-padded sequence: [B, keep, V]."""
+        torch = _import_torch()
+        lm = self._lm()
+        ids, mask = self._left_pad(seqs)
+        width = ids.shape[1]
         kwargs: dict[str, Any] = {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device)}
         if self._takes_positions:
             kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(self.device)
@@ -409,18 +413,13 @@ class HFBackend(Backend):
             seqs = [self._ids(p) for p in prompts[start : start + self.batch_size]]
             if any(not s for s in seqs):
                 raise BackendError("An empty prompt cannot be continued (the model adds no BOS).")
-            width = max(len(s) for s in seqs)
-            ids = torch.full((len(seqs), width), self._pad, dtype=torch.long)
-            mask = torch.zeros((len(seqs), width), dtype=torch.long)
-            for b, s in enumerate(seqs):
-                ids[b, width - len(s) :] = torch.tensor(s, dtype=torch.long)
-                mask[b, width - len(s) :] = 1
+            ids, mask = self._left_pad(seqs)
             with torch.inference_mode():
                 gen = lm.generate(
                     input_ids=ids.to(self.device), attention_mask=mask.to(self.device), generation_config=config,
                     **({"tokenizer": tok} if stops else {}),
                 )
-            for row in gen[:, width:].tolist():
+            for row in gen[:, ids.shape[1] :].tolist():
                 cut = next((j for j, t in enumerate(row) if t in eos), len(row))
                 text = tok.decode(row[:cut], skip_special_tokens=True)
                 hits = [i for i in (text.find(s) for s in stops) if i >= 0]

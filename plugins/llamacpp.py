@@ -48,6 +48,7 @@ from promptsel.backend import (
     Backend,
     ContinuationRequest,
     ScoringMode,
+    continuation_tokens,
 )
 from promptsel.errors import BackendError, UsageError
 
@@ -258,14 +259,10 @@ class LlamaCppBackend(Backend):
         return ids
 
     def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
-        joint = self._ids(prompt + continuation)
-        n = len(prompt_ids)
-        if len(joint) > n and joint[:n] == prompt_ids:
-            return joint[n:]
-        alone = tuple(self._engine().tokenize(continuation.encode("utf-8"), add_bos=False, special=True))
-        if not alone:
-            raise BackendError(f"The continuation {continuation!r} has no tokens; label words must not be empty.")
-        return alone
+        return continuation_tokens(
+            prompt_ids, self._ids(prompt + continuation),
+            lambda: self._engine().tokenize(continuation.encode("utf-8"), add_bos=False, special=True),
+        )
 
     def _check_fits(self, n: int) -> None:
         if n > self._limit:

@@ -7,7 +7,7 @@ and never caches (the scoring layer does, for every backend alike).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -29,6 +29,26 @@ class ContinuationRequest:
 
     prompt: str
     continuations: tuple[str, ...]
+
+
+def continuation_tokens(
+    prompt_ids: Sequence[int], joint_ids: Sequence[int], tokenize_alone: Callable[[], Sequence[int]]
+) -> tuple[int, ...]:
+    """The tokens of a continuation, the same way in every backend.
+
+    They are those of ``tokenize(prompt + continuation)`` after the prompt's own tokens when
+    the prompt's tokens are a prefix of that joint tokenization. When a token spans the
+    boundary (a prompt ending in a space, say) the continuation is tokenized alone, without BOS.
+    """
+    n = len(prompt_ids)
+    if len(joint_ids) > n and tuple(joint_ids[:n]) == tuple(prompt_ids):
+        return tuple(joint_ids[n:])
+    alone = tuple(tokenize_alone())
+    if not alone:
+        from .errors import BackendError
+
+        raise BackendError("A label word has no tokens; label words must not be empty.")
+    return alone
 
 
 class Backend(ABC):
@@ -79,14 +99,14 @@ class Backend(ABC):
         """log p(continuation | prompt) for each continuation of each request.
 
         ``mode="full"`` sums the log-probs of every token of the continuation; ``"first_token"``
-        takes only its first token. Tokenization is done on prompt+continuation jointly; the
-        continuation's tokens are those after the prompt's own tokens.
+        takes only its first token. Tokenization follows :func:`continuation_tokens`.
         :returns: one float array per request, aligned with its continuations.
         """
         raise NotImplementedError(f"{self.backend_id} cannot score continuations")
 
     def sequence_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Per-token log p(tok_i | tok_<i) of each text, for i >= 1 (the first token has none)."""
+        """Per-token log p(tok_i | tok_<i) of each text, for i >= 1: the first token of the
+        tokenized sequence (BOS included, where the model adds one) has none."""
         raise NotImplementedError(f"{self.backend_id} cannot score sequences")
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:

@@ -52,11 +52,11 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] | None = None) -> Table:  # noqa: ANN001
+def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] | None = None) -> Table:
     methods = list(report["methods"])
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
     table.add_column("prompt", style="bold", no_wrap=True)
-    for m, header in zip(methods, headers or methods):
+    for header in headers or methods:
         table.add_column(header, justify="right", overflow="fold")
     table.add_column(report["metric"], justify="right", style="cyan", overflow="fold")
     best = report["oracle"]["chosen"]
