@@ -118,11 +118,9 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
     backend: Backend | None = None
     scorer: Scorer | None = None
     if req.scores is not None:
-        table = ScoreTable.load(req.scores)
+        table = ScoreTable.load(req.scores, prompt_ids=prompt_set.ids if prompt_set else None)
         if prompt_set is not None and len(prompt_set.prompts) != table.n_prompts:
             raise UsageError(f"{req.prompts} has {len(prompt_set.prompts)} prompts but {req.scores} scores {table.n_prompts}.")
-        if prompt_set is not None and "prompt_ids" not in np.load(req.scores).files:
-            table.prompt_ids = prompt_set.ids
         available = {NEEDS_CLASS_LOGPROBS} | ({NEEDS_PROMPT_NLL} if table.prompt_nll is not None else set())
         methods = choose_methods(req.methods, available)
         digest = hashlib.sha256(Path(req.scores).read_bytes()).hexdigest()

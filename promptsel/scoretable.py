@@ -81,9 +81,11 @@ class ScoreTable:
             np.savez_compressed(fh, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> ScoreTable:
+    def load(cls, path: str | Path, prompt_ids: list[str] | None = None) -> ScoreTable:
         """Read a scores file: ``class_logprobs`` [P,N,C] and optional ``prompt_nll`` [P,N],
-        ``labels`` [N], ``prompt_ids`` [P], ``class_names`` [C], ``sample_ids`` [N]."""
+        ``labels`` [N], ``prompt_ids`` [P], ``class_names`` [C], ``sample_ids`` [N].
+
+        ``prompt_ids`` (from a prompt file) name the prompts when the file does not."""
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"Scores file not found: {path}.", hint="Check the path given to --scores.")
@@ -107,7 +109,7 @@ class ScoreTable:
             return [str(x) for x in data[key]] if key in data.files else default
 
         return cls(
-            prompt_ids=strings("prompt_ids", [f"prompt_{i:02d}" for i in range(p)]),
+            prompt_ids=strings("prompt_ids", prompt_ids or [f"prompt_{i:02d}" for i in range(p)]),
             class_names=strings("class_names", [f"class_{i}" for i in range(c)]),
             class_logprobs=lp,
             prompt_nll=data["prompt_nll"] if "prompt_nll" in data.files else None,

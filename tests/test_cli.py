@@ -167,3 +167,15 @@ def test_list_and_plugins(capsys):
     code, out, _ = run(capsys, "list", "methods")
     assert {ln.split("\t")[0].split(" ")[0] for ln in out.splitlines()} >= {
         "mi", "locale", "globale", "zps-log", "zps-prob", "zps-vote", "spell", "self-select"}
+
+
+def test_scores_file_takes_prompt_ids_and_template_hashes_from_the_prompt_file(capsys, tmp_path):
+    path = tmp_path / "s.npz"
+    rng = np.random.default_rng(1)
+    np.savez(path, class_logprobs=np.log(rng.dirichlet([1, 1], size=(13, 10))), labels=rng.integers(0, 2, 10))
+    code, out, err = run(capsys, "select", "--scores", str(path), "--prompts", SA, "--json", "-q")
+    assert code == 0, err
+    prompts = json.loads(out)["prompts"]
+    assert [p["id"] for p in prompts] == [f"sa{i:02d}" for i in range(1, 14)]
+    assert all(len(p["template_sha256"]) == 64 for p in prompts)
+    assert prompts[5]["template_sha256"] == prompts[9]["template_sha256"]  # sa06 and sa10 are the same prompt
