@@ -98,6 +98,7 @@ def _methods(values: list[str] | None) -> list[str] | None:
 
 
 ENV = "PROMPTSEL_"
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 
 
 @app.command()
@@ -281,7 +282,13 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("PROMPTSEL_DEBUG", "") not in ("", "0")
     try:
         _add_plugin_commands()
-        app(args=argv, prog_name="promptsel", standalone_mode=False)
+        # Without standalone mode typer returns an exit code instead of exiting; Ctrl-C
+        # (KeyboardInterrupt) arrives here as 130.
+        code = app(args=argv, prog_name="promptsel", standalone_mode=False)
+        if code == INTERRUPTED:
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except PromptselError as exc:
         if debug:
             raise
@@ -294,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         _fail("Aborted.", 1)
     except KeyboardInterrupt:
-        _fail("Interrupted. Results computed so far are cached: run the same command again to resume.", 130)
+        _fail("Interrupted. Results computed so far are cached: run the same command again to resume.", INTERRUPTED)
     except Exception as exc:
         if debug:
             raise

@@ -34,10 +34,11 @@ class FakeBackend(Backend):
     backend_id = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
 
-    def __init__(self, model: str | None = None, *, fail_after: int | None = None, cue: str = "great",
-                 cued_words: Sequence[str] = ("yes", "good", "positive"), **options: Any) -> None:
+    def __init__(self, model: str | None = None, *, fail_after: int | None = None, interrupt_after: int | None = None,
+                 cue: str = "great", cued_words: Sequence[str] = ("yes", "good", "positive"), **options: Any) -> None:
         super().__init__(model, **options)
         self.fail_after = fail_after
+        self.interrupt_after = interrupt_after  # simulates Ctrl-C after that many calls
         self.cue = cue
         self.cued_words = set(cued_words)
         self.calls: list[tuple[str, Any]] = []
@@ -53,6 +54,8 @@ class FakeBackend(Backend):
     def _tick(self, kind: str, payload: Any) -> None:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise RuntimeError("fake backend failure (fail_after reached)")
+        if self.interrupt_after is not None and len(self.calls) >= self.interrupt_after:
+            raise KeyboardInterrupt
         self.calls.append((kind, payload))
 
     def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:

@@ -179,3 +179,17 @@ def test_scores_file_takes_prompt_ids_and_template_hashes_from_the_prompt_file(c
     assert [p["id"] for p in prompts] == [f"sa{i:02d}" for i in range(1, 14)]
     assert all(len(p["template_sha256"]) == 64 for p in prompts)
     assert prompts[5]["template_sha256"] == prompts[9]["template_sha256"]  # sa06 and sa10 are the same prompt
+
+
+def test_ctrl_c_exits_130_and_the_rerun_resumes_from_the_cache(capsys, tmp_path, fake_backend_plugin):
+    data = tmp_path / "reviews.jsonl"
+    data.write_text("".join(json.dumps({"text": f"review number {i}", "label": ["negative", "positive"][i % 2]}) + "\n" for i in range(12)))
+    prompts = tmp_path / "p.toml"
+    prompts.write_text(GOOD)
+    base = ["select", "--dataset", str(data), "--prompts", str(prompts), "--backend", "fake", "--no-progress", "--methods", "mi"]
+    code, _, err = run(capsys, *base, "-M", "interrupt_after=10", "-q")
+    assert code == 130
+    assert one_line_error(err) == "Error: Interrupted. Results computed so far are cached: run the same command again to resume."
+    code, out, err = run(capsys, *base, "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["cache"]["hits"] >= 8  # the chunks finished before Ctrl-C were kept
