@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .backend import Backend
+from .backend import CONTINUATION_LOGPROBS, GENERATE, SEQUENCE_LOGPROBS, Backend
 from .cache import Cache
 from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
 from .errors import BackendError, CapabilityError, PromptselError, UsageError
@@ -24,6 +24,9 @@ from .report import SCHEMA_VERSION, evaluate
 from .scoretable import ScoreTable
 from .scoring import Progress, Scorer, ScoringOptions, build_score_table
 from .selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext, Selector
+
+#: ScoreTable array -> the backend capability that computes it.
+TABLE_SOURCES = {NEEDS_CLASS_LOGPROBS: CONTINUATION_LOGPROBS, NEEDS_PROMPT_NLL: SEQUENCE_LOGPROBS}
 
 
 @dataclass
@@ -138,13 +141,14 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         if spec is not None:  # check the prompts against the dataset before anything heavy
             prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
         backend_cls = registries().backends.get(req.backend)
-        available = {NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL} | set(backend_cls.capabilities)
-        if "continuation_logprobs" not in backend_cls.capabilities:
-            available -= {NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL}
-        if "sequence_logprobs" not in backend_cls.capabilities:
-            available.discard(NEEDS_PROMPT_NLL)
+        caps = set(backend_cls.capabilities)
+        # The ScoreTable's arrays exist when the backend can compute them (the table itself is
+        # built from label log-probs, so without those there is none).
+        available = set(caps)
+        if CONTINUATION_LOGPROBS in caps:
+            available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
         methods = choose_methods(req.methods, available)
-        if any(p.cot for p in prompt_set.prompts) and "generate" not in backend_cls.capabilities:
+        if any(p.cot for p in prompt_set.prompts) and GENERATE not in caps:
             raise CapabilityError(f"The prompt set has CoT prompts but backend {req.backend!r} cannot generate.")
         t = time.perf_counter()
         dataset = load_dataset(req, spec)
@@ -155,9 +159,14 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         backend = make_backend(req.backend, req.model, req.model_args)
         timings["load_backend"] = time.perf_counter() - t
         scorer = Scorer(backend, Cache(enabled=req.cache), progress=progress)
-        req.scoring.need_nll = any(NEEDS_PROMPT_NLL in registries().selectors.get(m).needs for m in methods)
+        # SPELL's pass over the templates is only paid for when a chosen method reads it.
+        need_nll = any(NEEDS_PROMPT_NLL in registries().selectors.get(m).needs for m in methods)
         t = time.perf_counter()
-        table = build_score_table(prompt_set, dataset, scorer, req.scoring)
+        try:
+            table = build_score_table(prompt_set, dataset, scorer, replace(req.scoring, need_nll=need_nll))
+        except BaseException:
+            backend.close()
+            raise
         timings["scoring"] = time.perf_counter() - t
         timings["backend"] = scorer.timings.backend_seconds
         dataset_info = {
