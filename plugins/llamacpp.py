@@ -111,10 +111,7 @@ class LlamaCppBackend(Backend):
     Options: ``n_ctx`` (default 8192, capped at the model's training context), ``n_threads``
     (default: every usable core), ``n_batch`` (tokens per decode, default 512), ``n_gpu_layers``
     (layers offloaded by a GPU build of llama.cpp; default 0), ``seed`` (kept for sampling
-    engines; greedy decoding ignores it), ``prefix_reuse`` (default true), ``gen_batch`` (prompts
-    that ``generate`` decodes together, default 8; 1 decodes one prompt at a time). Batched
-    generation runs in a second llama.cpp context (one KV stream per sequence, created on first
-    use and grown as needed), so it never touches the scoring context or its prefix cache.
+    engines; greedy decoding ignores it), ``prefix_reuse`` (default true).
     """
 
     backend_id = "llamacpp"
@@ -132,7 +129,6 @@ class LlamaCppBackend(Backend):
         n_gpu_layers: int = 0,
         seed: int = 0,
         prefix_reuse: bool = True,
-        gen_batch: int = 8,
     ) -> None:
         n_ctx = _int_option("n_ctx", n_ctx, 16)
         n_threads = _cpu_count() if n_threads is None else _int_option("n_threads", n_threads, 1)
@@ -140,16 +136,13 @@ class LlamaCppBackend(Backend):
         n_gpu_layers = _int_option("n_gpu_layers", n_gpu_layers, -1)
         seed = _int_option("seed", seed, 0)
         prefix_reuse = _bool_option("prefix_reuse", prefix_reuse)
-        gen_batch = _int_option("gen_batch", gen_batch, 1)
         super().__init__(
             model, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, n_gpu_layers=n_gpu_layers,
-            seed=seed, prefix_reuse=prefix_reuse, gen_batch=gen_batch,
+            seed=seed, prefix_reuse=prefix_reuse,
         )
         self.path = self._resolve(model)
         self.n_ctx, self.n_threads, self.n_batch = n_ctx, n_threads, n_batch
         self.n_gpu_layers, self.seed, self.prefix_reuse = n_gpu_layers, seed, prefix_reuse
-        self.gen_batch = gen_batch
-        self._gen: Any = None  # (context, memory, batch, n_seq, cells per sequence) for generate
         self._fingerprint: str | None = None
         self._llm: Any = None
         self._tokens: dict[str, tuple[int, ...]] = {}
@@ -242,7 +235,6 @@ class LlamaCppBackend(Backend):
         llm, self._llm = self._llm, None
         if llm is None:
             return
-        self._free_gen()
         self._lc.llama_batch_free(self._batch)
         self._batch = None
         llm.close()
@@ -480,149 +472,29 @@ class LlamaCppBackend(Backend):
         """Greedy (argmax) continuation of each prompt, at most ``max_tokens`` tokens; stops at an
         end-of-generation token (EOS, end of turn) or at a stop string, which is cut off."""
         self._engine()
+        lc = self._lc
         stops = [s for s in (stop or []) if s]
-        all_ids = []
+        out = []
         for prompt in prompts:
             ids = self._ids(prompt)
-            if not ids:
-                raise BackendError("An empty prompt cannot be continued (the model adds no BOS).")
-            self._check_fits(len(ids))
-            all_ids.append(ids)
-        if self.gen_batch > 1 and len(prompts) > 1 and max_tokens > 0:
-            return self._generate_batched(all_ids, max_tokens, stops)
-        return [self._generate_one(ids, max_tokens, stops) for ids in all_ids]
-
-    def _generate_one(self, ids: tuple[int, ...], max_tokens: int, stops: list[str]) -> str:
-        n = len(ids)
-        state = _Greedy(n, max_tokens, stops)
-        row: np.ndarray | None = self._last_row_logprobs(ids)
-        while row is not None:
-            token = self._next(state, row)
-            row = None if token is None else self._decode((token,), state.pos - 1, out_from=state.pos - 1)
-        return state.text()
-
-    def _next(self, state: _Greedy, row: np.ndarray) -> int | None:
-        """Take the argmax of ``row``; the token to decode next, or None when ``state`` is done."""
-        if state.step >= state.max_tokens or state.pos >= self._limit:
-            return None
-        token = int(np.argmax(row))
-        if self._lc.llama_vocab_is_eog(self._vocab, token):
-            return None
-        state.data += self._piece(token)
-        state.step += 1
-        if state.stops and any(s in state.data.decode("utf-8", errors="ignore") for s in state.stops):
-            return None
-        if state.step >= state.max_tokens:
-            return None
-        state.pos += 1
-        return token
-
-    # --- batched generation -----------------------------------------------------------------
-    def _free_gen(self) -> None:
-        gen, self._gen = self._gen, None
-        if gen is not None:
-            self._lc.llama_batch_free(gen[2])
-            self._lc.llama_free(gen[0])
-
-    def _gen_context(self, n_seq: int, cells: int) -> tuple[Any, Any, Any]:
-        """The generation context, with at least ``n_seq`` KV streams of ``cells`` cells each."""
-        lc = self._lc
-        if self._gen is not None and self._gen[3] >= n_seq and self._gen[4] >= cells:
-            lc.llama_memory_clear(self._gen[1], True)
-            return self._gen[:3]
-        if self._gen is not None:
-            n_seq, cells = max(n_seq, self._gen[3]), max(cells, self._gen[4])
-        self._free_gen()
-        params = lc.llama_context_params.from_buffer_copy(self._llm.context_params)
-        params.n_ctx = n_seq * cells
-        params.n_seq_max = n_seq
-        params.kv_unified = False
-        ctx = lc.llama_init_from_model(self._llm.model, params)
-        if not ctx:
-            raise BackendError(f"llama.cpp could not create a generation context ({self.model_name}).")
-        batch = lc.llama_batch_init(self._chunk, 0, 1)
-        self._gen = (ctx, lc.llama_get_memory(ctx), batch, n_seq, cells)
-        return self._gen[:3]
-
-    def _generate_batched(self, all_ids: list[tuple[int, ...]], max_tokens: int, stops: list[str]) -> list[str]:
-        lc = self._lc
-        need = max(min(len(ids) + max_tokens, self._limit) for ids in all_ids)
-        cells = -(-need // 256) * 256
-        n_seq = min(self.gen_batch, len(all_ids))
-        ctx, mem, batch = self._gen_context(n_seq, cells)
-        b_token = np.ctypeslib.as_array(batch.token, shape=(self._chunk,))
-        b_pos = np.ctypeslib.as_array(batch.pos, shape=(self._chunk,))
-        b_logits = np.ctypeslib.as_array(batch.logits, shape=(self._chunk,))
-        np.ctypeslib.as_array(batch.n_seq_id, shape=(self._chunk,))[:] = 1
-        seq_of = [-1] * self._chunk
-
-        def decode(k: int, seqs: Sequence[int]) -> None:
-            for i, seq in enumerate(seqs):
-                if seq_of[i] != seq:
-                    batch.seq_id[i][0] = seq_of[i] = seq
-            batch.n_tokens = k
-            rc = lc.llama_decode(ctx, batch)
-            if rc != 0:
-                lc.llama_memory_clear(mem, True)
-                raise BackendError(f"llama_decode failed with code {rc} ({self.model_name}).")
-
-        def prefill(seq: int, ids: tuple[int, ...]) -> np.ndarray:
-            lc.llama_memory_seq_rm(mem, seq, -1, -1)
             n = len(ids)
-            arr = np.asarray(ids, dtype=np.int32)
-            for a, b in _chunks(n, self._chunk):
-                k = b - a
-                b_token[:k] = arr[a:b]
-                b_pos[:k] = np.arange(a, b, dtype=np.int32)
-                b_logits[:k] = 0
-                b_logits[k - 1] = b == n
-                decode(k, [seq] * k)
-            return np.ctypeslib.as_array(lc.llama_get_logits(ctx), shape=(1, self._n_vocab))[0].copy()
-
-        out = [""] * len(all_ids)
-        queue = list(range(len(all_ids)))[::-1]
-        slots: list[tuple[int, _Greedy] | None] = [None] * n_seq
-        rows: list[np.ndarray | None] = [None] * n_seq
-        while True:
-            for seq in range(n_seq):
-                if slots[seq] is None and queue:
-                    j = queue.pop()
-                    slots[seq] = (j, _Greedy(len(all_ids[j]), max_tokens, stops))
-                    rows[seq] = prefill(seq, all_ids[j])
-            pending: list[tuple[int, int, int]] = []
-            for seq in range(n_seq):
-                slot, row = slots[seq], rows[seq]
-                if slot is None or row is None:
-                    continue
-                token = self._next(slot[1], row)
-                if token is None:
-                    out[slot[0]] = slot[1].text()
-                    slots[seq] = rows[seq] = None
-                else:
-                    pending.append((seq, token, slot[1].pos - 1))
-            if not pending:
-                if not queue:
+            if n == 0:
+                raise BackendError("An empty prompt cannot be continued (the model adds no BOS).")
+            self._check_fits(n)
+            row: np.ndarray | None = self._last_row_logprobs(ids)
+            data = b""
+            for step in range(max_tokens):
+                if row is None or n + step >= self._limit:
                     break
-                continue
-            k = len(pending)
-            b_token[:k] = [t for _, t, _ in pending]
-            b_pos[:k] = [p for _, _, p in pending]
-            b_logits[:k] = 1
-            decode(k, [seq for seq, _, _ in pending])
-            logits = np.ctypeslib.as_array(lc.llama_get_logits(ctx), shape=(k, self._n_vocab))
-            for i, (seq, _, _) in enumerate(pending):
-                rows[seq] = logits[i].copy()
-        lc.llama_memory_clear(mem, True)
+                token = int(np.argmax(row))
+                if lc.llama_vocab_is_eog(self._vocab, token):
+                    break
+                data += self._piece(token)
+                if stops and any(s in data.decode("utf-8", errors="ignore") for s in stops):
+                    break
+                if step + 1 < max_tokens:
+                    row = self._decode((token,), n + step, out_from=n + step)  # argmax only
+            text = data.decode("utf-8", errors="ignore")
+            cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
+            out.append(text[: min(cuts)] if cuts else text)
         return out
-
-
-class _Greedy:
-    """One prompt's greedy generation: ``pos`` is where its next token goes."""
-
-    def __init__(self, n: int, max_tokens: int, stops: list[str]) -> None:
-        self.pos, self.step, self.max_tokens, self.stops, self.data = n, 0, max_tokens, stops, b""
-
-    def text(self) -> str:
-        text = self.data.decode("utf-8", errors="ignore")
-        cuts = [i for i in (text.find(s) for s in self.stops) if i >= 0]
-        return text[: min(cuts)] if cuts else text
