@@ -36,7 +36,9 @@ from promptsel.backend import (
     Backend,
     ContinuationRequest,
     ScoringMode,
+    TokenMemo,
     continuation_tokens,
+    with_prefix,
 )
 from promptsel.errors import BackendError, UsageError
 
@@ -98,7 +100,7 @@ class HFBackend(Backend):
         self._tok: Any = None
         self._model: Any = None
         self._prefix: tuple[int, ...] = ()
-        self._tokens: dict[str, tuple[int, ...]] = {}
+        self._tokens = TokenMemo()
 
     # --- configuration --------------------------------------------------------------------
     @staticmethod
@@ -253,16 +255,11 @@ class HFBackend(Backend):
 
     # --- tokens ---------------------------------------------------------------------------
     def _ids(self, text: str) -> tuple[int, ...]:
-        ids = self._tokens.get(text)
-        if ids is None:
-            tok = self._tokenizer()
-            body = tuple(tok(text, add_special_tokens=False)["input_ids"])
-            prefix = self._prefix
-            ids = body if not prefix or body[: len(prefix)] == prefix else prefix + body
-            if len(self._tokens) >= 8192:
-                self._tokens.clear()
-            self._tokens[text] = ids
-        return ids
+        return self._tokens.get(text, self._tokenize)
+
+    def _tokenize(self, text: str) -> tuple[int, ...]:
+        body = self._tokenizer()(text, add_special_tokens=False)["input_ids"]
+        return with_prefix(body, self._prefix)  # _tokenizer() has set self._prefix
 
     def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
         return continuation_tokens(

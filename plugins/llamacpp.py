@@ -48,7 +48,9 @@ from promptsel.backend import (
     Backend,
     ContinuationRequest,
     ScoringMode,
+    TokenMemo,
     continuation_tokens,
+    with_prefix,
 )
 from promptsel.errors import BackendError, UsageError
 
@@ -145,7 +147,7 @@ class LlamaCppBackend(Backend):
         self.n_gpu_layers, self.seed, self.prefix_reuse = n_gpu_layers, seed, prefix_reuse
         self._fingerprint: str | None = None
         self._llm: Any = None
-        self._tokens: dict[str, tuple[int, ...]] = {}
+        self._tokens = TokenMemo(_TOKEN_CACHE_MAX)
 
     @staticmethod
     def _resolve(model: str | None) -> Path:
@@ -246,17 +248,11 @@ class LlamaCppBackend(Backend):
     # --- tokens ---------------------------------------------------------------------------
     def _ids(self, text: str) -> tuple[int, ...]:
         """BOS (if the model adds one and the text lacks it) + the text's tokens, specials parsed."""
-        ids = self._tokens.get(text)
-        if ids is None:
-            llm = self._engine()
-            body = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-            if self._bos and not (body and body[0] == self._bos[0]):
-                body = [*self._bos, *body]
-            ids = tuple(body)
-            if len(self._tokens) >= _TOKEN_CACHE_MAX:
-                self._tokens.clear()
-            self._tokens[text] = ids
-        return ids
+        return self._tokens.get(text, self._tokenize)
+
+    def _tokenize(self, text: str) -> tuple[int, ...]:
+        body = self._engine().tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return with_prefix(body, self._bos)  # _engine() has set self._bos
 
     def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
         return continuation_tokens(

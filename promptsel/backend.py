@@ -31,6 +31,29 @@ class ContinuationRequest:
     continuations: tuple[str, ...]
 
 
+def with_prefix(body: Sequence[int], prefix: Sequence[int]) -> tuple[int, ...]:
+    """A text's tokens behind the model's special prefix (its BOS), unless they already start with it."""
+    body, prefix = tuple(body), tuple(prefix)
+    return body if not prefix or body[: len(prefix)] == prefix else prefix + body
+
+
+class TokenMemo:
+    """Token ids by text, for one model. A rendered prompt is tokenized several times (alone,
+    and joined with each label word), so backends remember it; cleared when full."""
+
+    def __init__(self, limit: int = 8192) -> None:
+        self.limit = limit
+        self._ids: dict[str, tuple[int, ...]] = {}
+
+    def get(self, text: str, tokenize: Callable[[str], tuple[int, ...]]) -> tuple[int, ...]:
+        ids = self._ids.get(text)
+        if ids is None:
+            if len(self._ids) >= self.limit:
+                self._ids.clear()
+            ids = self._ids[text] = tokenize(text)
+        return ids
+
+
 def continuation_tokens(
     prompt_ids: Sequence[int], joint_ids: Sequence[int], tokenize_alone: Callable[[], Sequence[int]]
 ) -> tuple[int, ...]:
