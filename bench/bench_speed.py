@@ -49,7 +49,6 @@ def main() -> None:
 
     import llama_cpp
 
-    from promptsel.backend import ContinuationRequest
     from promptsel.cache import Cache
     from promptsel.models import default_model_path
     from promptsel.pipeline import SelectRequest, load_dataset, resolve_dataset_spec

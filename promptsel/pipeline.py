@@ -17,7 +17,9 @@ from . import __version__
 from .backend import CONTINUATION_LOGPROBS, GENERATE, SEQUENCE_LOGPROBS, Backend
 from .cache import Cache
 from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
+from .embedder import FUTE_PREFIX
 from .errors import BackendError, CapabilityError, PromptselError, UsageError
+from .fute import FuteOptions, is_fute, method_names
 from .plugins import registries
 from .prompts import PromptSet, load_prompt_set
 from .report import SCHEMA_VERSION, evaluate
@@ -51,6 +53,7 @@ class SelectRequest:
     fields: dict[str, str] = field(default_factory=dict)
     label_field: str = "label"
     classes: list[str] | None = None
+    fute: FuteOptions = field(default_factory=FuteOptions)
 
 
 def resolve_dataset_spec(name: str) -> DatasetSpec | None:
@@ -84,13 +87,27 @@ def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Ba
         raise BackendError(f"Backend {name!r} failed to start: {type(exc).__name__}: {exc}") from exc
 
 
+def expand_methods(requested: list[str] | None) -> list[str] | None:
+    """``all`` stands for every registered method, FUTE's included (the default leaves FUTE
+    out: it needs a labeled train split and trains a surrogate)."""
+    if requested is None or "all" not in requested:
+        return requested
+    out: list[str] = []
+    for name in requested:
+        out += [e.name for e in registries().selectors] + method_names() if name == "all" else [name]
+    return list(dict.fromkeys(out))
+
+
 def choose_methods(requested: list[str] | None, available: set[str]) -> list[str]:
-    """The requested methods (all available ones by default), checked against what we have."""
+    """The requested label-free methods (all available ones by default), checked against what
+    we have. FUTE methods are checked where FUTE runs."""
     regs = registries()
     if requested is None:
         return [e.name for e in regs.selectors if e.target.needs <= available]
     names = []
     for name in requested:
+        if is_fute(name):
+            continue
         entry = regs.selectors.entry(name)
         missing = entry.target.needs - available
         if missing:
@@ -115,17 +132,26 @@ def versions(backend: Backend | None) -> dict[str, str]:
 def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[dict[str, Any], ScoreTable]:
     """Run a selection and return the report and the ScoreTable it was computed from."""
     progress = progress or Progress()
+    requested = expand_methods(req.methods)
+    fute_methods = list(dict.fromkeys(m for m in requested or [] if is_fute(m)))
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     prompt_set: PromptSet | None = load_prompt_set(req.prompts) if req.prompts else None
     backend: Backend | None = None
     scorer: Scorer | None = None
+    fute_scores: dict[str, np.ndarray] = {}
+    fute_report: dict[str, Any] | None = None
     if req.scores is not None:
         table = ScoreTable.load(req.scores, prompt_ids=prompt_set.ids if prompt_set else None)
         if prompt_set is not None and len(prompt_set.prompts) != table.n_prompts:
             raise UsageError(f"{req.prompts} has {len(prompt_set.prompts)} prompts but {req.scores} scores {table.n_prompts}.")
+        if fute_methods:
+            raise CapabilityError(
+                f"{fute_methods[0]} needs a backend to label the unlabeled corpus; it cannot run from --scores.",
+                hint="Leave FUTE methods out of --methods, or run with --dataset and --prompts.",
+            )
         available = {NEEDS_CLASS_LOGPROBS} | ({NEEDS_PROMPT_NLL} if table.prompt_nll is not None else set())
-        methods = choose_methods(req.methods, available)
+        methods = choose_methods(requested, available)
         digest = hashlib.sha256(Path(req.scores).read_bytes()).hexdigest()
         dataset_info = {
             "name": req.dataset or Path(req.scores).stem, "split": req.split, "n": table.n_examples,
@@ -147,7 +173,15 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         available = set(caps)
         if CONTINUATION_LOGPROBS in caps:
             available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
-        methods = choose_methods(req.methods, available)
+        methods = choose_methods(requested, available)
+        if fute_methods:
+            from .fute import check_dataset, embedder_for
+
+            for name in fute_methods:  # unknown names and bad options fail before any model runs
+                embedder_for(name, req.fute)
+            check_dataset(spec)
+            if CONTINUATION_LOGPROBS not in caps:
+                raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {req.backend!r} has none.")
         if any(p.cot for p in prompt_set.prompts) and GENERATE not in caps:
             raise CapabilityError(f"The prompt set has CoT prompts but backend {req.backend!r} cannot generate.")
         t = time.perf_counter()
@@ -168,6 +202,14 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
             backend.close()
             raise
         timings["scoring"] = time.perf_counter() - t
+        if fute_methods:
+            t = time.perf_counter()
+            try:
+                fute_scores, fute_report = _run_fute(req, prompt_set, spec, scorer, progress, fute_methods)
+            except BaseException:
+                backend.close()
+                raise
+            timings["fute"] = time.perf_counter() - t
         timings["backend"] = scorer.timings.backend_seconds
         dataset_info = {
             "name": dataset.name, "split": dataset.split, "n": len(dataset.examples), "n_total": dataset.n_total,
@@ -179,13 +221,14 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         table.save(req.save_scores)
     t = time.perf_counter()
     context = SelectionContext(prompt_set=prompt_set, scorer=scorer, seed=req.seed)
-    method_scores = {}
+    method_scores: dict[str, np.ndarray] = {}
     for name in methods:
         selector: Selector = registries().selectors.get(name)()
         scores = np.asarray(selector.score(table, context), dtype=float)
         if scores.shape != (table.n_prompts,):
             raise PromptselError(f"Method {name!r} returned {scores.shape} scores for {table.n_prompts} prompts (a plugin bug).")
         method_scores[name] = scores
+    method_scores.update(fute_scores)  # FUTE's columns after the label-free methods
     timings["selection"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report: dict[str, Any] = {
@@ -201,6 +244,7 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
             "spell_text": req.scoring.spell_text, "max_new_tokens": req.scoring.max_new_tokens,
         },
         **evaluate(table, method_scores, metric=req.metric, ndcg_variant=req.ndcg),
+        "fute": fute_report,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
         "versions": versions(backend),
@@ -214,3 +258,66 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
     if backend is not None:
         backend.close()
     return report, table
+
+
+def _run_fute(req: SelectRequest, prompt_set: PromptSet, spec: DatasetSpec | None, scorer: Scorer,
+              progress: Progress, methods: list[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    from .fute import Fute
+    from .store import EmbeddingStore
+
+    assert spec is not None
+    fute = Fute(prompt_set=prompt_set, spec=spec, scorer=scorer, scoring=req.scoring, options=req.fute,
+                store=EmbeddingStore(enabled=req.cache), seed=req.seed, data_dir=req.data_dir, progress=progress)
+    return fute.scores(methods), fute.report()
+
+
+def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | None = None, *,
+              dte_only: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+    """Compute (or find) the MTEs of every prompt and the DTE of every dataset, ahead of ``select``."""
+    from .fute import Fute, check_dataset, embedder_for
+    from .store import EmbeddingStore
+
+    progress = progress or Progress()
+    regs = registries()
+    methods = [FUTE_PREFIX + name for name in embedders] if embedders else method_names()
+    instances = [embedder_for(m, req.fute) for m in methods]
+    prompt_set = load_prompt_set(req.prompts) if req.prompts else None
+    if prompt_set is None and not dte_only:
+        raise UsageError("embed needs --prompts for the model task embeddings (or --dte-only).")
+    specs = []
+    for name in datasets:
+        spec = check_dataset(resolve_dataset_spec(name))
+        if prompt_set is not None:
+            prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
+        specs.append(spec)
+    scorer = None
+    backend = None
+    if not dte_only:
+        if CONTINUATION_LOGPROBS not in regs.backends.get(req.backend).capabilities:
+            raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {req.backend!r} has none.")
+        backend = make_backend(req.backend, req.model, req.model_args)
+        scorer = Scorer(backend, Cache(enabled=True), progress=progress)
+    store = EmbeddingStore()
+    records: list[dict[str, Any]] = []
+    reports = []
+    try:
+        for spec in specs:
+            fute = Fute(prompt_set=prompt_set or PromptSet(Path("-"), "-", []), spec=spec, scorer=scorer, scoring=req.scoring,
+                        options=req.fute, store=store, seed=req.seed, data_dir=req.data_dir, progress=progress)
+            for embedder in instances:
+                fute.dte(embedder)
+                if not dte_only:
+                    fute.mtes(embedder)
+            records += fute.records
+            reports.append(fute.report() if not dte_only else {"surrogate": fute.surrogate.describe()})
+    finally:
+        if backend is not None:
+            backend.close()
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "store": str(store.root),
+        "embeddings": records,
+        "unlabeled": reports[0]["unlabeled"] if reports and not dte_only else None,
+        "surrogate": reports[0]["surrogate"] if reports else None,
+        "backend": None if backend is None else {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint},
+    }

@@ -98,6 +98,30 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         summary.add_row("[dim]oracle[/dim]", report["oracle"]["chosen"], _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
         summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
     console.print(summary)
+    if report.get("fute"):
+        console.print(fute_summary(report["fute"]), highlight=False)
+
+
+def fute_summary(fute: dict[str, Any]) -> str:
+    """One line on where FUTE's embeddings came from and what they cost."""
+    counts: dict[tuple[str, str], int] = {}
+    seconds = 0.0
+    for e in fute["embeddings"]:
+        counts[e["kind"], e["status"]] = counts.get((e["kind"], e["status"]), 0) + 1
+        seconds += e["seconds"]
+    parts = [f"{n} {kind.upper()}{'s' if n != 1 else ''} {status}" for (kind, status), n in sorted(counts.items())]
+    u = fute.get("unlabeled")
+    where = f"; U: {u['name']}, {u['size']} texts from {len(u['sources'])} sources" if u else ""
+    return f"FUTE: {', '.join(parts)} ({seconds:.1f} s training){where}; surrogate {fute['surrogate']['name']}"
+
+
+def print_embeddings(result: dict[str, Any], console: Console) -> None:
+    table = Table(title=f"Task embeddings in {result['store']}", box=box.SIMPLE_HEAD)
+    for col in ("kind", "embedder", "prompt / dataset", "status", "seconds", "key"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for e in result["embeddings"]:
+        table.add_row(e["kind"].upper(), e["embedder"], e["prompt"] or e["dataset"] or "", e["status"], f"{e['seconds']:.1f}", e["key"][:12])
+    console.print(table)
 
 
 def _fmt_score(x: float | None, digits: int = 3) -> str:

@@ -11,7 +11,7 @@ import pytest
 from promptsel import plugins
 
 # Backend fixtures (tiny random HF model, the default GGUF) live in their own module.
-pytest_plugins = ["tests.conftest_backends"] if (Path(__file__).parent / "conftest_backends.py").exists() else []
+pytest_plugins = ["tests.conftest_backends", "tests.conftest_surrogates"] if (Path(__file__).parent / "conftest_backends.py").exists() else []
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -58,7 +58,7 @@ def test_a_third_party_backend_is_found_through_its_entry_point(site, monkeypatc
 def test_tests_ignore_installed_plugins_unless_asked(site):
     make_dist(site, "psx-echo", GOOD)
     assert "psx_echo" not in {i.name for i in plugin_infos()}
-    assert {i.name for i in plugin_infos()} == {"datasets", "methods", "backends"}
+    assert {i.name for i in plugin_infos()} == {"datasets", "methods", "backends", "embedders"}
 
 
 def test_a_plugin_that_fails_to_import_is_a_warning(site, monkeypatch):

@@ -1,0 +1,280 @@
+"""FUTE (Wang et al. 2024): rank prompts by cosine(model task embedding, dataset task embedding).
+
+* MTE_p: the LLM with prompt p labels the unlabeled corpus U (same backend, scorer and cache as
+  the eval split); an embedder f turns {(x', ŷ_p(x'))} into a vector on the surrogate Θ_T.
+* DTE: the same f on the dataset's labeled train split (a seeded sample of ``dte_size``, with a
+  held-out slice of it for early stopping; the eval split is never touched).
+
+Both are kept in the embedding store under content keys. An MTE's key covers the backend and
+model fingerprint, the prompt's full definition, the scoring options, U's content, the target
+fields and classes, the embedder and its options, the surrogate and the seed: not the dataset,
+so a second dataset of the same task reuses every MTE and only computes its own DTE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .cache import make_key
+from .data import Dataset, DatasetSpec, load_named
+from .embedder import FUTE_PREFIX, Embedder
+from .errors import CapabilityError, DataError, UsageError
+from .plugins import registries
+from .store import EmbeddingStore
+from .unlabeled import DEFAULT_SIZE, Corpus, load_corpus, task_exclusions
+
+if TYPE_CHECKING:
+    from .prompts import PromptSet
+    from .scoring import Progress, Scorer, ScoringOptions
+    from .surrogate import Surrogate, TaskData
+
+DEFAULT_DTE_SIZE = 500
+HELDOUT_FRACTION = 0.1
+
+
+@dataclass
+class FuteOptions:
+    unlabeled: str | None = None
+    unlabeled_size: int = DEFAULT_SIZE
+    unlabeled_exclude: tuple[str, ...] = ()
+    surrogate: str | None = None
+    max_length: int = 128
+    dte_size: int = DEFAULT_DTE_SIZE
+    #: embedder id -> options for it (``--embedder-arg tupate.lr=0.01``)
+    embedder_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def is_fute(method: str) -> bool:
+    return method.startswith(FUTE_PREFIX)
+
+
+def method_names() -> list[str]:
+    return [FUTE_PREFIX + e.name for e in registries().embedders]
+
+
+def embedder_for(method: str, options: FuteOptions) -> Embedder:
+    regs = registries()
+    name = method[len(FUTE_PREFIX):]
+    if name not in regs.embedders:
+        raise UsageError(regs.embedders.unknown_message(name).replace(repr(name), repr(method), 1))
+    cls = regs.embedders.get(name)
+    return cls(**options.embedder_options.get(cls.embedder_id, {}))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / (na * nb))
+
+
+def check_dataset(spec: DatasetSpec | None) -> DatasetSpec:
+    """FUTE's DTE needs a named dataset with a labeled train split."""
+    if spec is None:
+        raise CapabilityError(
+            "FUTE needs the dataset's labeled train split for its dataset embedding; a local file has none.",
+            hint="Register the dataset (register_datasets) or use a named dataset.",
+        )
+    if spec.train_split is None:
+        raise CapabilityError(f"FUTE needs a labeled train split and dataset {spec.name!r} declares none.")
+    return spec
+
+
+class Fute:
+    """One FUTE run for a prompt set and a dataset: MTEs and the DTE through the store."""
+
+    def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
+                 options: FuteOptions, store: EmbeddingStore, seed: int = 0, data_dir: str | None = None,
+                 progress: Progress | None = None) -> None:
+        from .scoring import Progress
+
+        self.prompt_set = prompt_set
+        self.spec = check_dataset(spec)
+        self.scorer = scorer
+        self.scoring = scoring
+        self.options = options
+        self.store = store
+        self.seed = seed
+        self.data_dir = data_dir
+        self.progress = progress or Progress()
+        self.records: list[dict[str, Any]] = []
+        self.timings: dict[str, float] = {}
+        self._corpus: Corpus | None = None
+        self._surrogate: Surrogate | None = None
+        self._u_targets: np.ndarray | None = None
+
+    # -- inputs ---------------------------------------------------------------------------
+    @property
+    def corpus(self) -> Corpus:
+        if self._corpus is None:
+            t = time.perf_counter()
+            exclude = set(task_exclusions(self.spec.task)) | set(self.options.unlabeled_exclude)
+            self._corpus = load_corpus(self.options.unlabeled, size=self.options.unlabeled_size, seed=self.seed,
+                                       data_dir=self.data_dir, exclude=exclude)
+            self.timings["unlabeled"] = time.perf_counter() - t
+        return self._corpus
+
+    @property
+    def surrogate(self) -> Surrogate:
+        if self._surrogate is None:
+            from .surrogate import DEFAULT_SURROGATE, Surrogate
+
+            self._surrogate = Surrogate(self.options.surrogate or DEFAULT_SURROGATE, max_length=self.options.max_length)
+        return self._surrogate
+
+    def mte_key(self, prompt_index: int, embedder: Embedder) -> str:
+        if self.scorer is None:
+            raise CapabilityError("FUTE needs a backend to label the unlabeled corpus: it cannot run from --scores.")
+        prompt = self.prompt_set.prompts[prompt_index]
+        return make_key("mte", {"backend": self.scorer.backend.cache_identity()}, {
+            "prompt": prompt.template_sha256,
+            "scoring": {"mode": self.scoring.mode, "aggregate": self.scoring.aggregate,
+                        "max_new_tokens": self.scoring.max_new_tokens},
+            "unlabeled": self.corpus.fingerprint,
+            "fields": list(self.spec.fields),
+            "classes": list(self.spec.classes),
+            "embedder": embedder.identity(),
+            "surrogate": self.surrogate.identity(),
+            "seed": self.seed,
+        })
+
+    def train_split(self) -> tuple[Dataset, Dataset]:
+        """A seeded, stratified sample of the train split and its held-out slice."""
+        assert self.spec.train_split is not None
+        full = load_named(self.spec, self.spec.train_split, self.data_dir)
+        if not full.has_labels:
+            raise DataError(f"The {self.spec.train_split!r} split of {self.spec.name!r} has no labels; FUTE's dataset embedding needs them.")
+        sample = full.sample(self.options.dte_size, self.seed)
+        n_held = max(len(self.spec.classes), round(HELDOUT_FRACTION * len(sample.examples)))
+        held = sample.sample(n_held, self.seed + 1)
+        held_ids = set(held.ids)
+        keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
+        train = Dataset(
+            name=sample.name, split=sample.split, fields=sample.fields, classes=sample.classes,
+            examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep],
+            source=sample.source, task=sample.task, n_total=full.n_total,
+        )
+        return train, held
+
+    def dte_key(self, train: Dataset, held: Dataset, embedder: Embedder) -> str:
+        content = hashlib.sha256(json.dumps([train.examples, held.examples], sort_keys=True).encode()).hexdigest()
+        return make_key("dte", {"dataset": self.spec.name}, {
+            "split": train.split, "content": content, "fields": list(self.spec.fields),
+            "classes": list(self.spec.classes), "embedder": embedder.identity(),
+            "surrogate": self.surrogate.identity(), "seed": self.seed,
+        })
+
+    # -- the run --------------------------------------------------------------------------
+    def scores(self, methods: Sequence[str]) -> dict[str, np.ndarray]:
+        """cosine(MTE_p, DTE) for every prompt, per ``fute-<embedder>`` method."""
+        out = {}
+        for method in methods:
+            embedder = embedder_for(method, self.options)
+            dte = self.dte(embedder)
+            mtes = self.mtes(embedder)
+            out[FUTE_PREFIX + embedder.embedder_id] = np.array([cosine(m, dte) for m in mtes])
+        return out
+
+    def mtes(self, embedder: Embedder) -> list[np.ndarray]:
+        keys = [self.mte_key(i, embedder) for i in range(len(self.prompt_set.prompts))]
+        found = {k: self.store.get(k) for k in keys}
+        missing = [i for i, k in enumerate(keys) if found[k] is None]
+        vectors: list[np.ndarray | None] = [None if found[k] is None else found[k].vector for k in keys]
+        for i, k in enumerate(keys):
+            if found[k] is not None:
+                self._record("mte", embedder, k, "reused", 0.0, prompt=self.prompt_set.prompts[i].id)
+        if missing:
+            targets = self.u_targets()
+            inputs = self.corpus.inputs(self.spec.fields)
+            self.progress.start(f"Training {len(missing)} model task embeddings ({embedder.embedder_id})", len(missing))
+            try:
+                for i in missing:
+                    data = self._task_data("mte", inputs, targets=targets[i])
+                    vectors[i] = self._compute("mte", embedder, keys[i], data, prompt=self.prompt_set.prompts[i].id)
+                    self.progress.advance()
+            finally:
+                self.progress.done()
+        return [v for v in vectors if v is not None]
+
+    def dte(self, embedder: Embedder) -> np.ndarray:
+        t = time.perf_counter()
+        train, held = self.train_split()
+        self.timings["load_train"] = self.timings.get("load_train", 0.0) + time.perf_counter() - t
+        key = self.dte_key(train, held, embedder)
+        found = self.store.get(key)
+        if found is not None:
+            self._record("dte", embedder, key, "reused", 0.0, dataset=self.spec.name)
+            return found.vector
+        heldout = self._task_data("dte", held.inputs(), labels=held.labels)
+        data = self._task_data("dte", train.inputs(), labels=train.labels, heldout=heldout)
+        self.progress.start(f"Training the dataset task embedding of {self.spec.name} ({embedder.embedder_id})", 1)
+        try:
+            return self._compute("dte", embedder, key, data, dataset=self.spec.name, split=train.split,
+                                 n_train=len(train.examples), n_heldout=len(held.examples))
+        finally:
+            self.progress.advance()
+            self.progress.done()
+
+    def u_targets(self) -> np.ndarray:
+        """[P, |U|, C] soft class distributions of every prompt on U (through the cache)."""
+        if self._u_targets is None:
+            from .scoring import build_score_table
+
+            assert self.scorer is not None
+            inputs = self.corpus.inputs(self.spec.fields)
+            u = Dataset(
+                name="unlabeled", split="U", fields=self.spec.fields, classes=self.spec.classes,
+                examples=inputs, ids=[f"u{i}" for i in range(len(inputs))], source=self.corpus.origin, task=self.spec.task,
+            )
+            t = time.perf_counter()
+            from dataclasses import replace
+
+            table = build_score_table(self.prompt_set, u, self.scorer, replace(self.scoring, need_nll=False))
+            self.timings["unlabeled_scoring"] = time.perf_counter() - t
+            self._u_targets = table.probs
+        return self._u_targets
+
+    def _task_data(self, kind: str, inputs: list[dict[str, Any]], **kw: Any) -> TaskData:
+        from .surrogate import TaskData
+
+        return TaskData(kind, inputs, tuple(self.spec.fields), len(self.spec.classes), **kw)  # type: ignore[arg-type]
+
+    def _compute(self, kind: str, embedder: Embedder, key: str, data: TaskData, **meta: Any) -> np.ndarray:
+        t = time.perf_counter()
+        vector, info = embedder.embed(self.surrogate, data, self.seed)
+        seconds = time.perf_counter() - t
+        vector = np.asarray(vector, dtype=np.float32)
+        if vector.ndim != 1 or not np.all(np.isfinite(vector)):
+            raise UsageError(f"Embedder {embedder.embedder_id!r} returned a {vector.shape} vector with non-finite values (a plugin bug).")
+        backend = self.scorer.backend if self.scorer is not None else None
+        self.store.put(key, vector, {
+            "kind": kind, "embedder": embedder.embedder_id, "surrogate": self.surrogate.name, "task": self.spec.task,
+            "model": backend.model_name if kind == "mte" and backend is not None else None,
+            "backend": backend.backend_id if kind == "mte" and backend is not None else None,
+            "prompt_set": self.prompt_set.name if kind == "mte" else None,
+            "seconds": round(seconds, 3), "created": time.time(), "dim": int(vector.size), "n": len(data),
+            "train": info, **meta,
+        })
+        self._record(kind, embedder, key, "computed", seconds, **meta)
+        return vector
+
+    def _record(self, kind: str, embedder: Embedder, key: str, status: str, seconds: float, **meta: Any) -> None:
+        entry = {"kind": kind, "embedder": embedder.embedder_id, "prompt": meta.get("prompt"),
+                 "dataset": meta.get("dataset"), "key": key, "status": status, "seconds": round(seconds, 3)}
+        self.records.append(entry)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "unlabeled": self.corpus.describe(),
+            "surrogate": self.surrogate.describe(),
+            "dte_size": self.options.dte_size,
+            "embeddings": self.records,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }

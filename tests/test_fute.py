@@ -1,0 +1,407 @@
+"""FUTE: the prefix attention, the Fisher estimators, the embedding store and the orchestration.
+
+Everything here runs on tiny random surrogates of the three architectures (no weights are
+downloaded) and the FakeBackend; the real model and real surrogate run in the benchmark and in
+tests/test_fute_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from promptsel.cli import main  # noqa: E402
+from promptsel.embedder import Embedder  # noqa: E402
+from promptsel.errors import CapabilityError, PromptselError, UsageError  # noqa: E402
+from promptsel.fute import FuteOptions, cosine  # noqa: E402
+from promptsel.pipeline import SelectRequest, run_select  # noqa: E402
+from promptsel.store import EmbeddingStore  # noqa: E402
+from promptsel.surrogate import Surrogate, TaskData  # noqa: E402
+from promptsel_builtin import taskemb, tupate  # noqa: E402
+from promptsel_builtin.embedders import TaskEmb, TuPaTE  # noqa: E402
+
+PAIRS = [
+    {"premise": "The movie was a delight from start to finish.", "hypothesis": "I laughed and cried."},
+    {"premise": "The plot is thin and the acting is wooden.", "hypothesis": "good bad great"},
+    {"premise": "A tedious mess.", "hypothesis": "The answer is positive."},
+    {"premise": "I left wanting to see it again.", "hypothesis": "wonderful boring fine"},
+    {"premise": "good", "hypothesis": "The acting is wooden and the movie was a tedious mess that never figures out what it wants."},
+    {"premise": "The answer is negative.", "hypothesis": "terrible"},
+]
+
+
+def soft_targets(n: int, c: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.ones(c), size=n)
+
+
+def mte_data(n_repeat: int = 2, c: int = 3) -> TaskData:
+    inputs = PAIRS * n_repeat
+    return TaskData("mte", inputs, ("premise", "hypothesis"), c, targets=soft_targets(len(inputs), c))
+
+
+# -- the prefix attention --------------------------------------------------------------------
+
+
+def test_prefix_attention_equals_attention_over_the_concatenated_keys(tiny_surrogates):
+    """One BERT self-attention layer: prefix_attention must equal softmax(q [pk; k]^T / sqrt(d) +
+    [0; mask]) [pv; v], written out by hand here."""
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    model, _ = surrogate.classifier(2, seed=0)
+    layers = tupate.add_prefix(model, surrogate, prefix_len=3, dropout=0.0, encoder=False,
+                               generator=torch.Generator().manual_seed(1))
+    module = layers[0]
+    module.eval()
+    g = torch.Generator().manual_seed(2)
+    b, h, s, d = 2, module.prefix_key.shape[0], 5, module.prefix_key.shape[2]
+    q, k, v = (torch.randn(b, h, s, d, generator=g) for _ in range(3))
+    mask = torch.zeros(b, 1, s, s)
+    mask[1, :, :, 3:] = torch.finfo(torch.float32).min  # the second example is padded after 3 tokens
+    out, _ = tupate.prefix_attention(module, q, k, v, mask, scaling=d**-0.5, dropout=0.0)
+    keys = torch.cat([module.prefix_key.expand(b, -1, -1, -1), k], dim=2)
+    values = torch.cat([module.prefix_value.expand(b, -1, -1, -1), v], dim=2)
+    full_mask = torch.cat([torch.zeros(b, 1, s, 3), mask], dim=-1)
+    weights = torch.softmax(q @ keys.transpose(-1, -2) / math.sqrt(d) + full_mask, dim=-1)
+    expected = (weights @ values).transpose(1, 2)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["encoder", "decoder", "encoder-decoder"])
+def test_prefix_keeps_padding_invisible(tiny_surrogates, arch):
+    """With a prefix, an example's logits do not depend on what it is batched with: the
+    widened mask still hides padding (and, for decoders, the future)."""
+    surrogate = Surrogate(str(tiny_surrogates[arch]))
+    model, _ = surrogate.classifier(3, seed=0)
+    tupate.add_prefix(model, surrogate, prefix_len=4, dropout=0.0, encoder=True, generator=torch.Generator().manual_seed(0))
+    model.eval()
+    fields = ("premise", "hypothesis")
+    with torch.no_grad():
+        together = model(**surrogate.encode(PAIRS[:5], fields), use_cache=False).logits
+        alone = torch.cat([model(**surrogate.encode([p], fields), use_cache=False).logits for p in PAIRS[:5]])
+    torch.testing.assert_close(together, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_prefix_changes_the_output_and_only_prefix_and_head_train(tiny_surrogates):
+    surrogate = Surrogate(str(tiny_surrogates["decoder"]))
+    base, _ = surrogate.classifier(3, seed=0)
+    before = {n: p.detach().clone() for n, p in base.named_parameters()}
+    vector, info = TuPaTE(mte_epochs=2).embed(surrogate, mte_data(), seed=0)
+    # The embedding is the mean over layers of [2, kv_heads, prefix_len, head_dim].
+    assert info["layers"] == 2 and info["shape"] == [2, 2, 16, 8] and vector.shape == (2 * 2 * 16 * 8,)
+    # The template the surrogate copies from is untouched by training.
+    template, _ = surrogate.classifier(3, seed=0)
+    for name, param in template.named_parameters():
+        torch.testing.assert_close(param, before[name])
+
+
+def test_t5_prefix_is_in_the_decoder_by_default(tiny_surrogates):
+    surrogate = Surrogate(str(tiny_surrogates["encoder-decoder"]))
+    names = {}
+    for encoder in (False, True):
+        model, _ = surrogate.classifier(2, seed=0)
+        layers = tupate.add_prefix(model, surrogate, prefix_len=2, dropout=0.0, encoder=encoder, generator=torch.Generator())
+        lookup = {id(m): n for n, m in model.named_modules()}
+        names[encoder] = [lookup[id(m)] for m in layers]
+    assert names[False] and all(".decoder." in n and "SelfAttention" in n for n in names[False])
+    assert len(names[True]) == 2 * len(names[False]) and any(".encoder." in n for n in names[True])
+
+
+@pytest.mark.parametrize("arch", ["encoder", "decoder", "encoder-decoder"])
+@pytest.mark.parametrize("embedder", [TaskEmb(mte_epochs=1), TuPaTE(mte_epochs=2)], ids=["taskemb", "tupate"])
+def test_embeddings_are_deterministic_and_seeded(tiny_surrogates, arch, embedder):
+    surrogate = Surrogate(str(tiny_surrogates[arch]))
+    data = mte_data()
+    first, _ = embedder.embed(surrogate, data, seed=0)
+    again, _ = embedder.embed(surrogate, data, seed=0)
+    other, _ = embedder.embed(surrogate, data, seed=1)
+    assert first.dtype == np.float32 and first.ndim == 1 and np.all(np.isfinite(first))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_dte_early_stopping_reads_the_heldout_slice(tiny_surrogates):
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    labels = np.arange(len(PAIRS) * 2) % 3
+    held = TaskData("dte", PAIRS[:3], ("premise", "hypothesis"), 3, labels=np.array([0, 1, 2]))
+    data = TaskData("dte", PAIRS * 2, ("premise", "hypothesis"), 3, labels=labels, heldout=held)
+    _, info = TuPaTE(dte_epochs=5, patience=1, lr=0.5).embed(surrogate, data, seed=0)
+    losses = info["heldout_loss"]
+    assert 1 <= len(losses) <= 5 and info["epochs"] == len(losses)
+    if len(losses) < 5:  # stopped early: the last epoch did not improve on the best
+        assert losses[-1] >= min(losses[:-1])
+
+
+# -- TaskEmb's Fisher ---------------------------------------------------------------------
+
+
+def _per_example_grads(model, names, surrogate, data):
+    params = dict(model.named_parameters())
+    grads = []
+    for i in range(len(data)):
+        index = np.array([i])
+        loss = data.loss(taskemb.logits(model, surrogate, data, index), torch.as_tensor(index))
+        g = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
+        grads.append([torch.zeros_like(params[n]) if x is None else x for n, x in zip(names, g)])
+    return grads
+
+
+@pytest.mark.parametrize("estimator", ["batch", "fute"])
+def test_fisher_matches_per_example_gradients(tiny_surrogates, estimator):
+    """batch: (1/N) Σ_b (mean gradient of batch b)²; fute: (mean gradient over all N)². Both are
+    rebuilt here from per-example gradients taken one at a time."""
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    model, head = surrogate.classifier(3, seed=0)
+    model.eval()
+    data = mte_data(n_repeat=1)  # 6 examples, batches of 4 -> sizes 4 and 2
+    names = taskemb.body_parameters(model, head)
+    got = taskemb.fisher(model, names, surrogate, data, estimator=estimator, batch_size=4)
+    per = _per_example_grads(model, names, surrogate, data)
+    for j, name in enumerate(names):
+        g = torch.stack([p[j] for p in per])
+        if estimator == "batch":
+            expected = (g[:4].mean(0) ** 2 + g[4:].mean(0) ** 2) / 6
+        else:
+            expected = g.mean(0) ** 2
+        torch.testing.assert_close(got[name], expected, rtol=1e-4, atol=1e-12)
+
+
+def test_body_parameters_leave_out_head_and_token_embeddings(tiny_surrogates):
+    surrogate = Surrogate(str(tiny_surrogates["encoder-decoder"]))
+    model, head = surrogate.classifier(2, seed=0)
+    names = taskemb.body_parameters(model, head)
+    assert head and not set(names) & head
+    assert not any("shared" in n or "embed_tokens" in n for n in names)
+    ids = [id(dict(model.named_parameters())[n]) for n in names]
+    assert len(ids) == len(set(ids))
+
+
+def test_unit_pooling_averages_each_row():
+    values = {"w": torch.tensor([[1.0, 3.0], [2.0, 4.0], [0.0, 0.0]]), "b": torch.tensor([5.0, 6.0])}
+    np.testing.assert_allclose(taskemb.pool(values, "unit"), [2.0, 3.0, 0.0, 5.0, 6.0])
+    np.testing.assert_allclose(taskemb.pool(values, "none"), [1, 3, 2, 4, 0, 0, 5, 6])
+
+
+def test_embedder_options_are_checked_and_typed():
+    assert TuPaTE(lr="0.01", encoder_prefix="true").options["lr"] == 0.01
+    assert TuPaTE(encoder_prefix="false").options["encoder_prefix"] is False
+    with pytest.raises(UsageError, match="has no option"):
+        TuPaTE(learning_rate=1)
+    with pytest.raises(UsageError, match="estimator"):
+        TaskEmb(estimator="exact")
+    with pytest.raises(UsageError, match="should be a int"):
+        TuPaTE(prefix_len="many")
+    assert TaskEmb().identity() != TaskEmb(estimator="fute").identity()
+
+
+# -- store ---------------------------------------------------------------------------------
+
+
+def test_store_roundtrip_and_unreadable_entries(tmp_path):
+    store = EmbeddingStore(tmp_path)
+    store.put("k1", np.array([1.0, 2.0]), {"kind": "mte", "prompt": "p1"})
+    got = store.get("k1")
+    assert got is not None and got.meta["prompt"] == "p1" and got.meta["key"] == "k1"
+    np.testing.assert_array_equal(got.vector, [1.0, 2.0])
+    (tmp_path / "k2.npz").write_bytes(b"PK\x03\x04 half a file")
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert store.get("k2") is None
+    assert [e.key for e in store.entries()] == ["k1"]
+
+
+def test_an_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
+    store = EmbeddingStore(tmp_path)
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", explode)
+    with pytest.raises(KeyboardInterrupt):
+        store.put("k", np.ones(3), {"kind": "dte"})
+    assert store.get("k") is None and list(tmp_path.iterdir()) == []
+
+
+def test_cosine():
+    assert cosine(np.array([1.0, 0.0]), np.array([2.0, 0.0])) == pytest.approx(1.0)
+    assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
+    assert cosine(np.array([1.0, 1.0]), np.array([-1.0, -1.0])) == pytest.approx(-1.0)
+    assert cosine(np.zeros(2), np.ones(2)) == 0.0
+
+
+# -- the pipeline --------------------------------------------------------------------------
+
+
+SA_PROMPTS = """
+name = "tiny-sa"
+[defaults]
+chat = false
+[[prompt]]
+id = "good"
+template = "Review: {{text}} Is it great?"
+answer_choices = { positive = ["yes"], negative = ["no"] }
+[[prompt]]
+id = "plain"
+template = "{{text}} Sentiment:"
+answer_choices = { positive = ["positive"], negative = ["negative"] }
+[[prompt]]
+id = "odd"
+template = "{{text}} Good or bad?"
+answer_choices = { positive = ["good"], negative = ["bad"] }
+"""
+
+
+@pytest.fixture
+def fute_world(tmp_path, tiny_surrogates, fake_backend_plugin, monkeypatch):
+    """Two sentiment datasets in a data dir, an unlabeled file, a prompt set, a tiny surrogate,
+    and a cache (results and embeddings) of this test's own."""
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    words = ["great", "awful", "fine", "boring", "fun", "dull", "good", "bad"]
+
+    def rows(n: int, offset: int) -> list[dict[str, str]]:
+        out = []
+        for i in range(n):
+            text = " ".join(rng.choice(words, size=4))
+            out.append({"text": f"{text} {offset + i}", "label": "positive" if "great" in text or "good" in text else "negative"})
+        return out
+
+    data = tmp_path / "data"
+    for name in ("sst2", "rotten_tomatoes"):
+        (data / name).mkdir(parents=True)
+        for split, n in (("train", 40), ("validation", 12), ("test", 12)):
+            (data / name / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows(n, 1000 * len(split))))
+    unlabeled = tmp_path / "u.jsonl"
+    unlabeled.write_text("\n".join(json.dumps({"text": " ".join(rng.choice(words, size=5)), "source": f"s{i % 3}"}) for i in range(30)))
+    prompts = tmp_path / "sa.toml"
+    prompts.write_text(SA_PROMPTS)
+    return {"data": str(data), "unlabeled": str(unlabeled), "prompts": prompts, "surrogate": str(tiny_surrogates["encoder"])}
+
+
+def _request(world, dataset, methods, **kw):
+    fute = FuteOptions(unlabeled=world["unlabeled"], unlabeled_size=20, surrogate=world["surrogate"], dte_size=30,
+                       embedder_options={"tupate": {"mte_epochs": 2, "dte_epochs": 2}, "taskemb": {"mte_epochs": 1, "dte_epochs": 1}})
+    return SelectRequest(dataset=dataset, prompts=world["prompts"], backend="fake", methods=methods, data_dir=world["data"],
+                         limit=10, fute=fute, **kw)
+
+
+def test_second_dataset_reuses_every_mte_and_computes_only_its_dte(fute_world):
+    methods = ["fute-taskemb", "fute-tupate", "mi"]
+    first, _ = run_select(_request(fute_world, "sst2", methods))
+    status = [(e["kind"], e["status"]) for e in first["fute"]["embeddings"]]
+    assert status.count(("mte", "computed")) == 6 and status.count(("dte", "computed")) == 2
+    assert list(first["methods"]) == ["mi", "fute-taskemb", "fute-tupate"]
+    assert first["fute"]["unlabeled"]["size"] == 20 and first["fute"]["surrogate"]["arch"] == "encoder"
+
+    second, _ = run_select(_request(fute_world, "rotten_tomatoes", methods))
+    records = second["fute"]["embeddings"]
+    assert sorted((e["kind"], e["status"]) for e in records) == [("dte", "computed")] * 2 + [("mte", "reused")] * 6
+    assert {e["key"] for e in records if e["kind"] == "mte"} == {e["key"] for e in first["fute"]["embeddings"] if e["kind"] == "mte"}
+
+    again, _ = run_select(_request(fute_world, "sst2", methods))
+    assert {e["status"] for e in again["fute"]["embeddings"]} == {"reused"}
+    # Same embeddings, same scores.
+    assert [p["scores"] for p in again["prompts"]] == [p["scores"] for p in first["prompts"]]
+
+
+def test_a_cosine_of_each_prompt_with_the_dte(fute_world):
+    report, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    store = EmbeddingStore()
+    keys = {(e["kind"], e["prompt"]): e["key"] for e in report["fute"]["embeddings"]}
+    dte = store.get(keys[("dte", None)]).vector
+    expected = [cosine(store.get(keys[("mte", p)]).vector, dte) for p in ("good", "plain", "odd")]
+    np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in report["prompts"]], expected, rtol=1e-9)
+
+
+def test_mte_keys_change_with_what_changes_the_numbers(fute_world):
+    base, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    keys = {e["key"] for e in base["fute"]["embeddings"] if e["kind"] == "mte"}
+    other_seed, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"], seed=1))
+    assert not keys & {e["key"] for e in other_seed["fute"]["embeddings"]}
+    req = _request(fute_world, "sst2", ["fute-tupate"])
+    req.fute.embedder_options["tupate"]["prefix_len"] = 4
+    other_option, _ = run_select(req)
+    assert not keys & {e["key"] for e in other_option["fute"]["embeddings"]}
+
+
+def test_fute_cannot_run_from_scores_or_on_a_local_file(fute_world, tmp_path):
+    table_path = tmp_path / "t.npz"
+    run_select(_request(fute_world, "sst2", ["mi"], save_scores=table_path))
+    with pytest.raises(CapabilityError, match="--scores"):
+        run_select(SelectRequest(scores=table_path, methods=["fute-taskemb"]))
+    local = Path(fute_world["data"]) / "sst2" / "test.jsonl"
+    with pytest.raises(CapabilityError, match="train split"):
+        run_select(_request(fute_world, str(local), ["fute-taskemb"]))
+    with pytest.raises(UsageError, match="fute-nope"):
+        run_select(_request(fute_world, "sst2", ["fute-nope"]))
+
+
+def cli(args: list[str]) -> int:
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def test_cli_select_with_fute_and_the_embed_command(fute_world, capsys):
+    common = ["--backend", "fake", "--data-dir", fute_world["data"], "--unlabeled", fute_world["unlabeled"],
+              "--unlabeled-size", "20", "--surrogate", fute_world["surrogate"], "--dte-size", "30",
+              "-E", "tupate.mte_epochs=2", "-E", "tupate.dte_epochs=2"]
+    assert cli(["embed", "-d", "sst2", "-p", str(fute_world["prompts"]), "--embedders", "tupate", "--json", *common]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sorted(e["kind"] for e in out["embeddings"]) == ["dte", "mte", "mte", "mte"]
+    assert cli(["select", "-d", "sst2", "-p", str(fute_world["prompts"]), "-m", "fute-tupate,globale", "-n", "10",
+                "--json", "--no-progress", "-q", *common]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {e["status"] for e in report["fute"]["embeddings"]} == {"reused"}
+    assert list(report["methods"]) == ["globale", "fute-tupate"]
+    assert cli(["select", "-d", "sst2", "-p", str(fute_world["prompts"]), "-m", "fute-tupate", *common[:4], "-E", "tupate=3"]) == 2
+    assert "ID.KEY=VALUE" in capsys.readouterr().err
+    assert cli(["embed", "-d", str(Path(fute_world["data"]) / "sst2" / "test.jsonl"), "--dte-only", *common]) == 2
+    assert "train split" in capsys.readouterr().err
+
+
+def test_a_plugin_embedder_gets_its_fute_method(fute_world):
+    from promptsel import hookimpl, plugins
+
+    class Constant(Embedder):
+        embedder_id = "const"
+        defaults: ClassVar[dict] = {"value": 1.0}
+
+        def embed(self, surrogate, data, seed):
+            # MTE: the mean soft target; DTE: the class frequencies. Cosine is then computable by hand.
+            dist = data.targets.mean(0) if data.kind == "mte" else np.bincount(data.labels, minlength=data.n_classes) / len(data)
+            return dist.astype(np.float32), {}
+
+    class Plugin:
+        @hookimpl
+        def register_embedders(self, register):
+            register(Constant)
+
+    plugins.add_plugin(Plugin(), name="const-embedder")
+    try:
+        report, _ = run_select(_request(fute_world, "sst2", ["fute-const"]))
+    finally:
+        plugins.remove_plugin("const-embedder")
+    # Independent check: each prompt's cosine between its mean soft target and the train split's
+    # class frequencies, from the ScoreTable of U that the embedder saw.
+    scores = [p["scores"]["fute-const"] for p in report["prompts"]]
+    assert len(scores) == 3 and all(0.0 < s <= 1.0 for s in scores)
+    assert {e["kind"] for e in report["fute"]["embeddings"]} == {"mte", "dte"}
+
+
+def test_surrogate_errors_are_one_line(tmp_path):
+    with pytest.raises(UsageError, match=r"config\.json"):
+        _ = Surrogate(str(tmp_path)).location
+    bad = tmp_path / "weights.bin"
+    bad.write_bytes(b"x")
+    with pytest.raises(UsageError, match="is a file"):
+        _ = Surrogate(str(bad)).location
+    with pytest.raises(PromptselError):
+        _ = Surrogate("no-such-org/no-such-model-promptsel").config
