@@ -157,6 +157,7 @@ def select(
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
     seed: SeedOpt = 0,
     data_dir: DataDirOpt = None,
+    max_chars: Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", help="Cut each input text to N characters at a word boundary (long reviews on a CPU).")] = None,
     scores: Annotated[Optional[Path], typer.Option("--scores", envvar=ENV + "SCORES", help="Rank prompts from log-probs computed elsewhere (.npz); no backend runs.")] = None,
     save_scores: Annotated[Optional[Path], typer.Option("--save-scores", envvar=ENV + "SAVE_SCORES", help="Write the ScoreTable to this .npz file.")] = None,
     metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
@@ -194,6 +195,7 @@ def select(
         fields=_pairs(field, "--field"), label_field=label_field,
         classes=[c.strip() for c in classes.split(",")] if classes else None,
         fute=_fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg),
+        max_chars=max_chars,
     )
     from . import render
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,17 @@ class Dataset:
             examples=[self.examples[i] for i in keep], ids=[self.ids[i] for i in keep],
             source=self.source, task=self.task, n_total=self.n_total,
         )
+
+
+    def truncated(self, max_chars: int) -> Dataset:
+        """Every input field cut to ``max_chars`` characters at a word boundary."""
+        from .unlabeled import truncate
+
+        if max_chars <= 0:
+            raise UsageError(f"--max-chars must be a positive number, got {max_chars}.")
+        examples = [{k: truncate(v, max_chars) if k in self.fields and isinstance(v, str) else v for k, v in ex.items()}
+                    for ex in self.examples]
+        return replace(self, examples=examples)
 
 
 def _largest_remainder(counts: np.ndarray, total: int) -> list[int]:

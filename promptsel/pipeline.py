@@ -53,6 +53,8 @@ class SelectRequest:
     fields: dict[str, str] = field(default_factory=dict)
     label_field: str = "label"
     classes: list[str] | None = None
+    #: Truncate each input text to this many characters at a word boundary (long reviews).
+    max_chars: int | None = None
     fute: FuteOptions = field(default_factory=FuteOptions)
 
 
@@ -72,7 +74,8 @@ def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
         dataset = load_local(req.dataset, label_field=req.label_field, classes=req.classes, rename=req.fields)
     else:
         dataset = load_named(spec, req.split or spec.eval_split, req.data_dir)
-    return dataset.sample(req.limit, req.seed)
+    dataset = dataset.sample(req.limit, req.seed)
+    return dataset.truncated(req.max_chars) if req.max_chars else dataset
 
 
 def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Backend:
@@ -214,7 +217,7 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         dataset_info = {
             "name": dataset.name, "split": dataset.split, "n": len(dataset.examples), "n_total": dataset.n_total,
             "source": dataset.source, "sample_ids_sha256": dataset.sample_ids_sha256, "sample_ids": dataset.ids,
-            "classes": list(dataset.classes),
+            "classes": list(dataset.classes), "max_chars": req.max_chars,
         }
         backend_info = {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint}
     if req.save_scores is not None:
@@ -222,13 +225,20 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
     t = time.perf_counter()
     context = SelectionContext(prompt_set=prompt_set, scorer=scorer, seed=req.seed)
     method_scores: dict[str, np.ndarray] = {}
+    method_seconds: dict[str, float] = {}
     for name in methods:
         selector: Selector = registries().selectors.get(name)()
+        began = time.perf_counter()
         scores = np.asarray(selector.score(table, context), dtype=float)
+        method_seconds[name] = time.perf_counter() - began
         if scores.shape != (table.n_prompts,):
             raise PromptselError(f"Method {name!r} returned {scores.shape} scores for {table.n_prompts} prompts (a plugin bug).")
         method_scores[name] = scores
     method_scores.update(fute_scores)  # FUTE's columns after the label-free methods
+    if fute_report is not None:  # a FUTE method's own time: its embeddings (U scoring is shared)
+        for name in fute_scores:
+            spent = [e["seconds"] for e in fute_report["embeddings"] if FUTE_PREFIX + e["embedder"] == name]
+            method_seconds[name] = float(sum(spent))
     timings["selection"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     report: dict[str, Any] = {
@@ -245,7 +255,7 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         },
         **evaluate(table, method_scores, metric=req.metric, ndcg_variant=req.ndcg),
         "fute": fute_report,
-        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "timings": {**{k: round(v, 4) for k, v in timings.items()}, "methods": {k: round(v, 4) for k, v in method_seconds.items()}},
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
         "versions": versions(backend),
     }

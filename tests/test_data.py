@@ -115,3 +115,13 @@ def test_rotten_tomatoes_offline_source_from_the_vader_archive(tmp_path, monkeyp
     assert len(set(texts)) > 10_200  # disjoint splits of distinct snippets (a few repeat upstream)
     known = {ex["text"]: ex["label"] for ex in splits["train"].examples + splits["test"].examples + splits["validation"].examples}
     assert known["Simplistic, silly and tedious."] == "negative"  # id 5153, the first negative
+
+
+def test_truncated_cuts_input_fields_at_a_word_boundary():
+    from promptsel.data import Dataset
+
+    ds = Dataset(name="d", split="test", fields=("text",), classes=("a", "b"),
+                 examples=[{"text": "one two three four", "label": "a"}, {"text": "short", "label": "b"}], ids=["0", "1"], source="x")
+    cut = ds.truncated(9)
+    assert [e["text"] for e in cut.examples] == ["one two", "short"]
+    assert [e["label"] for e in cut.examples] == ["a", "b"] and ds.examples[0]["text"] == "one two three four"

@@ -405,3 +405,22 @@ def test_surrogate_errors_are_one_line(tmp_path):
         _ = Surrogate(str(bad)).location
     with pytest.raises(PromptselError):
         _ = Surrogate("no-such-org/no-such-model-promptsel").config
+
+
+def test_plot_command_draws_the_store(fute_world, tmp_path, capsys):
+    run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    run_select(_request(fute_world, "rotten_tomatoes", ["fute-tupate"]))
+    out = tmp_path / "map.png"
+    assert cli(["plot", "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [(p["embedder"], p["mtes"], p["dtes"]) for p in summary["panels"]] == [("tupate", 3, 2)]
+    assert cli(["plot", "-o", str(tmp_path / "map.jpg")]) == 2
+
+
+def test_report_times_each_method(fute_world):
+    report, _ = run_select(_request(fute_world, "sst2", ["mi", "fute-tupate"]))
+    seconds = report["timings"]["methods"]
+    assert set(seconds) == {"mi", "fute-tupate"}
+    trained = sum(e["seconds"] for e in report["fute"]["embeddings"])
+    assert seconds["fute-tupate"] == pytest.approx(trained, abs=1e-3) and trained > 0

@@ -1,0 +1,169 @@
+"""Selection quality of every method (the label-free baselines and both FUTE variants) on the
+evaluation datasets, with the default model, like Table 3 of the FUTE paper.
+
+Per dataset and method: the chosen prompt, its performance, the rate (performance / best
+prompt's), NDCG (min-max relevance) beside the NDCG a random ranking gets, and wall time. Then
+averages per task category (sentiment: SST-2, RT, IMDB; NLI: CB, ANLI-R3, RTE). FUTE's cost is
+recorded per embedding: each MTE, each DTE, and whether the second dataset of a task reused the
+first one's MTEs.
+
+Data comes from the shared data directory (``PROMPTSEL_SHARED`` or ``../shared`` beside the
+repository; never copied into the project). ANLI-R3 has no train split offline: its DTE trains
+on the validation split while the test split is evaluated. WANLI has no test split offline and
+is left out.
+
+Usage: ``python bench/bench_quality.py [--limit N] [--unlabeled-size N] [--datasets a,b] [--write]``.
+Everything goes through the user's result cache and embedding store, so an interrupted run
+resumes, and a rerun costs only what changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: dataset -> (prompt set, task category); IMDB reviews are cut to --imdb-chars characters.
+DATASETS = {
+    "sst2": ("sa.toml", "sentiment"),
+    "rotten_tomatoes": ("sa.toml", "sentiment"),
+    "imdb": ("sa.toml", "sentiment"),
+    "cb": ("nli.toml", "nli"),
+    "anli_r3": ("nli.toml", "nli"),
+    "rte": ("rte.toml", "nli"),
+}
+
+
+def shared_data() -> Path:
+    root = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
+    if not root.is_dir():
+        sys.exit(f"error: shared data not found at {root}; set PROMPTSEL_SHARED.")
+    return root
+
+
+def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
+    from promptsel.fute import FuteOptions
+    from promptsel.pipeline import SelectRequest, run_select
+
+    prompts, _ = DATASETS[name]
+    req = SelectRequest(
+        dataset=name, prompts=ROOT / "prompts" / prompts, methods=["all"], limit=args.limit, seed=args.seed,
+        data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None,
+        fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),
+    )
+    began = time.perf_counter()
+    report, _ = run_select(req)
+    report["bench_wall_seconds"] = time.perf_counter() - began
+    return report
+
+
+def rows_for(name: str, report: dict) -> list[dict]:
+    out = []
+    for method, e in report["methods"].items():
+        out.append({
+            "dataset": name, "method": method, "chosen": e["chosen"], "performance": e["performance"],
+            "rate": e["rate"], "ndcg": e["ndcg"], "random_ndcg": report["random"]["ndcg"],
+            "seconds": report["timings"]["methods"].get(method),
+        })
+    return out
+
+
+def mean(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r[key] is not None]
+    return sum(values) / len(values) if values else None
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def markdown(reports: dict[str, dict], args: argparse.Namespace, command: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"### {stamp}, {platform.machine()}, {os.cpu_count()} cores", "", f"Command: `{command}`", ""]
+    first = next(iter(reports.values()))
+    fute = first.get("fute") or {}
+    u = fute.get("unlabeled") or {}
+    lines += [
+        f"Model: {first['backend']['model']} ({first['backend']['name']}). Eval: a seeded, class-stratified sample of "
+        f"{args.limit} examples per dataset (IMDB cut to {args.imdb_chars} characters). U: {u.get('name')}, "
+        f"{u.get('size')} texts from {len(u.get('sources', {}))} sources. Surrogate: {fute.get('surrogate', {}).get('name')}. "
+        f"DTE: {args.dte_size} train examples (10 % held out for early stopping).",
+        "",
+        "| dataset | method | chosen | performance | rate | NDCG | random NDCG | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    all_rows = []
+    for name, report in reports.items():
+        rows = rows_for(name, report)
+        all_rows += rows
+        for r in rows:
+            lines.append(f"| {name} | {r['method']} | {r['chosen']} | {fmt(r['performance'])} | {fmt(r['rate'])} | "
+                         f"{fmt(r['ndcg'])} | {fmt(r['random_ndcg'])} | {fmt(r['seconds'], 1)} |")
+        lines.append(f"| {name} | *oracle* | {report['oracle']['chosen']} | {fmt(report['oracle']['performance'])} | 1.000 | 1.000 | | |")
+    lines += ["", "Averages per task category (the paper's Table 3 layout):", "",
+              "| category | method | datasets | performance | rate | NDCG | random NDCG |", "|---|---|---|---|---|---|---|"]
+    for category in ("sentiment", "nli"):
+        names = [n for n in reports if DATASETS[n][1] == category]
+        if not names:
+            continue
+        methods = list(dict.fromkeys(r["method"] for r in all_rows))
+        for method in methods:
+            rs = [r for r in all_rows if r["method"] == method and r["dataset"] in names]
+            lines.append(f"| {category} | {method} | {len(rs)} | {fmt(mean(rs, 'performance'))} | {fmt(mean(rs, 'rate'))} | "
+                         f"{fmt(mean(rs, 'ndcg'))} | {fmt(mean(rs, 'random_ndcg'))} |")
+    lines += ["", "FUTE's embeddings, per dataset (seconds of training; `reused` = read from the store):", "",
+              "| dataset | MTEs computed | MTEs reused | DTEs computed | s per MTE (mean) | s per DTE (mean) | U scoring s | total FUTE s |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, report in reports.items():
+        f = report.get("fute") or {"embeddings": [], "timings": {}}
+        emb = f["embeddings"]
+        mc = [e for e in emb if e["kind"] == "mte" and e["status"] == "computed"]
+        dc = [e for e in emb if e["kind"] == "dte" and e["status"] == "computed"]
+        mr = [e for e in emb if e["kind"] == "mte" and e["status"] == "reused"]
+        avg = lambda es: fmt(sum(e["seconds"] for e in es) / len(es), 1) if es else "–"  # noqa: E731
+        lines.append(f"| {name} | {len(mc)} | {len(mr)} | {len(dc)} | {avg(mc)} | {avg(dc)} | "
+                     f"{fmt(f['timings'].get('unlabeled_scoring'), 1)} | {fmt(report['timings'].get('fute'), 1)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all six)")
+    ap.add_argument("--limit", type=int, default=100, help="eval examples per dataset (default 100)")
+    ap.add_argument("--unlabeled-size", type=int, default=200, help="|U| (default 200)")
+    ap.add_argument("--dte-size", type=int, default=500, help="train examples for a DTE (default 500)")
+    ap.add_argument("--imdb-chars", type=int, default=600, help="IMDB reviews cut to this many characters")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="also write every report to this JSON file")
+    ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
+    args = ap.parse_args()
+    data = shared_data()
+    names = [n.strip() for n in args.datasets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DATASETS]
+    if unknown:
+        sys.exit(f"error: unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}.")
+    reports = {}
+    for name in names:
+        print(f"[{datetime.now():%H:%M:%S}] {name} ...", file=sys.stderr, flush=True)
+        reports[name] = run_one(name, args, data)
+        r = reports[name]
+        print(f"[{datetime.now():%H:%M:%S}] {name}: {r['bench_wall_seconds']:.0f} s; " + ", ".join(
+            f"{m}={e['chosen']}:{fmt(e['performance'])}" for m, e in r["methods"].items()), file=sys.stderr, flush=True)
+        if args.json:
+            args.json.write_text(json.dumps(reports, indent=1))
+    command = "python bench/bench_quality.py " + " ".join(sys.argv[1:])
+    text = markdown(reports, args, command)
+    print(text)
+    if args.write:
+        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
+            fh.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
