@@ -52,8 +52,14 @@ def register_selectors(register: Register) -> None:
 def register_embedders(register: Register) -> None:
     """Register task-embedding methods for FUTE.
 
-    Call ``register(EmbedderClass, aliases=(...))``. For every embedder the method
-    ``fute-<embedder_id>`` becomes available to ``promptsel select``.
+    Call ``register(EmbedderClass, aliases=(...))``. The class subclasses
+    :class:`promptsel.embedder.Embedder`, names itself in ``embedder_id``, lists its options
+    with their defaults in ``defaults`` and implements ``embed(surrogate, data, seed)``, which
+    returns a 1-D vector and a record of the training (``data`` is a
+    :class:`promptsel.surrogate.TaskData`: soft targets for a model task embedding, gold labels
+    and a held-out slice for a dataset task embedding). For every embedder the method
+    ``fute-<embedder_id>`` becomes available to ``promptsel select``. Import torch inside
+    ``embed``, not at module import time.
 
     :param register: records the embedder under ``cls.embedder_id`` and its aliases.
     """
