@@ -184,12 +184,14 @@ class Fute:
 
     def mtes(self, embedder: Embedder) -> list[np.ndarray]:
         keys = [self.mte_key(i, embedder) for i in range(len(self.prompt_set.prompts))]
-        found = {k: self.store.get(k) for k in keys}
-        missing = [i for i, k in enumerate(keys) if found[k] is None]
-        vectors: list[np.ndarray | None] = [None if found[k] is None else found[k].vector for k in keys]
-        for i, k in enumerate(keys):
-            if found[k] is not None:
-                self._record("mte", embedder, k, "reused", 0.0, prompt=self.prompt_set.prompts[i].id)
+        ids = [p.id for p in self.prompt_set.prompts]
+        vectors: dict[str, np.ndarray] = {}
+        for k in dict.fromkeys(keys):
+            found = self.store.get(k)
+            if found is not None:
+                vectors[k] = found.vector
+        # Prompts with the same definition (the paper's set has two) share one key: train once.
+        missing = [i for i, k in enumerate(keys) if k not in vectors and keys.index(k) == i]
         if missing:
             targets = self.u_targets()
             inputs = self.corpus.inputs(self.spec.fields)
@@ -197,11 +199,14 @@ class Fute:
             try:
                 for i in missing:
                     data = self._task_data("mte", inputs, targets=targets[i])
-                    vectors[i] = self._compute("mte", embedder, keys[i], data, prompt=self.prompt_set.prompts[i].id)
+                    vectors[keys[i]] = self._compute("mte", embedder, keys[i], data, prompt=ids[i])
                     self.progress.advance()
             finally:
                 self.progress.done()
-        return [v for v in vectors if v is not None]
+        for i, k in enumerate(keys):
+            if i not in missing:
+                self._record("mte", embedder, k, "reused", 0.0, prompt=ids[i])
+        return [vectors[k] for k in keys]
 
     def dte(self, embedder: Embedder) -> np.ndarray:
         t = time.perf_counter()

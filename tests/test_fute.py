@@ -424,3 +424,15 @@ def test_report_times_each_method(fute_world):
     assert set(seconds) == {"mi", "fute-tupate"}
     trained = sum(e["seconds"] for e in report["fute"]["embeddings"])
     assert seconds["fute-tupate"] == pytest.approx(trained, abs=1e-3) and trained > 0
+
+
+def test_identical_prompts_share_one_mte(fute_world):
+    prompts = Path(fute_world["prompts"])
+    prompts.write_text(SA_PROMPTS + '[[prompt]]\nid = "twin"\ntemplate = "Review: {{text}} Is it great?"\n'
+                       'answer_choices = { positive = ["yes"], negative = ["no"] }\n')
+    report, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    mtes = {e["prompt"]: e for e in report["fute"]["embeddings"] if e["kind"] == "mte"}
+    assert mtes["good"]["status"] == "computed" and mtes["twin"]["status"] == "reused"
+    assert mtes["good"]["key"] == mtes["twin"]["key"]
+    scores = {p["id"]: p["scores"]["fute-tupate"] for p in report["prompts"]}
+    assert scores["good"] == scores["twin"]
