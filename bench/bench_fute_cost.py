@@ -83,7 +83,7 @@ def main() -> None:
                 if size == int(args.u_sizes.split(",")[0]):
                     again, _ = embedder.embed(surrogate, task, 0)
                     same = "yes" if np.array_equal(first, again) else "NO"
-                rows.append((surrogate.name, embedder.embedder_id, f"MTE, |U| = {size}", seconds, first.size, same))
+                rows.append((surrogate.name, embedder.embedder_id, f"MTE, {size} texts of U", seconds, first.size, same))
                 print(rows[-1], file=sys.stderr, flush=True)
             for size in map(int, args.dte_sizes.split(",")):
                 sample = train.sample(size, 0)
