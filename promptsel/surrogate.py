@@ -140,7 +140,14 @@ class Surrogate:
     def arch(self) -> Arch:
         if getattr(self.config, "is_encoder_decoder", False):
             return "encoder-decoder"
-        if any(a.endswith("ForCausalLM") for a in self.config.architectures or ()) or getattr(self.config, "is_decoder", False):
+        from transformers.models.auto.modeling_auto import (
+            MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+            MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+        )
+
+        # BERT-like models also have a causal-LM head class; a masked-LM head marks an encoder.
+        kind = self.config.model_type
+        if kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
             return "decoder"
         return "encoder"
 

@@ -436,3 +436,8 @@ def test_identical_prompts_share_one_mte(fute_world):
     assert mtes["good"]["key"] == mtes["twin"]["key"]
     scores = {p["id"]: p["scores"]["fute-tupate"] for p in report["prompts"]}
     assert scores["good"] == scores["twin"]
+
+
+@pytest.mark.parametrize("arch", ["encoder", "decoder", "encoder-decoder"])
+def test_the_architecture_is_detected(tiny_surrogates, arch):
+    assert Surrogate(str(tiny_surrogates[arch])).arch == arch
