@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -156,12 +156,7 @@ class Fute:
         held = sample.sample(n_held, self.seed + 1)
         held_ids = set(held.ids)
         keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
-        train = Dataset(
-            name=sample.name, split=sample.split, fields=sample.fields, classes=sample.classes,
-            examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep],
-            source=sample.source, task=sample.task, n_total=full.n_total,
-        )
-        return train, held
+        return replace(sample, examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep]), held
 
     def dte_key(self, train: Dataset, held: Dataset, embedder: Embedder) -> str:
         content = hashlib.sha256(json.dumps([train.examples, held.examples], sort_keys=True).encode()).hexdigest()
@@ -239,8 +234,6 @@ class Fute:
                 examples=inputs, ids=[f"u{i}" for i in range(len(inputs))], source=self.corpus.origin, task=self.spec.task,
             )
             t = time.perf_counter()
-            from dataclasses import replace
-
             table = build_score_table(self.prompt_set, u, self.scorer, replace(self.scoring, need_nll=False))
             self.timings["unlabeled_scoring"] = time.perf_counter() - t
             self._u_targets = table.probs
