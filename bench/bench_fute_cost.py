@@ -57,7 +57,7 @@ def main() -> None:
     data = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
 
     from promptsel.data import load_named
-    from promptsel.fute import cosine
+    from promptsel.fute import cosine, split_heldout
     from promptsel.plugins import registries
     from promptsel.surrogate import Surrogate, TaskData
     from promptsel.unlabeled import load_corpus, task_exclusions
@@ -86,14 +86,9 @@ def main() -> None:
                 rows.append((surrogate.name, embedder.embedder_id, f"MTE, {size} texts of U", seconds, first.size, same))
                 print(rows[-1], file=sys.stderr, flush=True)
             for size in map(int, args.dte_sizes.split(",")):
-                sample = train.sample(size, 0)
-                held = sample.sample(max(2, size // 10), 1)
-                held_ids = set(held.ids)
-                keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
-                inputs = [sample.inputs()[i] for i in keep]
-                labels = sample.labels[keep]
+                part, held = split_heldout(train.sample(size, 0), 0)
                 heldout = TaskData("dte", held.inputs(), ("text",), 2, labels=held.labels)
-                task = TaskData("dte", inputs, ("text",), 2, labels=labels, heldout=heldout)
+                task = TaskData("dte", part.inputs(), ("text",), 2, labels=part.labels, heldout=heldout)
                 t = time.perf_counter()
                 vector, info = embedder.embed(surrogate, task, 0)
                 rows.append((surrogate.name, embedder.embedder_id, f"DTE, {size} train ({info['epochs']} epochs)",

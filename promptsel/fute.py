@@ -87,6 +87,24 @@ def check_dataset(spec: DatasetSpec | None) -> DatasetSpec:
     return spec
 
 
+def split_heldout(sample: Dataset, seed: int) -> tuple[Dataset, Dataset]:
+    """(train, held-out): a stratified ``HELDOUT_FRACTION`` of ``sample`` (at least one row per
+    class) held out for early stopping, the rest to train on."""
+    n_held = max(len(sample.classes), round(HELDOUT_FRACTION * len(sample.examples)))
+    held = sample.sample(n_held, seed + 1)
+    held_ids = set(held.ids)
+    keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
+    return replace(sample, examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep]), held
+
+
+def check_backend(name: str) -> None:
+    """FUTE labels U with the backend's label log-probs; fail before any model runs without them."""
+    from .backend import CONTINUATION_LOGPROBS
+
+    if CONTINUATION_LOGPROBS not in registries().backends.get(name).capabilities:
+        raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {name!r} has none.")
+
+
 class Fute:
     """One FUTE run for a prompt set and a dataset: MTEs and the DTE through the store."""
 
@@ -151,12 +169,7 @@ class Fute:
         full = load_named(self.spec, self.spec.train_split, self.data_dir)
         if not full.has_labels:
             raise DataError(f"The {self.spec.train_split!r} split of {self.spec.name!r} has no labels; FUTE's dataset embedding needs them.")
-        sample = full.sample(self.options.dte_size, self.seed)
-        n_held = max(len(self.spec.classes), round(HELDOUT_FRACTION * len(sample.examples)))
-        held = sample.sample(n_held, self.seed + 1)
-        held_ids = set(held.ids)
-        keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
-        return replace(sample, examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep]), held
+        return split_heldout(full.sample(self.options.dte_size, self.seed), self.seed)
 
     def dte_key(self, train: Dataset, held: Dataset, embedder: Embedder) -> str:
         content = hashlib.sha256(json.dumps([train.examples, held.examples], sort_keys=True).encode()).hexdigest()

@@ -178,13 +178,12 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
             available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
         methods = choose_methods(requested, available)
         if fute_methods:
-            from .fute import check_dataset, embedder_for
+            from .fute import check_backend, check_dataset, embedder_for
 
             for name in fute_methods:  # unknown names and bad options fail before any model runs
                 embedder_for(name, req.fute)
             check_dataset(spec)
-            if CONTINUATION_LOGPROBS not in caps:
-                raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {req.backend!r} has none.")
+            check_backend(req.backend)
         if any(p.cot for p in prompt_set.prompts) and GENERATE not in caps:
             raise CapabilityError(f"The prompt set has CoT prompts but backend {req.backend!r} cannot generate.")
         t = time.perf_counter()
@@ -284,11 +283,10 @@ def _run_fute(req: SelectRequest, prompt_set: PromptSet, spec: DatasetSpec | Non
 def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | None = None, *,
               dte_only: bool = False, progress: Progress | None = None) -> dict[str, Any]:
     """Compute (or find) the MTEs of every prompt and the DTE of every dataset, ahead of ``select``."""
-    from .fute import Fute, check_dataset, embedder_for
+    from .fute import Fute, check_backend, check_dataset, embedder_for
     from .store import EmbeddingStore
 
     progress = progress or Progress()
-    regs = registries()
     methods = [FUTE_PREFIX + name for name in embedders] if embedders else method_names()
     instances = [embedder_for(m, req.fute) for m in methods]
     prompt_set = load_prompt_set(req.prompts) if req.prompts else None
@@ -303,8 +301,7 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
     scorer = None
     backend = None
     if not dte_only:
-        if CONTINUATION_LOGPROBS not in regs.backends.get(req.backend).capabilities:
-            raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {req.backend!r} has none.")
+        check_backend(req.backend)
         backend = make_backend(req.backend, req.model, req.model_args)
         scorer = Scorer(backend, Cache(enabled=True), progress=progress)
     store = EmbeddingStore()
