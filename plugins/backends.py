@@ -11,6 +11,10 @@ from promptsel.hookspecs import hookimpl
 def register_backends(register):
     from .hf import HFBackend
     from .llamacpp import LlamaCppBackend
+    from .openai_backend import OpenAIBackend
+    from .vllm_backend import VLLMBackend
 
     register(LlamaCppBackend, aliases=("llama.cpp", "gguf"))
     register(HFBackend, aliases=("transformers",))
+    register(VLLMBackend)
+    register(OpenAIBackend, aliases=("openai-compatible",))

@@ -65,7 +65,56 @@ def _int_option(name: str, value: Any, minimum: int) -> int:
     return number
 
 
-class HFBackend(Backend):
+class HFTokens:
+    """Tokenization and chat formatting with a Hugging Face tokenizer, the same in every backend
+    that has one (``hf``, ``vllm``). The class provides ``_load_tokenizer()`` and ``model_name``.
+
+    ``ids(text)`` is the tokenizer's special prefix (its BOS, where it adds one) unless the text
+    already starts with it, then the text's tokens with special tokens parsed; a continuation's
+    tokens follow :func:`promptsel.backend.continuation_tokens`."""
+
+    _tok: Any = None
+    _prefix: tuple[int, ...] = ()
+    _tokens: TokenMemo
+
+    def _load_tokenizer(self) -> Any:
+        raise NotImplementedError
+
+    def _tokenizer(self) -> Any:
+        if self._tok is None:
+            tok = self._load_tokenizer()
+            with_special = tok("a")["input_ids"]
+            plain = tok("a", add_special_tokens=False)["input_ids"]
+            self._prefix = tuple(with_special[: _find(with_special, plain)])
+            self._tok = tok
+        return self._tok
+
+    def _ids(self, text: str) -> tuple[int, ...]:
+        return self._tokens.get(text, self._tokenize)
+
+    def _tokenize(self, text: str) -> tuple[int, ...]:
+        body = self._tokenizer()(text, add_special_tokens=False)["input_ids"]
+        return with_prefix(body, self._prefix)  # _tokenizer() has set self._prefix
+
+    def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
+        return continuation_tokens(
+            prompt_ids, self._ids(prompt + continuation),
+            lambda: self._tokenizer()(continuation, add_special_tokens=False)["input_ids"],
+        )
+
+    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        tok = self._tokenizer()
+        if not getattr(tok, "chat_template", None):
+            raise BackendError(
+                f"{self.model_name} has no chat template.",  # type: ignore[attr-defined]
+                hint="Use a prompt set with raw (non-chat) prompts for this model, or a chat model.",
+            )
+        return tok.apply_chat_template(
+            [dict(m) for m in messages], tokenize=False, add_generation_prompt=add_generation_prompt
+        )
+
+
+class HFBackend(HFTokens, Backend):
     """A transformers causal LM. ``model=None`` is the embedded default GGUF (dequantised).
 
     Options: ``gguf_file`` (a GGUF inside the ``model`` directory or hub repo; ``model`` may also
@@ -201,24 +250,16 @@ class HFBackend(Backend):
         self.source, self.hub = local, False
         return local
 
-    def _tokenizer(self) -> Any:
-        if self._tok is None:
-            try:
-                from transformers import AutoTokenizer
-            except ImportError as exc:
-                raise _missing_hf() from exc
-            directory = self._local_dir()
-            try:
-                tok = AutoTokenizer.from_pretrained(
-                    directory, gguf_file=self.gguf_file, trust_remote_code=self.trust_remote_code
-                )
-            except Exception as exc:
-                raise BackendError(f"transformers could not load the tokenizer of {self.model_name}: {exc}") from exc
-            with_special = tok("a")["input_ids"]
-            plain = tok("a", add_special_tokens=False)["input_ids"]
-            self._prefix = tuple(with_special[: _find(with_special, plain)])
-            self._tok = tok
-        return self._tok
+    def _load_tokenizer(self) -> Any:
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as exc:
+            raise _missing_hf() from exc
+        directory = self._local_dir()
+        try:
+            return AutoTokenizer.from_pretrained(directory, gguf_file=self.gguf_file, trust_remote_code=self.trust_remote_code)
+        except Exception as exc:
+            raise BackendError(f"transformers could not load the tokenizer of {self.model_name}: {exc}") from exc
 
     def _lm(self) -> Any:
         if self._model is None:
@@ -252,32 +293,6 @@ class HFBackend(Backend):
         self._model = None
         if was_loaded and self.device.startswith("cuda"):
             _import_torch().cuda.empty_cache()
-
-    # --- tokens ---------------------------------------------------------------------------
-    def _ids(self, text: str) -> tuple[int, ...]:
-        return self._tokens.get(text, self._tokenize)
-
-    def _tokenize(self, text: str) -> tuple[int, ...]:
-        body = self._tokenizer()(text, add_special_tokens=False)["input_ids"]
-        return with_prefix(body, self._prefix)  # _tokenizer() has set self._prefix
-
-    def _continuation_ids(self, prompt: str, prompt_ids: tuple[int, ...], continuation: str) -> tuple[int, ...]:
-        return continuation_tokens(
-            prompt_ids, self._ids(prompt + continuation),
-            lambda: self._tokenizer()(continuation, add_special_tokens=False)["input_ids"],
-        )
-
-    # --- text -----------------------------------------------------------------------------
-    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        tok = self._tokenizer()
-        if not getattr(tok, "chat_template", None):
-            raise BackendError(
-                f"{self.model_name} has no chat template.",
-                hint="Use a prompt set with raw (non-chat) prompts for this model, or a chat model.",
-            )
-        return tok.apply_chat_template(
-            [dict(m) for m in messages], tokenize=False, add_generation_prompt=add_generation_prompt
-        )
 
     # --- the forward pass -----------------------------------------------------------------
     def _left_pad(self, seqs: Sequence[tuple[int, ...]]) -> tuple[Any, Any]:

@@ -86,6 +86,10 @@ class Backend(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: Options (from ``-M key=value``) that change scores and so belong in cache keys.
     scoring_options: ClassVar[tuple[str, ...]] = ()
+    #: Requests handed to one scoring call (a backend that works in parallel wants more).
+    chunk_size: int = 8
+    #: Why this backend's scores are not exact (``None`` when they are); shown in reports.
+    approximate: str | None = None
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model
@@ -109,6 +113,11 @@ class Backend(ABC):
             "fingerprint": self.fingerprint,
             "options": {k: self.options[k] for k in self.scoring_options if k in self.options},
         }
+
+    def runtime_capabilities(self) -> frozenset[str]:
+        """What this instance can really give. Remote backends find out by asking their server
+        (cheaply); ``select`` calls this before a long run. The default is ``capabilities``."""
+        return self.capabilities
 
     # --- text -----------------------------------------------------------------------------
     @abstractmethod

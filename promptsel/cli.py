@@ -81,13 +81,15 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     return out
 
 
-def _model_args(values: list[str] | None) -> dict[str, object]:
+def _model_args(values: list[str] | None, jobs: int | None = None) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, value in _pairs(values, "-M/--model-arg").items():
         try:
             out[key] = json.loads(value)  # numbers, booleans, lists; anything else stays a string
         except json.JSONDecodeError:
             out[key] = value
+    if jobs is not None:
+        out["concurrency"] = jobs
     return out
 
 
@@ -109,6 +111,7 @@ INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 BackendOpt = Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")]
 ModelOpt = Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")]
 ModelArgOpt = Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar=ENV + "JOBS", min=1, help="Requests in flight at once, for backends that talk to a server (openai).")]
 SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling, seeded methods and FUTE's training.")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
 ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
@@ -152,6 +155,7 @@ def select(
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
     model_arg: ModelArgOpt = None,
+    jobs: JobsOpt = None,
     methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every label-free method the backend allows; FUTE methods (fute-taskemb, fute-tupate) when named; all: everything.")] = None,
     split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
@@ -189,7 +193,7 @@ def select(
             raise UsageError(f"Cannot write a report to {path}: use a .json or .md file name.")
     options = _scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens)
     request = SelectRequest(
-        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg),
+        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg, jobs),
         methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, scores=scores,
         save_scores=save_scores, metric=metric.value, ndcg=ndcg.value, cache=not no_cache, scoring=options,
         fields=_pairs(field, "--field"), label_field=label_field,
@@ -284,10 +288,39 @@ def plot(
 
 @app.command()
 def validate(
-    prompts: Annotated[Path, typer.Argument(help="Prompt-set TOML file.")],
+    prompts: Annotated[Optional[Path], typer.Argument(help="Prompt-set TOML file.")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check placeholders and classes against this dataset.")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", "-b", help="Probe this backend: prompt log-probs, determinism, an obvious example, which methods it can serve.")] = None,
+    model: ModelOpt = None,
+    model_arg: ModelArgOpt = None,
+    jobs: JobsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Write the probe's result as JSON to stdout.")] = False,
 ) -> None:
-    """Check a prompt set (and that it fits a dataset) before any model runs."""
+    """Check a prompt set (and that it fits a dataset), or probe a backend, before any long run."""
+    if prompts is None and backend is None:
+        raise UsageError("validate needs a prompt-set file, --backend NAME, or both.")
+    if prompts is not None:
+        _validate_prompts(prompts, dataset)
+    if backend is None:
+        return
+    from .pipeline import make_backend
+    from .probe import probe
+
+    instance = make_backend(backend, model, _model_args(model_arg, jobs))
+    try:
+        result = probe(instance)
+    finally:
+        instance.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
+    from . import render
+
+    render.print_probe(result, _stderr())
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def _validate_prompts(prompts: Path, dataset: str | None) -> None:
     from .pipeline import resolve_dataset_spec
     from .prompts import load_prompt_set
 

@@ -101,6 +101,15 @@ def expand_methods(requested: list[str] | None) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
+def table_needs(caps: set[str] | frozenset[str]) -> set[str]:
+    """The capabilities plus the ScoreTable arrays they compute (the table itself is built from
+    label log-probs, so without those there is none)."""
+    available = set(caps)
+    if CONTINUATION_LOGPROBS in caps:
+        available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
+    return available
+
+
 def choose_methods(requested: list[str] | None, available: set[str]) -> list[str]:
     """The requested label-free methods (all available ones by default), checked against what
     we have. FUTE methods are checked where FUTE runs."""
@@ -171,12 +180,7 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
             prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
         backend_cls = registries().backends.get(req.backend)
         caps = set(backend_cls.capabilities)
-        # The ScoreTable's arrays exist when the backend can compute them (the table itself is
-        # built from label log-probs, so without those there is none).
-        available = set(caps)
-        if CONTINUATION_LOGPROBS in caps:
-            available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
-        methods = choose_methods(requested, available)
+        methods = choose_methods(requested, table_needs(caps))
         if fute_methods:
             from .fute import check_backend, check_dataset, embedder_for
 
@@ -193,6 +197,13 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         timings["load_data"] = time.perf_counter() - t
         t = time.perf_counter()
         backend = make_backend(req.backend, req.model, req.model_args)
+        try:  # a server may give less than its class promises: ask before the long run
+            runtime = set(backend.runtime_capabilities())
+            if runtime != caps:
+                methods = choose_methods(requested, table_needs(runtime))
+        except BaseException:
+            backend.close()
+            raise
         timings["load_backend"] = time.perf_counter() - t
         scorer = Scorer(backend, Cache(enabled=req.cache), progress=progress)
         # SPELL's pass over the templates is only paid for when a chosen method reads it.
@@ -218,7 +229,8 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
             "source": dataset.source, "sample_ids_sha256": dataset.sample_ids_sha256, "sample_ids": dataset.ids,
             "classes": list(dataset.classes), "max_chars": req.max_chars,
         }
-        backend_info = {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint}
+        backend_info = {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint,
+                        "capabilities": sorted(runtime), "approximate": backend.approximate}
     if req.save_scores is not None:
         table.save(req.save_scores)
     t = time.perf_counter()

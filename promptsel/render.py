@@ -79,6 +79,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     combined = _prompt_table(report, title, lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m))} ({ranks[m][p['id']]})")
     combined.caption = "score (rank); * = the method's choice"
     natural = combined.__rich_measure__(console, console.options.update(max_width=10_000)).maximum
+    if be.get("approximate"):
+        console.print(f"[yellow]Approximate scores[/yellow] ({be['name']}): {be['approximate']}.", highlight=False)
     if natural <= console.width:
         console.print(combined)
     else:  # a narrow terminal: one table of scores and one of ranks, methods numbered
@@ -148,3 +150,23 @@ def print_plugins(rows: list[dict[str, Any]], console: Console) -> None:
         status = f"[red]failed: {r['error']}[/red]" if r["error"] else "[green]loaded[/green]"
         table.add_row(r["name"], r["distribution"] or "", r["version"] or "", ", ".join(r["provides"]), status)
     console.print(table)
+
+
+_VERDICT_STYLE = {"ok": "green", "warn": "yellow", "unavailable": "dim", "fail": "bold red"}
+
+
+def print_probe(result: Any, console: Console) -> None:
+    """The capability probe as a table of checks, then what the backend can serve."""
+    table = Table(title=f"{result.backend} · {result.model}", box=box.SIMPLE_HEAD)
+    for col in ("check", "verdict", "detail"):
+        table.add_column(col, overflow="fold")
+    for c in result.checks:
+        style = _VERDICT_STYLE.get(c.verdict, "")
+        table.add_row(c.name, f"[{style}]{c.verdict}[/{style}]", c.detail)
+    console.print(table)
+    if result.approximate:
+        console.print(f"[yellow]Approximate scores:[/yellow] {result.approximate}.", highlight=False)
+    served = ", ".join(result.methods) or "none"
+    console.print(f"Methods this backend can serve: {served}.", highlight=False)
+    verdict = "[bold red]FAILED[/bold red]" if result.failed else "[green]OK[/green]"
+    console.print(f"{verdict} capabilities: {', '.join(result.capabilities) or 'none'}.", highlight=False)

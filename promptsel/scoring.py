@@ -55,11 +55,12 @@ class Timings:
 class Scorer:
     """A backend behind the cache: every call is keyed by content and written through."""
 
-    def __init__(self, backend: Backend, cache: Cache, *, progress: Progress | None = None, chunk_size: int = 8) -> None:
+    def __init__(self, backend: Backend, cache: Cache, *, progress: Progress | None = None, chunk_size: int | None = None) -> None:
         self.backend = backend
         self.cache = cache
         self.progress = progress or Progress()
-        self.chunk_size = chunk_size
+        # Each chunk is written to the cache as soon as it is scored (resume after a failure).
+        self.chunk_size = chunk_size or backend.chunk_size
         self.timings = Timings()
         self._identity = backend.cache_identity()
 

@@ -1,7 +1,9 @@
-"""Helpers for testing promptsel and its plugins: a deterministic fake backend.
+"""Helpers for testing promptsel and its plugins.
 
-``FakeBackend`` needs no model: its log-probs are a fixed function of the text, so tests can
-check plumbing (rendering, caching, class order, resume) exactly. It records every call.
+* ``FakeBackend`` needs no model. Its log-probs are a fixed function of the text, so tests can
+  check plumbing (rendering, caching, class order, resume) exactly. It records every call.
+* The backend contract (:mod:`promptsel.contract`, re-exported here) holds the checks that
+  every backend must pass. Plugin authors run them with ``parametrize_backend_checks``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,25 @@ from .backend import (
     ContinuationRequest,
     ScoringMode,
 )
+from .contract import (
+    CHECKS,
+    DEFAULT_ATOL,
+    as_factory,
+    backend_checks,
+    bind_fixtures,
+    parametrize_backend_checks,
+)
+
+__all__ = [
+    "CHECKS",
+    "DEFAULT_ATOL",
+    "FakeBackend",
+    "as_factory",
+    "backend_checks",
+    "bind_fixtures",
+    "parametrize_backend_checks",
+    "text_value",
+]
 
 
 def text_value(text: str) -> float:

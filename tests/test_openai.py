@@ -1,0 +1,264 @@
+"""The openai backend against a local HTTP server that follows (or breaks) the OpenAI API.
+
+Expected numbers come from the server's hand-computable rule (tests/openai_server.py), not from
+the backend. The real llama-cpp-python server is in tests/test_openai_real.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+
+from promptsel.backend import (
+    CONTINUATION_LOGPROBS,
+    GENERATE,
+    SEQUENCE_LOGPROBS,
+    TOPK_ONLY,
+    ContinuationRequest,
+)
+from promptsel.errors import BackendError, UsageError
+from promptsel.testing import bind_fixtures, parametrize_backend_checks
+from promptsel_builtin.openai_backend import (
+    EchoError,
+    OpenAIBackend,
+    first_token_score,
+    retry_after,
+)
+from tests.openai_server import FakeOpenAI, token_logprob, tokenize
+
+
+@pytest.fixture
+def server():
+    fake = FakeOpenAI()
+    yield fake
+    fake.close()
+
+
+def backend(fake: FakeOpenAI, **options) -> OpenAIBackend:
+    options = {"base_url": fake.base_url, "backoff": 0.0, "timeout": 5, **options}
+    return OpenAIBackend("fake-model", **options)
+
+
+def openai_on_a_sound_server(server, tmp_path):
+    template = tmp_path / "chat.jinja"
+    template.write_text("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}\n{% endfor %}"
+                        "{% if add_generation_prompt %}<assistant>{% endif %}")
+    return backend(server, chat_template=str(template))
+
+
+# The llama-cpp-python server is left out of the contract: it refuses raw texts (shifted echo),
+# which tests/test_openai_real.py pins down instead.
+@parametrize_backend_checks({"openai": openai_on_a_sound_server})
+def test_backend_contract(factory, check, request):
+    """The contract every backend keeps (promptsel.contract), over HTTP to a sound server."""
+    check(bind_fixtures(factory, request))
+
+
+def expected_continuation(prompt: str, cont: str) -> list[float]:
+    tokens = tokenize(prompt + cont)
+    n_prompt = len(tokenize(prompt))
+    return [token_logprob("".join(tokens[:i]), tokens[i]) for i in range(n_prompt, len(tokens))]
+
+
+def test_label_logprobs_are_the_echoed_continuation_tokens(server):
+    b = backend(server)
+    prompt = "Review: a fine film. Sentiment:"
+    conts = (" positive", " very negative")
+    full = b.continuation_logprobs([ContinuationRequest(prompt, conts)])[0]
+    first = b.continuation_logprobs([ContinuationRequest(prompt, conts)], mode="first_token")[0]
+    want = [expected_continuation(prompt, c) for c in conts]
+    assert np.allclose(full, [math.fsum(w) for w in want])
+    assert np.allclose(first, [w[0] for w in want])
+    sent = [r for r in server.requests if r.get("echo")]
+    assert sent and all(r["max_tokens"] == 1 and r["temperature"] == 0 and r["logprobs"] >= 1 for r in sent)
+
+
+def test_sequence_logprobs_skip_the_first_token(server):
+    text = "one two three four"
+    got = backend(server).sequence_logprobs([text])[0]
+    tokens = tokenize(text)
+    assert np.allclose(got, [token_logprob("".join(tokens[:i]), tokens[i]) for i in range(1, len(tokens))])
+
+
+def test_a_token_across_the_prompt_boundary_is_an_error_not_a_guess(server):
+    with pytest.raises(BackendError, match="do not split at the start"):
+        backend(server).continuation_logprobs([ContinuationRequest("Sentiment: ", ("positive",))])
+
+
+def test_a_server_that_echoes_only_generated_tokens_is_detected():
+    fake = FakeOpenAI(mode="generated_only")
+    try:
+        with pytest.raises(BackendError, match="no prompt log-probs"):
+            backend(fake, endpoint="completions").continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+        auto = backend(fake)
+        assert auto.runtime_capabilities() == {CONTINUATION_LOGPROBS, GENERATE, TOPK_ONLY}
+        assert auto.approximate and "chat" in auto.approximate
+    finally:
+        fake.close()
+
+
+def test_a_shifted_echo_is_refused_and_drops_sequence_logprobs():
+    fake = FakeOpenAI(mode="shifted")
+    try:
+        b = backend(fake)
+        with pytest.raises(EchoError, match="wrong positions"):
+            b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+        assert backend(fake).runtime_capabilities() == {CONTINUATION_LOGPROBS, GENERATE}
+    finally:
+        fake.close()
+
+
+def test_a_sound_server_keeps_every_capability(server):
+    assert backend(server).runtime_capabilities() == {CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE}
+
+
+def test_chat_only_server_falls_back_to_top_k_and_says_so():
+    fake = FakeOpenAI(mode="chat_only")
+    try:
+        b = backend(fake)
+        assert TOPK_ONLY in b.runtime_capabilities() and SEQUENCE_LOGPROBS not in b.runtime_capabilities()
+        prompt = b.render_chat([{"role": "user", "content": "Is it good?"}])
+        got = b.continuation_logprobs([ContinuationRequest(prompt, ("positive", "negative", "maybe"))])[0]
+        # positive: only the full-word candidates count ("positive" and " positive"); negative:
+        # "neg" is the longest start; maybe: no candidate, so the smallest top-k value.
+        assert got[0] == pytest.approx(math.log(math.exp(-0.2) + math.exp(-2.5)))
+        assert got[1] == pytest.approx(-1.9)
+        assert got[2] == pytest.approx(-3.0)
+        sent = fake.requests[-1]
+        assert sent["messages"] == [{"role": "user", "content": "Is it good?"}] and sent["top_logprobs"] == 20
+        with pytest.raises(NotImplementedError):
+            b.sequence_logprobs(["text"])
+    finally:
+        fake.close()
+
+
+def test_first_token_score_by_hand():
+    top = [("yes", -0.5), ("Yes", -1.5), (" yes", -2.0), ("no", -3.0)]
+    assert first_token_score(" yes", top) == pytest.approx(math.log(math.exp(-0.5) + math.exp(-2.0)))
+    assert first_token_score("nope", top) == pytest.approx(-3.0)
+    assert first_token_score("maybe", top) == pytest.approx(-3.0)
+
+
+def test_429_waits_for_retry_after(server):
+    server.fail("429", arg=1)
+    b = backend(server, backoff=30.0)  # without Retry-After the wait would be 30 s or more
+    began = time.monotonic()
+    b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    assert 0.9 <= time.monotonic() - began < 10
+    assert b.retries == 1
+
+
+def test_5xx_and_garbage_json_are_retried_then_succeed(server):
+    server.fail("500", times=2)
+    server.fail("garbage")
+    b = backend(server)
+    got = b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])[0]
+    assert got[0] == pytest.approx(sum(expected_continuation("Sentiment:", " yes")))
+    assert b.retries == 3
+
+
+def test_a_slow_server_times_out_and_is_retried(server):
+    server.fail("slow", arg=1.5)
+    b = backend(server, timeout=0.3)
+    b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    assert b.retries >= 1
+
+
+def test_retries_are_bounded_with_one_clear_error(server):
+    server.fail("500", times=10)
+    with pytest.raises(BackendError, match=r"kept failing \(HTTP 500\) after 2 retries") as info:
+        backend(server, max_retries=2).continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    assert "\n" not in str(info.value)
+
+
+def test_authentication_failure_is_one_error_without_retries(server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    server.fail("401", times=5)
+    with pytest.raises(BackendError, match="refused the API key") as info:
+        backend(server).continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    assert "OPENAI_API_KEY" in str(info.value)
+    assert len(server.requests) == 1
+
+
+def test_the_api_key_comes_from_the_environment_and_goes_nowhere_else(server, monkeypatch):
+    monkeypatch.setenv("MY_KEY", "sk-secret-123")
+    b = backend(server, api_key_env="MY_KEY")
+    b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    assert {k.lower(): v for k, v in server.headers[-1].items()}["authorization"] == "Bearer sk-secret-123"
+    identity = json.dumps([b.cache_identity(), b.fingerprint, b.model_name, b.options])
+    assert "sk-secret" not in identity
+    with pytest.raises(UsageError, match=r"environment|OPENAI_API_KEY"):
+        OpenAIBackend("m", api_key="sk-secret-123")
+
+
+def test_requests_run_concurrently_up_to_the_bound(server):
+    server.fail("slow", times=8, arg=0.4)
+    b = backend(server, concurrency=4)
+    began = time.monotonic()
+    b.continuation_logprobs([ContinuationRequest(f"Text {i}:", (" yes", " no")) for i in range(4)])
+    elapsed = time.monotonic() - began
+    assert elapsed < 8 * 0.4 * 0.75, elapsed  # serial would take 3.2 s or more
+
+
+def test_retry_after_parses_seconds_and_http_dates():
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({}) is None
+    assert 0 <= retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+
+
+def test_chat_prompts_need_a_template_for_the_completions_endpoint(server, tmp_path):
+    b = backend(server, endpoint="completions")
+    with pytest.raises(UsageError, match="chat_template"):
+        b.render_chat([{"role": "user", "content": "hi"}])
+    (tmp_path / "t.jinja").write_text("{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}"
+                                      "{% if add_generation_prompt %}[assistant]{% endif %}")
+    b = backend(server, endpoint="completions", chat_template=str(tmp_path / "t.jinja"))
+    assert b.render_chat([{"role": "user", "content": "hi"}]) == "[user]hi[assistant]"
+
+
+def test_select_through_the_cli_on_the_fake_server(server, tmp_path, capsys):
+    from tests.test_cli import run
+
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in
+                            [("great fun", "positive"), ("dull", "negative"), ("loved it", "positive"), ("awful", "negative")]))
+    prompts = tmp_path / "p.toml"
+    prompts.write_text('name = "t"\n[defaults]\nchat = false\n'
+                       '[[prompt]]\nid = "a"\ntemplate = "{{text}} Sentiment:"\nanswer_choices = { positive = ["good"], negative = ["bad"] }\n'
+                       '[[prompt]]\nid = "b"\ntemplate = "Review: {{text}}. Liked it?"\nanswer_choices = { positive = ["yes"], negative = ["no"] }\n')
+    code, out, err = run(capsys, "select", "--backend", "openai", "--model", "fake-model", "-M", f"base_url={server.base_url}",
+                         "-j", "2", "--dataset", str(data), "--prompts", str(prompts), "--classes", "positive,negative",
+                         "--json", "--no-progress", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["backend"]["name"] == "openai" and report["backend"]["approximate"] is None
+    assert "spell" in report["methods"] and set(report["backend"]["capabilities"]) >= {SEQUENCE_LOGPROBS}
+
+
+def test_validate_probes_a_sound_server(server, capsys):
+    from tests.test_cli import run
+
+    code, out, err = run(capsys, "validate", "--backend", "openai", "--model", "fake-model", "-M", f"base_url={server.base_url}", "--json")
+    result = json.loads(out)
+    verdicts = {c["name"]: c["verdict"] for c in result["checks"]}
+    assert verdicts == {"label log-probs (raw text)": "ok", "label log-probs (chat prompt)": "unavailable",
+                        "prompt log-probs": "ok", "same request twice": "ok", "generation": "ok"}
+    assert "spell" in result["methods"] and code == 0 and "chat_template" in err
+
+
+def test_validate_on_a_shifted_server_lists_what_it_cannot_serve(capsys):
+    from tests.test_cli import run
+
+    fake = FakeOpenAI(mode="shifted")
+    try:
+        _, out, _ = run(capsys, "validate", "--backend", "openai", "--model", "fake-model", "-M", f"base_url={fake.base_url}", "--json")
+    finally:
+        fake.close()
+    result = json.loads(out)
+    verdicts = {c["name"]: c["verdict"] for c in result["checks"]}
+    assert verdicts["prompt log-probs"] == "unavailable" and "spell" not in result["methods"]
+    assert "wrong positions" in {c["name"]: c["detail"] for c in result["checks"]}["label log-probs (raw text)"]
