@@ -200,7 +200,14 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         try:  # a server may give less than its class promises: ask before the long run
             runtime = set(backend.runtime_capabilities())
             if runtime != caps:
-                methods = choose_methods(requested, table_needs(runtime))
+                try:
+                    methods = choose_methods(requested, table_needs(runtime))
+                except CapabilityError as exc:
+                    lost = ", ".join(sorted(caps - runtime))
+                    raise CapabilityError(
+                        f"{exc.message.rstrip('.')}: backend {req.backend!r} cannot give {lost} with this model or server.",
+                        hint=f"See why with: promptsel validate --backend {req.backend} (same --model and -M); or leave the method out of --methods.",
+                    ) from None
         except BaseException:
             backend.close()
             raise

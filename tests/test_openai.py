@@ -262,3 +262,24 @@ def test_validate_on_a_shifted_server_lists_what_it_cannot_serve(capsys):
     verdicts = {c["name"]: c["verdict"] for c in result["checks"]}
     assert verdicts["prompt log-probs"] == "unavailable" and "spell" not in result["methods"]
     assert "wrong positions" in {c["name"]: c["detail"] for c in result["checks"]}["label log-probs (raw text)"]
+
+
+def test_asking_for_spell_on_a_shifted_server_says_why_before_scoring(tmp_path, capsys):
+    from tests.test_cli import one_line_error, run
+
+    fake = FakeOpenAI(mode="shifted")
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "good", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
+    prompts = tmp_path / "p.toml"
+    prompts.write_text('name = "t"\n[defaults]\nchat = false\n[[prompt]]\nid = "a"\ntemplate = "{{text}} Sentiment:"\n'
+                       'answer_choices = { positive = ["good"], negative = ["bad"] }\n')
+    try:
+        code, _, err = run(capsys, "select", "--backend", "openai", "--model", "m", "-M", f"base_url={fake.base_url}",
+                           "--dataset", str(data), "--prompts", str(prompts), "--classes", "positive,negative",
+                           "--methods", "spell", "--no-progress")
+        scored = [r for r in fake.requests if r.get("echo") and "Sentiment" in r["prompt"]]
+    finally:
+        fake.close()
+    assert code == 2
+    assert "cannot give sequence_logprobs" in one_line_error(err) and "promptsel validate --backend openai" in err
+    assert scored == []  # refused before any example was scored
