@@ -2,7 +2,8 @@
 
 Machine output goes to stdout, people's output (tables, progress, errors) to stderr. Every
 option has a ``PROMPTSEL_*`` environment variable. Errors end in one line and an exit code:
-1 runtime, 2 usage; ``PROMPTSEL_DEBUG=1`` shows the traceback.
+1 runtime, 2 usage; ``PROMPTSEL_DEBUG=1`` shows the traceback. ``check`` exits 100 on a
+regression (``PROMPTSEL_FAILED_EXIT_CODE``), never for an error.
 """
 
 from __future__ import annotations
@@ -338,6 +339,90 @@ def _validate_prompts(prompts: Path, dataset: str | None) -> None:
         where = f" and fits dataset {dataset!r}"
     cot = sum(p.cot for p in prompt_set.prompts)
     _stderr().print(f"[green]OK[/green] {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}.")
+
+
+LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
+
+
+@app.command()
+def lock(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset or a local .jsonl/.csv/.tsv file.")] = None,
+    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
+    lock_file: LockOpt = Path("promptsel.lock"),
+    backend: BackendOpt = "llamacpp",
+    model: ModelOpt = None,
+    model_arg: ModelArgOpt = None,
+    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to lock, comma-separated; default: every label-free method the backend allows.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
+    seed: SeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    max_chars: Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", help="Cut each input text to N characters at a word boundary.")] = None,
+    metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
+    max_new_tokens: MaxNewTokensOpt = 64,
+    field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
+    label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
+    classes: Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")] = False,
+) -> None:
+    """Run the selection and record it in the lock file that [b]promptsel check[/b] compares against."""
+    from . import render
+    from .lock import lock_selection
+    from .pipeline import SelectRequest
+    from .scoring import ScoringOptions
+
+    request = SelectRequest(
+        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg),
+        methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, metric=metric.value,
+        max_chars=max_chars, scoring=ScoringOptions(max_new_tokens=max_new_tokens),
+        fields=_pairs(field, "--field"), label_field=label_field,
+        classes=[c.strip() for c in classes.split(",")] if classes else None,
+    )
+    console = _stderr()
+    key, _, report = lock_selection(request, lock_file, render.RichProgress(console) if not no_progress else None)
+    if not quiet:
+        render.print_report(report, console)
+    console.print(f"Locked [b]{key}[/b] in {lock_file}.", highlight=False)
+
+
+@app.command()
+def check(
+    lock_file: LockOpt = Path("promptsel.lock"),
+    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Check only the lock entries of this prompt file.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check only the lock entries of this dataset.")] = None,
+    tolerance: Annotated[str, typer.Option("--tolerance", "-t", envvar=ENV + "TOLERANCE", help="How far a performance may drop: absolute (0.02) or relative to the locked value (5%).")] = "0.02",
+    floor: Annotated[str, typer.Option("--floor", envvar=ENV + "FLOOR", help="Least performance of a new prompt: 'worst' (the worst locked prompt minus the tolerance), a number, or 'none'.")] = "worst",
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "CHECK_OUTPUT", help="Write the result to FILE: .md (a pull-request comment) or .json; repeatable.")] = None,
+    junit: Annotated[Optional[Path], typer.Option("--junit", envvar=ENV + "JUNIT", help="Write JUnit XML to FILE.")] = None,
+    # No environment variable on purpose: accepting a regression must be explicit.
+    update: Annotated[bool, typer.Option("--update", help="Accept the new state: rewrite the lock entries instead of failing.")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Where the locked model is on this machine (its fingerprint must match).")] = None,
+    model_arg: ModelArgOpt = None,
+    data_dir: DataDirOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Recompute everything (a cold check).")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+) -> None:
+    """Rerun what the lock describes; exit 100 if a prompt or a choice regressed past the tolerance."""
+    from . import render
+    from .check import Floor, Policy, Tolerance, failed_exit_code, run_check, write_outputs
+
+    failed_code = failed_exit_code()  # a bad PROMPTSEL_FAILED_EXIT_CODE is a usage error before any run
+    policy = Policy(Tolerance.parse(tolerance), Floor.parse(floor))
+    for path in output or []:
+        if path.suffix.lower() not in (".md", ".json"):
+            raise UsageError(f"Cannot write the check to {path}: use a .md or .json file name.")
+    console = _stderr()
+    result = run_check(lock_file, prompts=prompts, dataset=dataset, model=model, model_args=_model_args(model_arg),
+                       data_dir=data_dir, policy=policy, update=update, cache=not no_cache,
+                       progress=render.RichProgress(console) if not no_progress else None)
+    write_outputs(result, list(output or []), junit)
+    render.print_check(result, console)
+    if result.status == "not comparable":
+        raise UsageError(f"{result.not_comparable[0].message}.",
+                         hint="Use the locked model and data (--model, --data-dir), or accept them with promptsel check --update.")
+    if result.status == "regressed":
+        raise typer.Exit(failed_code)
 
 
 @app.command()

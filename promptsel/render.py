@@ -170,3 +170,38 @@ def print_probe(result: Any, console: Console) -> None:
     console.print(f"Methods this backend can serve: {served}.", highlight=False)
     verdict = "[bold red]FAILED[/bold red]" if result.failed else "[green]OK[/green]"
     console.print(f"{verdict} capabilities: {', '.join(result.capabilities) or 'none'}.", highlight=False)
+
+
+def print_check(result: Any, console: Console) -> None:
+    """The outcome of promptsel check: per lock entry its methods and changed prompts, then the verdict."""
+    from rich.markup import escape
+
+    from .check import REGRESSED, method_table, prompt_table
+
+    style = {REGRESSED: "bold red", "improved": "green", "new": "cyan", "not comparable": "yellow"}
+
+    def table(title: str, headers: list[str], rows: list[list[str]]) -> Table:
+        out = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
+        for header in headers:
+            out.add_column(header, overflow="fold")
+        for kind, *cells in rows:  # prompt text and label words may hold [brackets]: no markup
+            out.add_row(f"[{style.get(kind, 'dim')}]{kind}[/]", *map(escape, cells))
+        return out
+
+    for entry in result.entries:
+        if entry.new is None:
+            console.print(f"[yellow]{escape(entry.key)}[/yellow]: not run, the lock does not match this run's inputs.", highlight=False)
+            continue
+        console.print(table(escape(entry.key), *method_table(entry)))
+        headers, changed = prompt_table(entry)
+        if changed:
+            console.print(table("changed prompts", headers, changed))
+        hits = (entry.cache or {}).get("hits", 0)
+        console.print(f"{entry.seconds:.1f} s, {hits} of {hits + (entry.cache or {}).get('misses', 0)} results from the cache.", highlight=False)
+    for finding in result.regressions:
+        console.print(f"[bold red]REGRESSED[/bold red] {escape(finding.message)}.", highlight=False)
+    verdict = {"passed": "[green]promptsel check passed.[/green]", "updated": f"[green]Updated {result.lock_path}.[/green]",
+               REGRESSED: f"[bold red]promptsel check failed: {len(result.regressions)} regression(s).[/bold red] "
+                          "If intended: promptsel check --update, then commit the lock."}
+    if result.status in verdict:
+        console.print(verdict[result.status], highlight=False)
