@@ -74,14 +74,14 @@ def test_unchanged_prompts_pass_and_a_warm_check_is_fast(capsys, locked, repo):
     entry = next(iter(json.loads((repo / "promptsel.lock").read_text())["entries"].values()))
     assert entry["backend"]["name"] == "llamacpp" and entry["dataset"]["n"] == 12 and entry["dataset"]["source"] == "data-dir"
     assert sorted(entry["prompts"]) == list(PROMPT_IDS)
-    code, err, cold = check(capsys, repo, locked["data_dir"], "--no-cache")  # recomputes every score
-    assert code == 0, err
+    # The cold side is the lock itself (the same scoring with an empty cache); a cold check with
+    # --no-cache would only cost the suite minutes more.
     code, err, warm = check(capsys, repo, locked["data_dir"])
     assert code == 0, err
     result = json.loads((repo / "check.json").read_text())
     assert result["status"] == "passed" and result["entries"][0]["cache"]["misses"] == 0
-    print(f"\nlock (cold cache) {locked['seconds']:.1f} s; check --no-cache (cold) {cold:.1f} s; check (warm) {warm:.1f} s")
-    assert warm < cold / 4
+    print(f"\nlock (cold cache) {locked['seconds']:.1f} s; check (warm) {warm:.1f} s")
+    assert warm < locked["seconds"] / 4
 
 
 def test_swapped_label_words_exit_100_naming_the_prompt(capsys, locked, repo):
