@@ -144,7 +144,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write every report to this JSON file")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
-    ap.add_argument("--from-json", type=Path, help="only render the tables from reports saved with --json")
+    ap.add_argument("--from-json", type=Path, action="append",
+                    help="only render the tables from reports saved with --json (repeatable: runs of different datasets)")
     args = ap.parse_args()
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     unknown = [n for n in names if n not in DATASETS]
@@ -152,7 +153,7 @@ def main() -> None:
         sys.exit(f"error: unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}.")
     reports = {}
     if args.from_json:
-        saved = json.loads(args.from_json.read_text())
+        saved = {k: v for path in args.from_json for k, v in json.loads(path.read_text()).items()}
         reports = {n: saved[n] for n in names if n in saved}
         names = []
     data = shared_data()
