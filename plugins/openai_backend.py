@@ -114,14 +114,15 @@ class OpenAIBackend(Backend):
     ``completions`` or ``chat``), ``chat_template`` (where the model's chat template is: a .gguf,
     a Hugging Face model folder or a .jinja file; needed to format chat prompts for the
     completions endpoint), ``concurrency`` (parallel requests, ``-j``; default 4), ``timeout``
-    (seconds per request, default 60), ``max_retries`` (default 6), ``top_logprobs`` (chat
-    mode's k, default 20), ``model_fingerprint`` (a content hash of the served weights, e.g. the
+    (seconds per request, default 60), ``max_retries`` (default 6), ``backoff`` (seconds before
+    the first retry when the server sends no Retry-After; doubled each time, default 0.5),
+    ``top_logprobs`` (chat mode's k, default 20), ``model_fingerprint`` (a content hash of the served weights, e.g. the
     GGUF's sha256; without it the cache key is the server URL and model name).
     """
 
     backend_id = "openai"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    scoring_options = ("endpoint", "top_logprobs")
+    scoring_options = ("top_logprobs",)
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         if "api_key" in options:
@@ -163,6 +164,12 @@ class OpenAIBackend(Backend):
         ident = {"base_url": self.base_url, "model": self._served_model(),
                  "chat_template": None if template is None else hashlib.sha256(template.template.encode()).hexdigest()}
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+    def cache_identity(self) -> dict[str, Any]:
+        # The endpoint actually used (``auto`` resolves to one of them), not the option given.
+        identity = super().cache_identity()
+        identity["options"] = {**identity["options"], "endpoint": self._mode()}
+        return identity
 
     def versions(self) -> dict[str, str]:
         return {"openai": metadata.version("openai")}

@@ -75,13 +75,11 @@ def _winner(values: np.ndarray) -> tuple[bool, float]:
     return bool(values[0] > values[1:].max()), float(p[0])
 
 
-def probe(backend: Backend, quick: bool = False) -> ProbeResult:
-    """Run the checks on ``backend``. ``quick`` stops after what ``select`` needs to plan a run
-    (the runtime capabilities)."""
+def probe(backend: Backend) -> ProbeResult:
+    """Run the checks on ``backend``, starting from what it says it can give (its runtime
+    capabilities: the cheap part, which ``select`` also runs before a long run)."""
     caps = set(backend.runtime_capabilities())
     result = ProbeResult(backend.backend_id, backend.model_name, sorted(caps), backend.approximate)
-    if quick:
-        return result
 
     def run(name: str, needs: str | None, body: Callable[[], Check]) -> None:
         if needs is not None and needs not in caps:

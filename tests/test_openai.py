@@ -120,7 +120,9 @@ def test_chat_only_server_falls_back_to_top_k_and_says_so():
     fake = FakeOpenAI(mode="chat_only")
     try:
         b = backend(fake)
+        assert b.cache_identity()["options"]["endpoint"] == "completions"  # auto, before it knows better
         assert TOPK_ONLY in b.runtime_capabilities() and SEQUENCE_LOGPROBS not in b.runtime_capabilities()
+        assert b.cache_identity()["options"]["endpoint"] == "chat"  # approximate scores never share a key with exact ones
         prompt = b.render_chat([{"role": "user", "content": "Is it good?"}])
         got = b.continuation_logprobs([ContinuationRequest(prompt, ("positive", "negative", "maybe"))])[0]
         # positive: only the full-word candidates count ("positive" and " positive"); negative:
