@@ -457,9 +457,12 @@ def first_token_score(continuation: str, top: Sequence[tuple[str, float]]) -> fl
 
 
 def _detail(exc: Exception) -> str:
+    """The server's own error message (OpenAI's ``{"error": {"message": ...}}`` or a bare
+    ``{"message": ...}``), else the exception's first line."""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message") if isinstance(body.get("error", {}), dict) else None
+        error = body.get("error")
+        message = body.get("message") or (error.get("message") if isinstance(error, dict) else None)
         if message:
             return str(message)[:200]
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

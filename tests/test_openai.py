@@ -285,3 +285,13 @@ def test_asking_for_spell_on_a_shifted_server_says_why_before_scoring(tmp_path, 
     assert code == 2
     assert "cannot give sequence_logprobs" in one_line_error(err) and "promptsel validate --backend openai" in err
     assert scored == []  # refused before any example was scored
+
+
+def test_a_missing_endpoint_error_carries_the_server_message():
+    fake = FakeOpenAI(mode="chat_only")
+    try:
+        with pytest.raises(BackendError, match=r"404\): This is a chat model") as info:
+            backend(fake, endpoint="completions").continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    finally:
+        fake.close()
+    assert "\n" not in str(info.value) and "base_url" in str(info.value)
