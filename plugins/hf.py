@@ -65,6 +65,17 @@ def _int_option(name: str, value: Any, minimum: int) -> int:
     return number
 
 
+def directory_fingerprint(directory: Path) -> str:
+    """The sha256 over a model folder's weight, config and tokenizer files (names and contents)."""
+    files = sorted({p for g in _FINGERPRINT_GLOBS for p in directory.glob(g) if p.is_file()})
+    if not files:
+        raise BackendError(f"No model files found in {directory}.")
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(f"{p.name}\0{models.file_fingerprint(p)}\n".encode())
+    return digest.hexdigest()
+
+
 class HFTokens:
     """Tokenization and chat formatting with a Hugging Face tokenizer, the same in every backend
     that has one (``hf``, ``vllm``). The class provides ``_load_tokenizer()`` and ``model_name``.
@@ -205,13 +216,7 @@ class HFBackend(HFTokens, Backend):
             if self.gguf_file:
                 self._fingerprint = models.file_fingerprint(directory / self.gguf_file)
             else:
-                files = sorted({p for g in _FINGERPRINT_GLOBS for p in directory.glob(g) if p.is_file()})
-                if not files:
-                    raise BackendError(f"No model files found in {directory}.")
-                digest = hashlib.sha256()
-                for p in files:
-                    digest.update(f"{p.name}\0{models.file_fingerprint(p)}\n".encode())
-                self._fingerprint = digest.hexdigest()
+                self._fingerprint = directory_fingerprint(directory)
         return self._fingerprint
 
     def versions(self) -> dict[str, str]:

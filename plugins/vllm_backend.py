@@ -45,7 +45,7 @@ from promptsel.backend import (
 )
 from promptsel.errors import BackendError, UsageError
 
-from .hf import _FINGERPRINT_GLOBS, HFTokens
+from .hf import HFTokens, directory_fingerprint
 
 #: Engine options and the Python type vLLM wants; any other option is passed on unchanged.
 _INT_OPTIONS = frozenset({
@@ -175,13 +175,7 @@ class VLLMBackend(HFTokens, Backend):
             elif path.is_file():
                 self._fingerprint = models.file_fingerprint(path)
             else:
-                files = sorted({p for g in _FINGERPRINT_GLOBS for p in path.glob(g) if p.is_file()})
-                if not files:
-                    raise BackendError(f"No model files found in {path}.")
-                digest = hashlib.sha256()
-                for p in files:
-                    digest.update(f"{p.name}\0{models.file_fingerprint(p)}\n".encode())
-                self._fingerprint = digest.hexdigest()
+                self._fingerprint = directory_fingerprint(path)
         return self._fingerprint
 
     def versions(self) -> dict[str, str]:
