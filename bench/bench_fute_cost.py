@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def separation(embedder, surrogate, train, cosine) -> float:
-    from promptsel.surrogate import TaskData
+    from promptsel.fute.surrogate import TaskData
 
     sample = train.sample(96, 0)
     inputs, labels = sample.inputs(), sample.labels
@@ -56,11 +56,11 @@ def main() -> None:
     args = ap.parse_args()
     data = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
 
-    from promptsel.data import load_named
-    from promptsel.fute import cosine, split_heldout
+    from promptsel.fute.embeddings import cosine, split_heldout
+    from promptsel.fute.surrogate import Surrogate, TaskData
+    from promptsel.fute.unlabeled import load_corpus, task_exclusions
     from promptsel.plugins import registries
-    from promptsel.surrogate import Surrogate, TaskData
-    from promptsel.unlabeled import load_corpus, task_exclusions
+    from promptsel.selection.data import load_named
 
     spec = registries().datasets.get("sst2")
     train = load_named(spec, "train", data)

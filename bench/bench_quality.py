@@ -48,8 +48,9 @@ def shared_data() -> Path:
 
 
 def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
-    from promptsel.fute import FuteOptions
-    from promptsel.pipeline import SelectRequest, run_select
+    from promptsel.embedder import FuteOptions
+    from promptsel.selection.request import SelectRequest
+    from promptsel.selection.run import run_select
 
     prompts, _ = DATASETS[name]
     req = SelectRequest(

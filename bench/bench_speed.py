@@ -49,11 +49,12 @@ def main() -> None:
 
     import llama_cpp
 
-    from promptsel.cache import Cache
-    from promptsel.models import default_model_path
-    from promptsel.pipeline import SelectRequest, load_dataset, resolve_dataset_spec
-    from promptsel.prompts import load_prompt_set
-    from promptsel.scoring import Scorer, ScoringOptions, build_score_table, scoring_texts
+    from promptsel.assets.models import default_model_path
+    from promptsel.selection.cache import Cache
+    from promptsel.selection.inputs import load_dataset, resolve_dataset_spec
+    from promptsel.selection.prompts import load_prompt_set
+    from promptsel.selection.request import ScoringOptions, SelectRequest
+    from promptsel.selection.scoring import Scorer, build_score_table, scoring_texts
     from promptsel_builtin.llamacpp import LlamaCppBackend
 
     model = default_model_path()

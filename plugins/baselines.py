@@ -5,27 +5,28 @@ Entropies are in nats with 0 log 0 = 0 and no epsilon. Classes use the table's o
 order throughout; FUTE's ZPS compares indices from two different orders for SA, which inverts
 its ranking, and this module does not copy that.
 
-Options (``Selector(**options)``):
+Options (``-O ID.KEY=VALUE`` on the command line, ``Selector(**options)`` in Python):
 
-* ``locale``: ``negate=True`` scores -LocalE, so the most confident prompt wins (Yang et al.'s
+* ``locale``: ``negate=true`` scores -LocalE, so the most confident prompt wins (Yang et al.'s
   MDL direction) instead of the most uncertain one (Lu et al., FUTE; the default).
-* ``zps-log``, ``zps-prob``, ``zps-vote``: ``filter=False`` ensembles all prompts instead of
+* ``zps-log``, ``zps-prob``, ``zps-vote``: ``filter=false`` ensembles all prompts instead of
   only those the k-means confidence filter keeps.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from scipy.special import entr
 from sklearn.cluster import KMeans
 
-from promptsel.errors import CapabilityError, UsageError
+from promptsel.errors import CapabilityError
 from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
 
 if TYPE_CHECKING:
-    from promptsel.scoretable import ScoreTable
+    from promptsel.selection.scoretable import ScoreTable
     from promptsel.selector import SelectionContext
 
 
@@ -33,19 +34,6 @@ if TYPE_CHECKING:
 def entropy(probs: np.ndarray) -> np.ndarray:
     """Entropy in nats over the last axis, 0 log 0 = 0."""
     return entr(probs).sum(axis=-1)
-
-
-def flag(options: dict[str, Any], name: str, default: bool) -> bool:
-    """A boolean selector option; strings such as "false" from a command line count too."""
-    value = options.get(name, default)
-    if not isinstance(value, str):
-        return bool(value)
-    word = value.strip().lower()
-    if word in {"1", "true", "yes", "on"}:
-        return True
-    if word in {"0", "false", "no", "off"}:
-        return False
-    raise UsageError(f"Option {name!r} must be true or false, got {value!r}.")
 
 
 class MutualInformation(Selector):
@@ -76,9 +64,14 @@ class LocalEntropy(Selector):
         "Mean entropy of each input's class distribution (LocalE, Lu et al. 2022); option negate."
     )
 
+    @dataclass(frozen=True)
+    class Options(Selector.Options):
+        #: Score -LocalE: the most confident prompt wins (Yang et al.'s MDL direction).
+        negate: bool = False
+
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
         local = entropy(table.probs).mean(axis=1)
-        return -local if flag(self.options, "negate", False) else local
+        return -local if self.options.negate else local
 
 
 class _ZeroLabelSelection(Selector):
@@ -86,10 +79,16 @@ class _ZeroLabelSelection(Selector):
 
     needs = frozenset({NEEDS_CLASS_LOGPROBS})
     ensemble: ClassVar[str]
+    bootstrap = "a prompt's score depends on every other prompt (the pseudo-label ensemble)"
+
+    @dataclass(frozen=True)
+    class Options(Selector.Options):
+        #: Ensemble only the prompts the 2-means confidence filter keeps (ZPS); false: all.
+        filter: bool = True
 
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
         predictions = table.predictions
-        if flag(self.options, "filter", True):
+        if self.options.filter:
             kept = confident_prompts(table.probs)
         else:
             kept = np.ones(table.n_prompts, dtype=bool)

@@ -8,9 +8,9 @@ import tarfile
 from functools import cache
 from typing import Any
 
-from promptsel.assets import VADER_SDIST, fetch
-from promptsel.data import DatasetSpec, HubSource
+from promptsel.assets.packages import VADER_SDIST, fetch
 from promptsel.hookspecs import hookimpl
+from promptsel.selection.data import DatasetSpec, HubSource
 
 SA = ("negative", "positive")
 NLI = ("entailment", "neutral", "contradiction")
@@ -65,18 +65,23 @@ SPECS = (
         name="sst2", task="sentiment", fields=("text",), classes=SA,
         eval_split="validation", train_split="train",
         description="SST-2 binary sentiment of movie-review sentences.",
+        overlaps=("sst", "sst2", "sst5", "glue_sst2"),
         hub=HubSource("glue", "sst2", {"train": "train", "validation": "validation"}, {"text": "sentence"}, label_names=SA_HUB_LABELS),
     ),
     DatasetSpec(
         name="imdb", task="sentiment", fields=("text",), classes=SA,
         eval_split="test", train_split="train",
         description="IMDB movie reviews (long).",
+        overlaps=("imdb",),
         hub=HubSource("stanfordnlp/imdb", None, {"train": "train", "test": "test"}, label_names=SA_HUB_LABELS),
     ),
     DatasetSpec(
         name="rotten_tomatoes", task="sentiment", fields=("text",), classes=SA,
         eval_split="test", train_split="train",
         description="Rotten Tomatoes movie-review snippets (Pang & Lee 2005).",
+        aliases=("rt",),
+        # Subjectivity (subj) is built from the same snippets and IMDB plot summaries.
+        overlaps=("rotten_tomatoes", "mr", "movie_review", "movie_reviews", "movie_review_snippets", "subj"),
         hub=HubSource("cornell-movie-review-data/rotten_tomatoes", None,
                       {"train": "train", "validation": "validation", "test": "test"}, label_names=SA_HUB_LABELS),
         offline=_rt_offline, offline_name="vaderSentiment 3.3.2 source archive (PyPI)",
@@ -85,6 +90,7 @@ SPECS = (
         name="cb", task="nli", fields=("premise", "hypothesis"), classes=NLI,
         eval_split="validation", train_split="train",
         description="CommitmentBank (SuperGLUE).",
+        overlaps=("cb", "superglue_cb"),
         hub=HubSource("super_glue", "cb", {"train": "train", "validation": "validation"},
                       label_names=("entailment", "contradiction", "neutral")),
     ),
@@ -93,6 +99,7 @@ SPECS = (
         # No R3 train split exists offline; its validation split stands in as labeled data.
         eval_split="test", train_split="validation",
         description="Adversarial NLI, round 3.",
+        overlaps=("anli", "anli_r1", "anli_r2", "anli_r3"),
         hub=HubSource("facebook/anli", None, {"train": "train_r3", "validation": "dev_r3", "test": "test_r3"},
                       {"premise": "premise"}, label_names=NLI),
     ),
@@ -100,12 +107,14 @@ SPECS = (
         name="wanli", task="nli", fields=("premise", "hypothesis"), classes=NLI,
         eval_split="test", train_split="train",
         description="WANLI (worker-AI collaborative NLI).",
+        overlaps=("wanli",),
         hub=HubSource("alisawuffles/WANLI", None, {"train": "train", "test": "test"}, label_column="gold"),
     ),
     DatasetSpec(
         name="rte", task="nli", fields=("premise", "hypothesis"), classes=("entailment", "not_entailment"),
         eval_split="validation", train_split="train",
         description="Recognizing Textual Entailment (SuperGLUE, two classes).",
+        overlaps=("rte", "glue_rte", "superglue_rte"),
         hub=HubSource("super_glue", "rte", {"train": "train", "validation": "validation"},
                       label_names=("entailment", "not_entailment")),
     ),
@@ -115,4 +124,4 @@ SPECS = (
 @hookimpl
 def register_datasets(register):
     for spec in SPECS:
-        register(spec, aliases=("rt",) if spec.name == "rotten_tomatoes" else ())
+        register(spec)

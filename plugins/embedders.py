@@ -3,62 +3,62 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from promptsel.embedder import Embedder
-from promptsel.errors import UsageError
 from promptsel.hookspecs import hookimpl
+from promptsel.options import option
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from promptsel.surrogate import Surrogate, TaskData
+    from promptsel.fute.surrogate import Surrogate, TaskData
 
 
 class TaskEmb(Embedder):
     embedder_id: ClassVar[str] = "taskemb"
     description: ClassVar[str] = "Diagonal Fisher of the fine-tuned surrogate, pooled per output unit (Vu et al. 2020)."
-    defaults: ClassVar[dict[str, Any]] = {
-        "estimator": "batch",  # the original per-batch Fisher; "fute": the FUTE code's (mean gradient)^2
-        "pool": "unit",  # one value per output unit of each weight matrix; "none": every entry
-        "lr": 5e-5,
-        "batch_size": 16,
-        "mte_epochs": 2,
-        "dte_epochs": 2,
-        "patience": 1,
-        "fisher_batch_size": 32,
-    }
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        for key, allowed in (("estimator", ("batch", "fute")), ("pool", ("unit", "none"))):
-            if self.options[key] not in allowed:
-                raise UsageError(f"taskemb {key} must be one of {', '.join(allowed)}, not {self.options[key]!r}.")
+    @dataclass(frozen=True)
+    class Options(Embedder.Options):
+        #: batch: the original per-batch Fisher; fute: the FUTE code's (mean gradient)^2.
+        estimator: Literal["batch", "fute"] = "batch"
+        #: unit: one value per output unit of each weight matrix; none: every entry.
+        pool: Literal["unit", "none"] = "unit"
+        lr: float = option(5e-5, minimum=0)
+        batch_size: int = option(16, minimum=1)
+        mte_epochs: int = option(2, minimum=1)
+        dte_epochs: int = option(2, minimum=1)
+        patience: int = option(1, minimum=0)
+        fisher_batch_size: int = option(32, minimum=1)
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .taskemb import embed
 
-        return embed(self.options, surrogate, data, seed)
+        return embed(self.options.as_dict(), surrogate, data, seed)
 
 
 class TuPaTE(Embedder):
     embedder_id: ClassVar[str] = "tupate"
     description: ClassVar[str] = "Prefix tuning on the frozen surrogate; the prefix averaged over layers (Zhou et al. 2022)."
-    defaults: ClassVar[dict[str, Any]] = {
-        "prefix_len": 16,
-        "dropout": 0.15,
-        "lr": 5e-3,
-        "batch_size": 16,
-        "mte_epochs": 5,
-        "dte_epochs": 5,
-        "patience": 2,
-        "encoder_prefix": False,  # T5: prefix the encoder's self-attention too (the paper: decoder only)
-    }
+
+    @dataclass(frozen=True)
+    class Options(Embedder.Options):
+        prefix_len: int = option(16, minimum=1)
+        dropout: float = option(0.15, minimum=0)
+        lr: float = option(5e-3, minimum=0)
+        batch_size: int = option(16, minimum=1)
+        mte_epochs: int = option(5, minimum=1)
+        dte_epochs: int = option(5, minimum=1)
+        patience: int = option(2, minimum=0)
+        #: T5: prefix the encoder's self-attention too (the paper: decoder only).
+        encoder_prefix: bool = False
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed
 
-        return embed(self.options, surrogate, data, seed)
+        return embed(self.options.as_dict(), surrogate, data, seed)
 
 
 @hookimpl

@@ -1,5 +1,6 @@
-"""Registers the bundled label-free methods. Their code (numpy, scipy, scikit-learn) is
-imported only when the registries are built, so loading this plugin costs nothing."""
+"""Registers the bundled methods: the label-free baselines, Self-Select, and FUTE with every
+registered embedder. Their code (numpy, scipy, scikit-learn) is imported only when the
+registries are built, so loading this plugin costs nothing."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from promptsel.hookspecs import hookimpl
 
 
 @hookimpl
-def register_selectors(register):
+def register_selectors(register, embedders):
+    from promptsel.fute.method import FuteMethod
+
     from . import baselines, self_select
 
     for cls in (*baselines.SELECTORS, self_select.SelfSelect):
         register(cls)
+    for entry in embedders:
+        register(FuteMethod.for_embedder(entry.target))

@@ -255,7 +255,7 @@ class OpenAIBackend(Backend):
     # --- chat -----------------------------------------------------------------------------
     def _chat_template(self) -> Any:
         if self._template is None and self.options.get("chat_template"):
-            from promptsel.chat_template import load_chat_template
+            from promptsel.assets.chat_template import load_chat_template
 
             self._template = load_chat_template(str(self.options["chat_template"]))
         return self._template

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import string
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import softmax
 
 from promptsel.backend import CONTINUATION_LOGPROBS, ContinuationRequest
 from promptsel.errors import CapabilityError
+from promptsel.options import option
 from promptsel.selector import SelectionContext, Selector
 
 QUESTION = "Which instruction will lead to the most accurate answers? Answer with the {kind} only."
@@ -38,12 +40,18 @@ class SelfSelect(Selector):
     selector_id = "self-select"
     needs = frozenset({CONTINUATION_LOGPROBS})
     description = "the LLM picks among the candidate prompts (option log-probs, averaged over orders)"
+    bootstrap = "it asks the model about the prompts instead of scoring the examples"
+
+    @dataclass(frozen=True)
+    class Options(Selector.Options):
+        #: Seeded orders of the candidates to average over (the choice depends on the order).
+        permutations: int = option(5, minimum=1)
 
     def score(self, table, context: SelectionContext) -> np.ndarray:
         if context.scorer is None or context.prompt_set is None:
             raise CapabilityError("self-select needs a backend to ask; it cannot run from a scores file.")
         prompts = context.prompt_set.prompts
-        rounds = int(self.options.get("permutations", 5))
+        rounds = self.options.permutations
         fields = sorted({f for p in prompts for f in p.placeholders()})
         slots = {f: f"[{f.upper()}]" for f in fields}
         shown = [

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from promptsel.errors import PromptselError
-from promptsel.surrogate import Surrogate, TaskData, TrainConfig, train
+from promptsel.fute.surrogate import Surrogate, TaskData, TrainConfig, train
 
 ATTENTION = "promptsel_prefix"
 #: Attention modules that attend to another sequence; they never get a prefix.

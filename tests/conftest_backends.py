@@ -116,7 +116,7 @@ def tiny_hf(tiny_llama_dir: Path):
 def default_gguf() -> Path:
     from platformdirs import user_cache_dir
 
-    from promptsel import models
+    from promptsel.assets import models
     from promptsel.errors import PromptselError
 
     persistent = os.environ.get("PROMPTSEL_TEST_MODEL_CACHE") or user_cache_dir("promptsel")

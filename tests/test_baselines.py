@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from promptsel import metrics
 from promptsel.errors import CapabilityError, UsageError
-from promptsel.scoretable import ScoreTable
+from promptsel.selection import metrics
+from promptsel.selection.scoretable import ScoreTable
 from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext
 from promptsel_builtin.baselines import (
     SELECTORS,

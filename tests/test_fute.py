@@ -19,12 +19,13 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from promptsel.cli import main  # noqa: E402
-from promptsel.embedder import Embedder  # noqa: E402
+from promptsel.embedder import Embedder, FuteOptions  # noqa: E402
 from promptsel.errors import CapabilityError, PromptselError, UsageError  # noqa: E402
-from promptsel.fute import FuteOptions, cosine  # noqa: E402
-from promptsel.pipeline import SelectRequest, run_select  # noqa: E402
-from promptsel.store import EmbeddingStore  # noqa: E402
-from promptsel.surrogate import Surrogate, TaskData  # noqa: E402
+from promptsel.fute.embeddings import cosine  # noqa: E402
+from promptsel.fute.store import EmbeddingStore  # noqa: E402
+from promptsel.fute.surrogate import Surrogate, TaskData  # noqa: E402
+from promptsel.selection.request import SelectRequest  # noqa: E402
+from promptsel.selection.run import run_select  # noqa: E402
 from promptsel_builtin import taskemb, tupate  # noqa: E402
 from promptsel_builtin.embedders import TaskEmb, TuPaTE  # noqa: E402
 
@@ -189,13 +190,13 @@ def test_unit_pooling_averages_each_row():
 
 
 def test_embedder_options_are_checked_and_typed():
-    assert TuPaTE(lr="0.01", encoder_prefix="true").options["lr"] == 0.01
-    assert TuPaTE(encoder_prefix="false").options["encoder_prefix"] is False
+    assert TuPaTE(lr="0.01", encoder_prefix="true").options.lr == 0.01
+    assert TuPaTE(encoder_prefix="false").options.encoder_prefix is False
     with pytest.raises(UsageError, match="has no option"):
         TuPaTE(learning_rate=1)
     with pytest.raises(UsageError, match="estimator"):
         TaskEmb(estimator="exact")
-    with pytest.raises(UsageError, match="should be a int"):
+    with pytest.raises(UsageError, match="must be an integer"):
         TuPaTE(prefix_len="many")
     assert TaskEmb().identity() != TaskEmb(estimator="fute").identity()
 

@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def sst2_split():
-    from promptsel.data import load_named
     from promptsel.plugins import registries
+    from promptsel.selection.data import load_named
 
     spec = registries().datasets.get("sst2")
     train = load_named(spec, "train", shared_path("data"))
@@ -35,7 +35,7 @@ def sst2_split():
 
 @pytest.fixture(scope="module")
 def minilm():
-    from promptsel.surrogate import Surrogate
+    from promptsel.fute.surrogate import Surrogate
 
     surrogate = Surrogate("minilm")
     assert surrogate.arch == "encoder" and surrogate.name == "all-MiniLM-L6-v2"
@@ -44,9 +44,9 @@ def minilm():
 
 @pytest.mark.parametrize("embedder_id", ["taskemb", "tupate"])
 def test_an_agreeing_prompt_lands_closest_to_the_dataset(sst2_split, minilm, embedder_id):
-    from promptsel.fute import cosine
+    from promptsel.fute.embeddings import cosine
+    from promptsel.fute.surrogate import TaskData
     from promptsel.plugins import registries
-    from promptsel.surrogate import TaskData
 
     sample, spec = sst2_split
     u, u_labels = sample.inputs()[:96], sample.labels[:96]

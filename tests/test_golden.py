@@ -55,6 +55,8 @@ def workdir(tmp_path, monkeypatch) -> Path:
     (tmp_path / "unlabeled.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in DATA))
     (tmp_path / "prompts.toml").write_text(PROMPTS)
     monkeypatch.chdir(tmp_path)
+    # A cache of its own: the session's shared cache must not learn prompts other tests edit.
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path
 
 

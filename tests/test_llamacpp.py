@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptsel import models
+from promptsel.assets import models
 from promptsel.backend import ContinuationRequest
 from promptsel.errors import BackendError, PromptselError, UsageError
 

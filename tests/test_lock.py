@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptsel.check import (
+from promptsel.errors import UsageError
+from promptsel.gate.bootstrap import bootstrap_intervals
+from promptsel.gate.compare import (
     IMPROVED,
     NEW,
     NOT_COMPARABLE,
@@ -21,22 +23,13 @@ from promptsel.check import (
     REMOVED,
     UNCHANGED,
     WITHIN,
-    Floor,
-    Policy,
-    Tolerance,
     compare,
-    failed_exit_code,
 )
-from promptsel.errors import UsageError
-from promptsel.lock import (
-    bootstrap_intervals,
-    definition_sha256,
-    describe_changes,
-    dumps,
-    rounded,
-    text_change,
-)
-from promptsel.scoretable import ScoreTable
+from promptsel.gate.diff import describe_changes, text_change
+from promptsel.gate.entry import definition_sha256
+from promptsel.gate.lockfile import dumps, rounded
+from promptsel.gate.policy import Floor, Policy, Tolerance, failed_exit_code
+from promptsel.selection.scoretable import ScoreTable
 from promptsel.selector import SelectionContext
 from tests.test_cli import run
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import ndcg_score
 
-from promptsel import metrics
 from promptsel.errors import UsageError
+from promptsel.selection import metrics
 
 LOG2_3 = math.log2(3)
 LOG2_5 = math.log2(5)

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptsel.pipeline import SelectRequest, run_select
+from promptsel.selection.request import SelectRequest
+from promptsel.selection.run import run_select
 from tests.shared_data import shared_path
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from promptsel.errors import PromptselError, UsageError
-from promptsel.plot import filter_entries, plot_embeddings, project
-from promptsel.store import StoredEmbedding
+from promptsel.formats.plot import filter_entries, plot_embeddings, project
+from promptsel.fute.store import StoredEmbedding
 
 needs_matplotlib = pytest.mark.skipif(
     importlib.util.find_spec("matplotlib") is None,
@@ -166,7 +166,7 @@ class TestMap:
     def test_prompts_nearest_a_dataset_are_labelled_first(self, tmp_path, monkeypatch):
         # When a crowd leaves no room for every label, the ones kept are placed first: datasets,
         # then prompts by cosine to their nearest dataset (FUTE's ranking), not store order.
-        import promptsel.plot as plot
+        import promptsel.formats.plot as plot
 
         order = []
         place = plot._place_labels

@@ -9,7 +9,7 @@ import pytest
 
 from promptsel import hookimpl, plugins
 from promptsel.backend import CONTINUATION_LOGPROBS, GENERATE
-from promptsel.probe import probe
+from promptsel.selection.probe import probe
 from promptsel.testing import FakeBackend
 
 

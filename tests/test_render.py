@@ -5,9 +5,10 @@ import io
 import numpy as np
 from rich.console import Console
 
-from promptsel.render import print_report
-from promptsel.report import evaluate, to_markdown
-from promptsel.scoretable import ScoreTable
+from promptsel.formats.markdown import select_report as to_markdown
+from promptsel.formats.terminal import print_report
+from promptsel.selection.report import evaluate
+from promptsel.selection.scoretable import ScoreTable
 
 
 def report() -> dict:

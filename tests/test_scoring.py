@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from promptsel.cache import Cache
-from promptsel.data import Dataset
-from promptsel.prompts import load_prompt_set
-from promptsel.scoring import Scorer, ScoringOptions, build_score_table
+from promptsel.selection.cache import Cache
+from promptsel.selection.data import Dataset
+from promptsel.selection.prompts import load_prompt_set
+from promptsel.selection.request import ScoringOptions
+from promptsel.selection.scoring import Scorer, build_score_table
 from promptsel.testing import FakeBackend
 
 PROMPTS = """

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from promptsel.assets import VADER_SDIST, cache_dir, fetch
+from promptsel.assets.packages import VADER_SDIST, cache_dir, fetch
 from promptsel.errors import DataError, UsageError
-from promptsel.unlabeled import Corpus, load_corpus, split_pair, task_exclusions
+from promptsel.fute.unlabeled import Corpus, load_corpus, split_pair, task_exclusions
 
 from .shared_data import shared_path
 
@@ -194,7 +194,7 @@ def test_sampling_is_seeded(three_sources):
 
 
 def test_sampling_does_not_depend_on_the_hash_seed(three_sources):
-    code = f"from promptsel.unlabeled import load_corpus; print(load_corpus({str(three_sources)!r}, size=8, seed=3).fingerprint)"
+    code = f"from promptsel.fute.unlabeled import load_corpus; print(load_corpus({str(three_sources)!r}, size=8, seed=3).fingerprint)"
     runs = {
         subprocess.run(
             [sys.executable, "-c", code],

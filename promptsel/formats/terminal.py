@@ -1,9 +1,8 @@
-"""Terminal and file rendering of reports (rich lives here and in the CLI, never in the library)."""
+"""The terminal: reports, checks, probes and progress drawn with rich on stderr (rich lives here and
+in the CLI, never in the library)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from rich import box
@@ -18,8 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .report import to_markdown
-from .scoring import Progress as ProgressProtocol
+from ..selection.scoring import Progress as ProgressProtocol
 
 
 class RichProgress(ProgressProtocol):
@@ -134,14 +132,6 @@ def _fmt_score(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.0e}"
 
 
-def write_report(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".md":
-        path.write_text(to_markdown(report), encoding="utf-8")
-    else:
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-
-
 def print_plugins(rows: list[dict[str, Any]], console: Console) -> None:
     table = Table(title="promptsel plugins")
     for col in ("name", "distribution", "version", "provides", "status"):
@@ -176,7 +166,8 @@ def print_check(result: Any, console: Console) -> None:
     """The outcome of promptsel check: per lock entry its methods and changed prompts, then the verdict."""
     from rich.markup import escape
 
-    from .check import REGRESSED, method_table, prompt_table
+    from ..gate.compare import REGRESSED
+    from .tables import method_table, prompt_table
 
     style = {REGRESSED: "bold red", "improved": "green", "new": "cyan", "not comparable": "yellow"}
 

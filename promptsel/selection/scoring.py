@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
 
-from .backend import Backend, ContinuationRequest, ScoringMode
+from ..backend import Backend, ContinuationRequest, ScoringMode
 from .cache import Cache, make_key
 from .data import Dataset
 from .prompts import Prompt, PromptSet
+from .request import ScoringOptions
 from .scoretable import ScoreTable
 
 
@@ -28,22 +29,6 @@ class Progress:
 
     def done(self) -> None:
         pass
-
-
-@dataclass
-class ScoringOptions:
-    #: ``full``: the whole label word; ``first_token``: its first token only (FUTE's code).
-    mode: ScoringMode = "full"
-    #: How a class's label words combine: ``sum`` of probabilities (logsumexp) or ``max``.
-    aggregate: Literal["sum", "max"] = "sum"
-    #: SPELL scores the instantiated template alone (``template``) or the chat-formatted input.
-    spell_text: Literal["template", "chat"] = "template"
-    need_nll: bool = True
-    max_new_tokens: int = 64
-
-    @classmethod
-    def fute_compat(cls, **kw: Any) -> ScoringOptions:
-        return cls(mode="first_token", aggregate="max", spell_text="chat", **kw)
 
 
 @dataclass
@@ -143,16 +128,18 @@ def spell_text(prompt: Prompt, example: dict[str, Any], scorer: Scorer, options:
 
 
 def build_score_table(
-    prompt_set: PromptSet, dataset: Dataset, scorer: Scorer, options: ScoringOptions | None = None
+    prompt_set: PromptSet, dataset: Dataset, scorer: Scorer, options: ScoringOptions | None = None, *,
+    need_nll: bool = True,
 ) -> ScoreTable:
-    """Score every prompt on every input once; every method then reads the same table."""
+    """Score every prompt on every input once; every method then reads the same table.
+    ``need_nll``: also score the instantiated templates for SPELL (a second pass)."""
     options = options or ScoringOptions()
     inputs = dataset.inputs()
     n_prompts, n = len(prompt_set.prompts), len(inputs)
     class_lp = np.zeros((n_prompts, n, len(dataset.classes)))
-    nll = np.zeros((n_prompts, n)) if options.need_nll else None
+    nll = np.zeros((n_prompts, n)) if need_nll else None
     n_cot = sum(p.cot for p in prompt_set.prompts)
-    total = n_prompts * n * (2 if options.need_nll else 1) + n_cot * n
+    total = n_prompts * n * (2 if need_nll else 1) + n_cot * n
     scorer.progress.start(f"Scoring {n_prompts} prompts x {n} inputs", total)
     try:
         for pi, prompt in enumerate(prompt_set.prompts):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import log_softmax
 
-from .errors import UsageError
+from ..errors import UsageError
 
 
 @dataclass

@@ -16,56 +16,27 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cache import make_key
-from .data import Dataset, DatasetSpec, load_named
-from .embedder import FUTE_PREFIX, Embedder
-from .errors import CapabilityError, DataError, UsageError
-from .plugins import registries
+from ..embedder import Embedder, FuteOptions
+from ..errors import CapabilityError, DataError, UsageError
+from ..plugins import registries
+from ..selection.cache import make_key
+from ..selection.data import Dataset, DatasetSpec, load_named
 from .store import EmbeddingStore
-from .unlabeled import DEFAULT_SIZE, Corpus, load_corpus, task_exclusions
+from .unlabeled import Corpus, load_corpus, task_exclusions
 
 if TYPE_CHECKING:
-    from .prompts import PromptSet
-    from .scoring import Progress, Scorer, ScoringOptions
+    from ..selection.inputs import Inputs
+    from ..selection.prompts import PromptSet
+    from ..selection.request import ScoringOptions
+    from ..selection.scoring import Progress, Scorer
     from .surrogate import Surrogate, TaskData
 
-DEFAULT_DTE_SIZE = 500
 HELDOUT_FRACTION = 0.1
-
-
-@dataclass
-class FuteOptions:
-    unlabeled: str | None = None
-    unlabeled_size: int = DEFAULT_SIZE
-    unlabeled_exclude: tuple[str, ...] = ()
-    surrogate: str | None = None
-    max_length: int = 128
-    dte_size: int = DEFAULT_DTE_SIZE
-    #: embedder id -> options for it (``--embedder-arg tupate.lr=0.01``)
-    embedder_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def is_fute(method: str) -> bool:
-    return method.startswith(FUTE_PREFIX)
-
-
-def method_names() -> list[str]:
-    return [FUTE_PREFIX + e.name for e in registries().embedders]
-
-
-def embedder_for(method: str, options: FuteOptions) -> Embedder:
-    regs = registries()
-    name = method[len(FUTE_PREFIX):]
-    if name not in regs.embedders:
-        raise UsageError(regs.embedders.unknown_message(name).replace(repr(name), repr(method), 1))
-    cls = regs.embedders.get(name)
-    return cls(**options.embedder_options.get(cls.embedder_id, {}))
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,7 +70,7 @@ def split_heldout(sample: Dataset, seed: int) -> tuple[Dataset, Dataset]:
 
 def check_backend(name: str) -> None:
     """FUTE labels U with the backend's label log-probs; fail before any model runs without them."""
-    from .backend import CONTINUATION_LOGPROBS
+    from ..backend import CONTINUATION_LOGPROBS
 
     if CONTINUATION_LOGPROBS not in registries().backends.get(name).capabilities:
         raise CapabilityError(f"FUTE needs label log-probs on the unlabeled corpus; backend {name!r} has none.")
@@ -108,10 +79,18 @@ def check_backend(name: str) -> None:
 class Fute:
     """One FUTE run for a prompt set and a dataset: MTEs and the DTE through the store."""
 
+    @classmethod
+    def for_inputs(cls, inputs: Inputs) -> Fute:
+        req = inputs.request
+        assert inputs.prompt_set is not None and inputs.spec is not None
+        return cls(prompt_set=inputs.prompt_set, spec=inputs.spec, scorer=inputs.scorer, scoring=req.scoring,
+                   options=req.fute, store=EmbeddingStore(enabled=req.cache), seed=req.seed, data_dir=req.data_dir,
+                   progress=inputs.progress)
+
     def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
                  options: FuteOptions, store: EmbeddingStore, seed: int = 0, data_dir: str | None = None,
                  progress: Progress | None = None) -> None:
-        from .scoring import Progress
+        from ..selection.scoring import Progress
 
         self.prompt_set = prompt_set
         self.spec = check_dataset(spec)
@@ -153,8 +132,7 @@ class Fute:
         prompt = self.prompt_set.prompts[prompt_index]
         return make_key("mte", {"backend": self.scorer.backend.cache_identity()}, {
             "prompt": prompt.template_sha256,
-            "scoring": {"mode": self.scoring.mode, "aggregate": self.scoring.aggregate,
-                        "max_new_tokens": self.scoring.max_new_tokens},
+            "scoring": self.scoring.label_identity(),
             "unlabeled": self.corpus.fingerprint,
             "fields": list(self.spec.fields),
             "classes": list(self.spec.classes),
@@ -180,15 +158,10 @@ class Fute:
         })
 
     # -- the run --------------------------------------------------------------------------
-    def scores(self, methods: Sequence[str]) -> dict[str, np.ndarray]:
-        """cosine(MTE_p, DTE) for every prompt, per ``fute-<embedder>`` method."""
-        out = {}
-        for method in methods:
-            embedder = embedder_for(method, self.options)
-            dte = self.dte(embedder)
-            mtes = self.mtes(embedder)
-            out[FUTE_PREFIX + embedder.embedder_id] = np.array([cosine(m, dte) for m in mtes])
-        return out
+    def score(self, embedder: Embedder) -> np.ndarray:
+        """cosine(MTE_p, DTE) for every prompt."""
+        dte = self.dte(embedder)
+        return np.array([cosine(m, dte) for m in self.mtes(embedder)])
 
     def mtes(self, embedder: Embedder) -> list[np.ndarray]:
         keys = [self.mte_key(i, embedder) for i in range(len(self.prompt_set.prompts))]
@@ -238,7 +211,7 @@ class Fute:
     def u_targets(self) -> np.ndarray:
         """[P, |U|, C] soft class distributions of every prompt on U (through the cache)."""
         if self._u_targets is None:
-            from .scoring import build_score_table
+            from ..selection.scoring import build_score_table
 
             assert self.scorer is not None
             inputs = self.corpus.inputs(self.spec.fields)
@@ -247,7 +220,7 @@ class Fute:
                 examples=inputs, ids=[f"u{i}" for i in range(len(inputs))], source=self.corpus.origin, task=self.spec.task,
             )
             t = time.perf_counter()
-            table = build_score_table(self.prompt_set, u, self.scorer, replace(self.scoring, need_nll=False))
+            table = build_score_table(self.prompt_set, u, self.scorer, self.scoring, need_nll=False)
             self.timings["unlabeled_scoring"] = time.perf_counter() - t
             self._u_targets = table.probs
         return self._u_targets

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import f1_score
 
-from .errors import UsageError
+from ..errors import UsageError
 
 METRICS = ("accuracy", "macro_f1")
 NDCG_VARIANTS = ("minmax", "raw", "fute")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from .errors import PromptselError
+from ..errors import PromptselError
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .assets import cache_dir
+from ..assets.packages import cache_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

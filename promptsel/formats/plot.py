@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import PromptselError, UsageError
-from .store import StoredEmbedding
+from ..errors import PromptselError, UsageError
+from ..fute.store import StoredEmbedding
 
 PROJECTIONS = ("pca", "tsne")
 

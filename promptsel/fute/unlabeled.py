@@ -30,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .assets import VADER_SDIST, RegistryArchive, cache_dir, fetch
-from .data import data_dir as resolve_data_dir
-from .data import read_jsonl
-from .errors import DataError, UsageError
+from ..assets.packages import VADER_SDIST, RegistryArchive, cache_dir, fetch
+from ..embedder import FuteOptions
+from ..errors import DataError, UsageError
+from ..selection.data import data_dir as resolve_data_dir
+from ..selection.data import read_jsonl, truncate
 
-DEFAULT_SIZE = 200
+DEFAULT_SIZE = FuteOptions().unlabeled_size
 #: Characters per segment. The paper truncates at ~511 T5 tokens (about 2,000 characters);
 #: 600 keeps one forward pass per text affordable on a CPU.
 DEFAULT_MAX_CHARS = 600
@@ -64,37 +65,6 @@ BUILTIN_ORIGIN = (
 #: Bump the file name whenever the build below changes, so old caches are not reused.
 BUILTIN_CACHE = "builtin-v1.jsonl"
 BUILTIN_CAP = 1000  # rows per builtin source: keeps the cached file small and balanced
-
-#: Sources that are (or are built from) the evaluation datasets of each task type. The paper
-#: drops the targets per task type (SA: sst2, imdb, rotten_tomatoes; NLI: cb, anli).
-_TASK_EXCLUSIONS = {
-    "sentiment": (
-        "sst",
-        "sst2",
-        "sst5",
-        "glue_sst2",
-        "rotten_tomatoes",
-        "mr",
-        "movie_review",
-        "movie_reviews",
-        "movie_review_snippets",
-        "imdb",
-        "subj",
-    ),
-    "nli": (
-        "cb",
-        "superglue_cb",
-        "anli",
-        "anli_r1",
-        "anli_r2",
-        "anli_r3",
-        "rte",
-        "glue_rte",
-        "superglue_rte",
-        "wanli",
-    ),
-}
-
 
 @dataclass(frozen=True)
 class Corpus:
@@ -171,8 +141,13 @@ def split_pair(text: str) -> tuple[str, str]:
 
 
 def task_exclusions(task: str) -> frozenset[str]:
-    """Sources that overlap the evaluation datasets of a task type (empty for unknown tasks)."""
-    return frozenset(_TASK_EXCLUSIONS.get(task, ()))
+    """Sources that overlap the evaluation datasets of a task type, as every registered dataset
+    of that task declares them (the paper drops the targets per task type: SA sst2, imdb,
+    rotten_tomatoes; NLI cb, anli). Empty for a task no dataset declares."""
+    from ..plugins import registries
+
+    specs = [e.target for e in registries().datasets if e.target.task == task]
+    return frozenset(name for spec in specs for name in (spec.name, *spec.overlaps))
 
 
 def load_corpus(
@@ -238,14 +213,6 @@ def load_corpus(
     return Corpus(
         name=spec, rows=tuple(rows), origin=origin, excluded=tuple(excluded), max_chars=max_chars
     )
-
-
-def truncate(text: str, max_chars: int) -> str:
-    """At most ``max_chars`` characters, cut at a word boundary (mid-word only for one huge word)."""
-    if len(text) <= max_chars:
-        return text
-    cut = text.rfind(" ", 0, max_chars + 1)
-    return text[:cut].rstrip() if cut > 0 else text[:max_chars]
 
 
 def _sample(rows: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:

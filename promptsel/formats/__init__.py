@@ -1,0 +1,84 @@
+"""Output formats: one table from a file's suffix to the writer that renders it, per command.
+
+The CLI checks every ``-o`` path against this table before any work starts (an unknown suffix
+or a folder that cannot be written is a usage error then, not after a long run) and writes
+through it. Writers are named by dotted path and imported when used, so ``promptsel --help``
+stays fast. A new format is one row here and one function.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class Format:
+    suffix: str
+    description: str
+    #: ``module:function``; the function takes the command's result and returns the file's text.
+    writer: str
+
+    def render(self, result: Any) -> str:
+        module, _, name = self.writer.partition(":")
+        return getattr(importlib.import_module(module), name)(result)
+
+
+#: command -> suffix -> format. ``what`` names the output in error messages.
+FORMATS: dict[str, dict[str, Format]] = {
+    "select": {
+        ".json": Format(".json", "the JSON report", "promptsel.formats:report_json"),
+        ".md": Format(".md", "a Markdown report", "promptsel.formats.markdown:select_report"),
+    },
+    "check": {
+        ".md": Format(".md", "a pull-request comment", "promptsel.formats.markdown:check_result"),
+        ".json": Format(".json", "the findings as JSON", "promptsel.formats:check_json"),
+        ".xml": Format(".xml", "JUnit XML", "promptsel.formats.junit:check_result"),
+    },
+}
+WHAT = {"select": "a report", "check": "the check"}
+
+
+def format_for(command: str, path: Path, as_suffix: str | None = None) -> Format:
+    """The format of ``path`` by its suffix (or ``as_suffix``, for a flag such as ``--junit``)."""
+    table = FORMATS[command]
+    found = table.get(as_suffix or path.suffix.lower())
+    if found is None:
+        names = list(table)
+        listed = ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
+        raise UsageError(f"Cannot write {WHAT[command]} to {path}: use a {listed} file name.")
+    return found
+
+
+def check_outputs(command: str, paths: list[Path], as_suffix: str | None = None) -> None:
+    """Every output path has a known suffix and a folder that can be written (or created)."""
+    for path in paths:
+        format_for(command, path, as_suffix)
+        if path.is_dir():
+            raise UsageError(f"Cannot write {WHAT[command]} to {path}: it is a folder.")
+        folder = path.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise UsageError(f"Cannot write {WHAT[command]} to {path}: {folder} is not writable.",
+                             hint="Choose another -o path.")
+
+
+def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -> None:
+    text = format_for(command, path, as_suffix).render(result)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, indent=2) + "\n"
+
+
+def check_json(result: Any) -> str:
+    return json.dumps(result.as_dict(), indent=2) + "\n"

@@ -1,0 +1,128 @@
+"""Markdown: the selection report, and the check as a pull-request comment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..gate.check import CheckResult, EntryCheck
+from ..gate.compare import (
+    IMPROVED,
+    NEW,
+    NOT_COMPARABLE,
+    NOTE,
+    REGRESSED,
+    REMOVED,
+    UNCHANGED,
+    WITHIN,
+)
+from .tables import method_table, prompt_table
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def select_report(report: dict[str, Any]) -> str:
+    """A Markdown report (for pull-request comments and docs)."""
+    ds, be = report["dataset"], report["backend"]
+    methods = list(report["methods"])
+    lines = [
+        f"# promptsel: {ds['name']} ({ds['split']}, n={ds['n']})",
+        "",
+        f"Backend `{be['name']}`, model `{be['model']}`; metric {report['metric']}; seed {report['seed']}.",
+        "",
+        "## Prompts",
+        "",
+        "| prompt | " + " | ".join(methods) + " | performance |",
+        "|---|" + "---|" * len(methods) + "---|",
+    ]
+    ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
+    for p in report["prompts"]:
+        cells = [f"{_fmt(p['scores'].get(m), 4)} (#{ranks[m][p['id']]})" for m in methods]
+        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {_fmt(p['performance'])} |")
+    lines += ["", "## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
+    for m, e in report["methods"].items():
+        tied = f" (tied: {', '.join(e['tied'])})" if len(e["tied"]) > 1 else ""
+        lines.append(
+            f"| {m} | {e['chosen']}{tied} | {_fmt(e['performance'])} | {_fmt(e['rate'])} | {_fmt(e['ndcg'])} "
+            f"| {_fmt(e['spearman'])} | {_fmt(e['kendall'])} |"
+        )
+    if report["oracle"]["chosen"] is not None:
+        lines += [
+            "",
+            f"Oracle: {report['oracle']['chosen']} ({_fmt(report['oracle']['performance'])}). "
+            f"Random ranking: expected NDCG {_fmt(report['random']['ndcg'])}, expected performance {_fmt(report['random']['performance'])}.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --- the check ------------------------------------------------------------------------------
+
+_MARK = {REGRESSED: "❌", IMPROVED: "⬆️", WITHIN: "〰️", UNCHANGED: "✅", NEW: "🆕", REMOVED: "➖", NOT_COMPARABLE: "⚠️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+    return lines
+
+
+def _cache_line(entry: EntryCheck) -> str:
+    if entry.new is None:
+        return "Not run: the lock does not match this run's inputs."
+    hits, misses = (entry.cache or {}).get("hits", 0), (entry.cache or {}).get("misses", 0)
+    return f"Ran in {entry.seconds:.1f} s; {hits} of {hits + misses} model results came from the cache."
+
+
+def check_result(result: CheckResult) -> str:
+    """The check as Markdown, written to be read in a pull-request comment."""
+    n = len(result.regressions)
+    title = {
+        "passed": "## ✅ promptsel check passed",
+        REGRESSED: f"## ❌ promptsel check failed: {n} regression{'s' if n != 1 else ''}",
+        NOT_COMPARABLE: "## ⚠️ promptsel check could not compare: the lock does not match this run",
+        "updated": f"## 🔄 promptsel check --update: {result.lock_path.name} rewritten",
+    }[result.status]
+    lines = [title, "", f"Lock `{result.lock_path.name}` · tolerance {result.policy.tolerance} · "
+             f"floor for new prompts: {result.policy.floor}.", ""]
+    headings = (("Accepted regressions", "Accepted new inputs") if result.updated else ("Regressions", "Not comparable"))
+    for heading, kind in zip(headings, (REGRESSED, NOT_COMPARABLE)):
+        # With several lock entries, say which one each finding belongs to.
+        found = [(e, f) for e in result.entries for f in e.of(kind)]
+        where = (lambda e: f"`{e.key}`: ") if len(result.entries) > 1 else (lambda e: "")
+        if found:
+            lines += [f"### {heading}", "", *(f"- {where(e)}{_cell(f.message)}." for e, f in found), ""]
+    if result.not_comparable and not result.updated:
+        lines += ["Use the locked model and data (`--model`, `--data-dir`), or accept the new inputs with "
+                  "`promptsel check --update` and commit the lock.", ""]
+    for entry in result.entries:
+        lines += [f"### `{entry.key}`", "", _cache_line(entry), ""]
+        if entry.new is None:
+            continue
+        for headers, rows in (method_table(entry), prompt_table(entry)):
+            if rows:
+                lines += [*_table(headers, [[f"{_MARK.get(r[0], '')} {r[0]}", *r[1:]] for r in rows]), ""]
+        same = sum(1 for f in entry.of(UNCHANGED) if f.subject == "prompt")
+        lines += [f"{same} prompt{'s' if same != 1 else ''} unchanged."]
+        notes = entry.of(NOTE)
+        if notes:
+            lines += ["", "Notes: " + "; ".join(_cell(f.message) for f in notes) + "."]
+        lines += [""]
+    lines += ["<details><summary>How promptsel check decides</summary>", "", *_RULES_MD, "", "</details>", ""]
+    if result.status in (REGRESSED, NOT_COMPARABLE):
+        lines += ["If the change is intended, run `promptsel check --update` and commit the lock.", ""]
+    return "\n".join(lines)
+
+
+_RULES_MD = [
+    "A check fails when, beyond the tolerance: a method's chosen prompt performs worse; a method switches to a prompt "
+    "that performs worse than its previous choice does now; a locked prompt performs worse; or a new prompt performs "
+    "below the floor. Without labels it fails when a method's chosen prompt scores below the lower end of the locked "
+    "95% bootstrap interval of its choice's score (ZPS, Self-Select and FUTE: the tolerance instead). A different "
+    "model or evaluation sample is an error (not comparable), not a regression.",
+]

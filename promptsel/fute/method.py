@@ -1,0 +1,83 @@
+"""FUTE as a method: ``fute-<embedder>`` for every registered embedder, a selector like the others.
+
+Its score is cosine(MTE_p, DTE) (see :mod:`promptsel.fute.embeddings`). The methods of one run
+share one :class:`~promptsel.fute.embeddings.Fute` (the corpus U, its labels by every prompt,
+the surrogate), kept in the selection context, and add the ``fute`` section to the report.
+This module imports neither torch nor transformers: they load when an embedding is trained.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from ..backend import CONTINUATION_LOGPROBS
+from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
+from ..errors import CapabilityError
+from ..selector import SelectionContext, Selector
+
+if TYPE_CHECKING:
+    from ..selection.inputs import Inputs
+    from ..selection.scoretable import ScoreTable
+
+#: What training a surrogate needs, and the extra that installs it.
+TRAINING_MODULES = ("torch", "transformers")
+HF_EXTRA = "pip install 'promptsel[hf]'"
+
+
+def check_training_installed(what: str = "FUTE") -> None:
+    """Fail before any model runs when torch or transformers is missing (not after scoring)."""
+    missing = [m for m in TRAINING_MODULES if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CapabilityError(f"{what} trains a surrogate model and needs {' and '.join(missing)}, which is not installed.",
+                              hint=f"Install the hf extra: {HF_EXTRA}.")
+
+
+class FuteMethod(Selector):
+    """cosine(MTE_p, DTE) with one embedder. Subclassed per embedder by :meth:`for_embedder`."""
+
+    embedder: ClassVar[type[Embedder]]
+    #: It trains a surrogate and needs a labeled train split: it runs when named (or ``all``).
+    default = False
+    #: It labels the unlabeled corpus U through the backend.
+    needs = frozenset({CONTINUATION_LOGPROBS})
+    bootstrap = "FUTE scores a prompt from its task embedding, not from the evaluation examples"
+
+    @classmethod
+    def for_embedder(cls, embedder: type[Embedder]) -> type[FuteMethod]:
+        name = FUTE_PREFIX + embedder.embedder_id
+        description = f"FUTE: cosine(MTE, DTE) with embedder {embedder.embedder_id} (needs a backend and a labeled train split)"
+        return type(f"Fute[{embedder.embedder_id}]", (cls,),
+                    {"selector_id": name, "embedder": embedder, "description": description, "__module__": cls.__module__})
+
+    @classmethod
+    def make_embedder(cls, options: FuteOptions) -> Embedder:
+        return cls.embedder(**options.embedder_options.get(cls.embedder.embedder_id, {}))
+
+    @classmethod
+    def preflight(cls, inputs: Inputs) -> None:
+        from .embeddings import check_dataset
+
+        if inputs.request.scores is not None:
+            raise CapabilityError(f"{cls.selector_id} needs a backend to label the unlabeled corpus; it cannot run from --scores.",
+                                  hint="Leave FUTE methods out of --methods, or run with --dataset and --prompts.")
+        cls.make_embedder(inputs.request.fute)  # bad embedder options fail now
+        check_dataset(inputs.spec)
+        check_training_installed(cls.selector_id)
+
+    def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
+        from .embeddings import Fute
+
+        fute = context.shared.get("fute")
+        if fute is None:
+            if context.inputs is None:
+                raise CapabilityError(f"{self.selector_id} needs a backend and a dataset; it cannot rescore a table alone.")
+            fute = context.shared["fute"] = Fute.for_inputs(context.inputs)
+        embedder = self.make_embedder(fute.options)
+        values = fute.score(embedder)
+        context.sections["fute"] = fute.report()
+        # Its own time is its embeddings'; labelling U is shared with the other FUTE methods.
+        context.seconds[self.selector_id] = sum(r["seconds"] for r in fute.records if r["embedder"] == embedder.embedder_id)
+        return values

@@ -1,0 +1,151 @@
+"""One options mechanism for everything a user configures with ``KEY=VALUE``: backends (``-M``),
+methods (``-O``), embedders (``-E``), and the scoring and FUTE settings of a run.
+
+A thing's options are a frozen dataclass deriving from :class:`Options`: the fields are the
+option names, their annotations the types and their defaults the defaults. ``parse`` turns what
+a user typed into an instance: strings from the command line are coerced to the field's type
+(``bool``, ``int``, ``float``, ``str``, a ``Literal`` of choices, ``X | None``, ``tuple[str, ...]``
+from a comma-separated list), and an unknown key is an error that lists the known ones.
+
+``identity()`` is what goes into cache and embedding keys: every field, except those declared
+with ``option(..., key=False)`` (settings that cannot change a number, such as a thread count).
+Keys therefore follow the options object; a new field is in them without anyone remembering to
+add it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, TypeVar
+
+from .errors import UsageError
+
+T = TypeVar("T", bound="Options")
+
+
+def option(default: Any, *, key: bool = True, minimum: float | None = None) -> Any:
+    """A field with metadata: ``key=False`` keeps it out of :meth:`Options.identity`;
+    ``minimum`` bounds a number."""
+    return dataclasses.field(default=default, metadata={"key": key, "minimum": minimum})
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Base class of every options dataclass (subclasses add ``@dataclass(frozen=True)``)."""
+
+    #: How errors name the owner, e.g. "method 'locale'"; set by :meth:`parse`'s caller.
+    owner: ClassVar[str] = "this"
+
+    @classmethod
+    def parse(cls: type[T], given: Mapping[str, Any] | None = None, *, owner: str | None = None) -> T:
+        """An instance from user input: unknown keys refused, strings coerced, bounds checked."""
+        given = dict(given or {})
+        owner = owner or cls.owner
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            names = ", ".join(sorted(known)) or "none"
+            raise UsageError(f"{owner} has no option {', '.join(unknown)} (its options: {names}).")
+        hints = _hints(cls)
+        values = {}
+        for name, raw in given.items():
+            value = coerce(raw, hints[name], f"{owner} option {name}")
+            minimum = known[name].metadata.get("minimum")
+            if minimum is not None and value is not None and value < minimum:
+                raise UsageError(f"{owner} option {name} must be at least {minimum:g}, got {value!r}.")
+            values[name] = value
+        return cls(**values)
+
+    def identity(self) -> dict[str, Any]:
+        """The options that can change a number: part of cache and embedding keys."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("key", True)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def changed(self) -> dict[str, Any]:
+        """Only the options that differ from their defaults (what a user set)."""
+        default = type(self)()
+        return {k: v for k, v in self.as_dict().items() if getattr(default, k) != v}
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def coerce(value: Any, kind: Any, what: str) -> Any:
+    """``value`` as type ``kind`` (an annotation), or a :class:`UsageError` naming ``what``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        empty = value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null"))
+        if empty and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, arg, what)
+            except UsageError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is Literal:
+        for choice in args:
+            if value == choice or (isinstance(value, str) and str(choice) == value.strip()):
+                return choice
+        raise UsageError(f"{what} must be one of {', '.join(map(str, args))}, got {value!r}.")
+    if origin is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise UsageError(f"{what} must be a comma-separated list, got {value!r}.")
+        return tuple(coerce(v.strip() if isinstance(v, str) else v, args[0], what) for v in items if v != "")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise UsageError(f"{what} must be true or false, got {value!r}.")
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UsageError(f"{what} must be a number, got {value!r}.")
+        try:
+            number = kind(value.strip()) if isinstance(value, str) else value
+            if kind is int and (isinstance(number, float) and not number.is_integer()):
+                raise ValueError
+            return kind(number)
+        except ValueError:
+            raise UsageError(f"{what} must be {'an integer' if kind is int else 'a number'}, got {value!r}.") from None
+    if kind is str:
+        if isinstance(value, (dict, list)):
+            raise UsageError(f"{what} must be a text, got {value!r}.")
+        return str(value)
+    return value  # Any, dicts and other structured options: as given
+
+
+def pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    """``["k=v", ...]`` as a dict; anything without ``=`` is a usage error naming the flag."""
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}.")
+        out[key.strip()] = value
+    return out
+
+
+def scoped_pairs(values: list[str] | None, flag: str, example: str) -> dict[str, dict[str, str]]:
+    """``["ID.KEY=VALUE", ...]`` grouped by ID: ``{"locale": {"negate": "true"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for key, value in pairs(values, flag).items():
+        owner, dot, name = key.partition(".")
+        if not dot or not owner or not name:
+            raise UsageError(f"{flag} expects ID.KEY=VALUE (e.g. {example}), got {key}={value}.")
+        out.setdefault(owner, {})[name] = value
+    return out

@@ -1,0 +1,239 @@
+"""A run's inputs, resolved once: the prompt set, the dataset sample, the methods and the backend.
+
+:class:`Inputs` is what ``select``, ``lock``, ``check`` and ``embed`` all start from. Opening it
+does the checks that need no model first (the prompt file, the dataset's fields and classes,
+every method's needs, options and prerequisites), then loads the data, then starts the backend,
+which it owns: leaving the ``with`` block closes it, whatever happened inside.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ..backend import CONTINUATION_LOGPROBS, GENERATE, SEQUENCE_LOGPROBS, Backend
+from ..errors import BackendError, CapabilityError, PromptselError, UsageError
+from ..plugins import registries
+from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
+from .cache import Cache
+from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
+from .prompts import PromptSet, load_prompt_set
+from .request import SelectRequest
+from .scoretable import ScoreTable
+from .scoring import Progress, Scorer
+
+#: ScoreTable array -> the backend capability that computes it.
+TABLE_SOURCES = {NEEDS_CLASS_LOGPROBS: CONTINUATION_LOGPROBS, NEEDS_PROMPT_NLL: SEQUENCE_LOGPROBS}
+
+
+def resolve_dataset_spec(name: str) -> DatasetSpec | None:
+    """The registered spec for a name, ``None`` for a local file path."""
+    regs = registries()
+    if name in regs.datasets:
+        return regs.datasets.get(name)
+    if Path(name).suffix.lower() in LOCAL_SUFFIXES:
+        return None
+    raise UsageError(regs.datasets.unknown_message(name) + f" A local {'/'.join(LOCAL_SUFFIXES)} file works too.")
+
+
+def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
+    """The evaluation sample: the split (or local file), sampled and truncated as asked."""
+    assert req.dataset is not None
+    if spec is None:
+        dataset = load_local(req.dataset, label_field=req.label_field, classes=req.classes, rename=req.fields)
+    else:
+        dataset = load_named(spec, req.split or spec.eval_split, req.data_dir)
+    dataset = dataset.sample(req.limit, req.seed)
+    return dataset.truncated(req.max_chars) if req.max_chars else dataset
+
+
+def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Backend:
+    cls = registries().backends.get(name)
+    try:
+        return cls(model=model, **model_args)
+    except PromptselError:
+        raise
+    except TypeError as exc:
+        raise UsageError(f"Backend {name!r} does not accept these model arguments: {exc}.") from exc
+    except Exception as exc:
+        raise BackendError(f"Backend {name!r} failed to start: {type(exc).__name__}: {exc}") from exc
+
+
+def expand_methods(requested: list[str] | None) -> list[str] | None:
+    """``all`` stands for every registered method, also those outside the default set."""
+    if requested is None or "all" not in requested:
+        return requested
+    out: list[str] = []
+    for name in requested:
+        out += [e.name for e in registries().selectors] if name == "all" else [name]
+    return list(dict.fromkeys(out))
+
+
+def table_needs(caps: set[str] | frozenset[str]) -> set[str]:
+    """The capabilities plus the ScoreTable arrays they compute (the table itself is built from
+    label log-probs, so without those there is none)."""
+    available = set(caps)
+    if CONTINUATION_LOGPROBS in caps:
+        available |= {need for need, cap in TABLE_SOURCES.items() if cap in caps}
+    return available
+
+
+class Inputs:
+    """A request's inputs, resolved once. Use as a context manager: it owns the backend.
+
+    ``Inputs(request)`` runs every check that needs no model and loads the data; ``open()``
+    (or entering the ``with`` block) starts the backend, asks it what it really can do, and
+    settles the methods. With ``--scores`` there is no dataset and no backend: the table is
+    read from the file.
+    """
+
+    def __init__(self, request: SelectRequest, progress: Progress | None = None, *, backend: bool = True,
+                 dataset: bool = True) -> None:
+        self.request = request
+        self.progress = progress or Progress()
+        self.timings: dict[str, float] = {}
+        self.backend: Backend | None = None
+        self.scorer: Scorer | None = None
+        self.spec: DatasetSpec | None = None
+        self.dataset: Dataset | None = None
+        self.table: ScoreTable | None = None
+        self.runtime_capabilities: frozenset[str] | None = None
+        self._want_backend = backend and request.scores is None
+        self.prompt_set: PromptSet | None = load_prompt_set(request.prompts) if request.prompts else None
+        self.requested = expand_methods(request.methods)
+        if request.scores is not None:
+            self._from_scores()
+            return
+        if dataset:
+            if self.prompt_set is None or request.dataset is None:
+                raise UsageError("select needs --dataset and --prompts (or --scores FILE.npz).")
+            self.spec = resolve_dataset_spec(request.dataset)
+            if self.spec is not None:  # check the prompts against the dataset before anything heavy
+                self.prompt_set.check_dataset(self.spec.fields, self.spec.classes, self.spec.name)
+        self.capabilities = frozenset(registries().backends.get(request.backend).capabilities)
+        self.methods = self._choose(table_needs(self.capabilities))
+        if self.prompt_set is not None and any(p.cot for p in self.prompt_set.prompts) and GENERATE not in self.capabilities:
+            raise CapabilityError(f"The prompt set has CoT prompts but backend {request.backend!r} cannot generate.")
+        if dataset:
+            started = time.perf_counter()
+            self.dataset = load_dataset(request, self.spec)
+            if self.spec is None:
+                self.prompt_set.check_dataset(self.dataset.fields, self.dataset.classes, self.dataset.name)
+            self.timings["load_data"] = time.perf_counter() - started
+
+    # --- methods ---------------------------------------------------------------------------
+    def _choose(self, available: set[str]) -> list[str]:
+        """The requested methods (the default set without a request), each checked against
+        what this run has, its own prerequisites and its options."""
+        regs = registries()
+        unknown_options = set(self.request.method_options)
+        if self.requested is None:
+            names = [e.name for e in regs.selectors if e.target.default and e.target.needs <= available]
+        else:
+            names = []
+            for name in self.requested:
+                entry = regs.selectors.entry(name)
+                entry.target.preflight(self)
+                missing = entry.target.needs - available
+                if missing:
+                    raise CapabilityError(
+                        f"Method {entry.name!r} needs {', '.join(sorted(missing))}, which this run cannot provide.",
+                        hint="Use a backend that has it, or leave the method out of --methods.",
+                    )
+                names.append(entry.name)
+            # Methods of the default set first, the opt-in ones (FUTE) after, each in the order asked.
+            names = sorted(dict.fromkeys(names), key=lambda n: not regs.selectors.get(n).default)
+        for name in names:  # bad options fail now, before any model runs
+            self.selector(name)
+            unknown_options.discard(name)
+            unknown_options -= set(regs.selectors.entry(name).aliases)
+        if unknown_options:
+            raise UsageError(f"--method-arg sets options of {', '.join(sorted(unknown_options))}, which this run does not use.",
+                             hint=f"Methods of this run: {', '.join(names) or 'none'}.")
+        return names
+
+    def selector(self, name: str) -> Selector:
+        """A fresh instance of method ``name`` with the options the request gives it."""
+        entry = registries().selectors.entry(name)
+        options = {**self.request.method_options.get(entry.name, {}),
+                   **{k: v for alias in entry.aliases for k, v in self.request.method_options.get(alias, {}).items()}}
+        return entry.target(**options)
+
+    @property
+    def needs_prompt_nll(self) -> bool:
+        """SPELL's pass over the templates is only paid for when a chosen method reads it."""
+        return any(NEEDS_PROMPT_NLL in registries().selectors.get(m).needs for m in self.methods)
+
+    # --- --scores ------------------------------------------------------------------------
+    def _from_scores(self) -> None:
+        req = self.request
+        assert req.scores is not None
+        self.table = ScoreTable.load(req.scores, prompt_ids=self.prompt_set.ids if self.prompt_set else None)
+        if self.prompt_set is not None and len(self.prompt_set.prompts) != self.table.n_prompts:
+            raise UsageError(f"{req.prompts} has {len(self.prompt_set.prompts)} prompts but {req.scores} scores {self.table.n_prompts}.")
+        self.capabilities = frozenset()
+        available = {NEEDS_CLASS_LOGPROBS} | ({NEEDS_PROMPT_NLL} if self.table.prompt_nll is not None else set())
+        self.methods = self._choose(available)
+
+    # --- the backend -----------------------------------------------------------------------
+    def open(self) -> Inputs:
+        """Start the backend and settle the methods on what it really gives."""
+        if not self._want_backend or self.backend is not None:
+            return self
+        req = self.request
+        started = time.perf_counter()
+        self.backend = make_backend(req.backend, req.model, req.model_args)
+        try:  # a server may give less than its class promises: ask before the long run
+            runtime = frozenset(self.backend.runtime_capabilities())
+            self.runtime_capabilities = runtime
+            if runtime != self.capabilities:
+                try:
+                    self.methods = self._choose(table_needs(runtime))
+                except CapabilityError as exc:
+                    lost = ", ".join(sorted(self.capabilities - runtime))
+                    raise CapabilityError(
+                        f"{exc.message.rstrip('.')}: backend {req.backend!r} cannot give {lost} with this model or server.",
+                        hint=f"See why with: promptsel validate --backend {req.backend} (same --model and -M); or leave the method out of --methods.",
+                    ) from None
+        except BaseException:
+            self.close()
+            raise
+        self.timings["load_backend"] = time.perf_counter() - started
+        self.scorer = Scorer(self.backend, Cache(enabled=req.cache), progress=self.progress)
+        return self
+
+    def close(self) -> None:
+        if self.backend is not None:
+            backend, self.backend = self.backend, None
+            backend.close()
+
+    def __enter__(self) -> Inputs:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- what the run is -------------------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """The model and the evaluation sample this run scores (what a lock must match)."""
+        assert self.backend is not None and self.dataset is not None
+        return {"backend": {"fingerprint": self.backend.fingerprint, "model": self.backend.model_name},
+                "dataset": {"sample_sha256": self.dataset.content_sha256(), **self.dataset.describe_source()}}
+
+
+def validate_prompts(req: SelectRequest) -> PromptSet:
+    """``promptsel validate PROMPTS [--dataset ...]``: the prompt set loads and, with a dataset,
+    its placeholders and classes fit it. A local file (and a named ``--split``) is read to know
+    its fields and classes; a named dataset is checked against its spec. No model runs."""
+    assert req.prompts is not None
+    prompt_set = load_prompt_set(req.prompts)
+    if req.dataset is None:
+        return prompt_set
+    spec = resolve_dataset_spec(req.dataset)
+    if spec is None or req.split is not None:
+        data = load_dataset(req, spec)
+        prompt_set.check_dataset(data.fields, data.classes, data.name)
+    else:
+        prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
+    return prompt_set

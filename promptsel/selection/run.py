@@ -1,0 +1,142 @@
+"""``select`` as a library call, in stages: inputs -> score -> ScoreTable -> methods -> report."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import platform
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..backend import Backend
+from ..errors import PromptselError
+from ..selector import SelectionContext
+from .inputs import Inputs
+from .report import SCHEMA_VERSION, evaluate
+from .request import SelectRequest
+from .scoretable import ScoreTable
+from .scoring import Progress, build_score_table
+
+
+@dataclass
+class MethodScores:
+    """What the methods stage produced: one score per prompt per method, in run order."""
+
+    scores: dict[str, np.ndarray]
+    seconds: dict[str, float]
+    #: Report sections the methods added (FUTE's ``fute``).
+    sections: dict[str, Any]
+
+
+def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[dict[str, Any], ScoreTable]:
+    """Run a selection and return the report and the ScoreTable it was computed from."""
+    started = time.perf_counter()
+    with Inputs(req, progress) as inputs:
+        return select(inputs, started=started)
+
+
+def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, Any], ScoreTable]:
+    """The stages after the inputs: score, save the table if asked, run the methods, report."""
+    started = time.perf_counter() if started is None else started
+    table = score(inputs)
+    if inputs.request.save_scores is not None:
+        table.save(inputs.request.save_scores)
+    t = time.perf_counter()
+    methods = run_methods(inputs, table)
+    inputs.timings["selection"] = time.perf_counter() - t
+    inputs.timings["total"] = time.perf_counter() - started
+    return build_report(inputs, table, methods), table
+
+
+def score(inputs: Inputs) -> ScoreTable:
+    """The ScoreTable: from the scores file, or every prompt on every input through the cache."""
+    if inputs.table is not None:
+        return inputs.table
+    assert inputs.scorer is not None and inputs.prompt_set is not None and inputs.dataset is not None
+    t = time.perf_counter()
+    inputs.table = build_score_table(inputs.prompt_set, inputs.dataset, inputs.scorer, inputs.request.scoring,
+                                     need_nll=inputs.needs_prompt_nll)
+    inputs.timings["scoring"] = time.perf_counter() - t
+    inputs.timings["backend"] = inputs.scorer.timings.backend_seconds
+    return inputs.table
+
+
+def run_methods(inputs: Inputs, table: ScoreTable) -> MethodScores:
+    context = SelectionContext(prompt_set=inputs.prompt_set, scorer=inputs.scorer, seed=inputs.request.seed,
+                               inputs=inputs, progress=inputs.progress)
+    scores: dict[str, np.ndarray] = {}
+    seconds: dict[str, float] = {}
+    for name in inputs.methods:
+        selector = inputs.selector(name)
+        began = time.perf_counter()
+        values = np.asarray(selector.score(table, context), dtype=float)
+        seconds[name] = time.perf_counter() - began
+        if values.shape != (table.n_prompts,):
+            raise PromptselError(f"Method {name!r} returned {values.shape} scores for {table.n_prompts} prompts (a plugin bug).")
+        scores[name] = values
+    return MethodScores(scores, {**seconds, **context.seconds}, context.sections)
+
+
+def versions(backend: Backend | None) -> dict[str, str]:
+    out = {"promptsel": __version__, "python": platform.python_version(), "numpy": np.__version__}
+    for pkg in ("scipy", "scikit-learn", "pluggy"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    if backend is not None:
+        out.update(backend.versions())
+    return out
+
+
+def _dataset_info(inputs: Inputs, table: ScoreTable) -> dict[str, Any]:
+    req = inputs.request
+    if inputs.dataset is None:  # --scores
+        assert req.scores is not None
+        return {
+            "name": req.dataset or Path(req.scores).stem, "split": req.split, "n": table.n_examples,
+            "n_total": table.n_examples, "source": f"scores:{req.scores}",
+            "sample_ids_sha256": hashlib.sha256("\n".join(table.sample_ids).encode()).hexdigest(),
+            "sample_ids": table.sample_ids, "classes": table.class_names,
+        }
+    d = inputs.dataset
+    return {
+        "name": d.name, "split": d.split, "n": len(d.examples), "n_total": d.n_total, "source": d.source,
+        "sample_ids_sha256": d.sample_ids_sha256, "sample_ids": d.ids, "classes": list(d.classes), "max_chars": req.max_chars,
+    }
+
+
+def _backend_info(inputs: Inputs) -> dict[str, Any]:
+    backend = inputs.backend
+    if backend is None:  # --scores: the file is the model
+        assert inputs.request.scores is not None
+        return {"name": None, "model": None, "fingerprint": hashlib.sha256(Path(inputs.request.scores).read_bytes()).hexdigest()}
+    return {"name": backend.backend_id, "model": backend.model_name, "fingerprint": backend.fingerprint,
+            "capabilities": sorted(inputs.runtime_capabilities or ()), "approximate": backend.approximate}
+
+
+def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
+    req, prompt_set, scorer = inputs.request, inputs.prompt_set, inputs.scorer
+    report: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": _dataset_info(inputs, table),
+        "backend": _backend_info(inputs),
+        "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
+        "metric": req.metric,
+        "ndcg_variant": req.ndcg,
+        "seed": req.seed,
+        "scoring": None if scorer is None else req.scoring.as_dict(),
+        **evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg),
+        "fute": methods.sections.get("fute"),
+        "timings": {**{k: round(v, 4) for k, v in inputs.timings.items()},
+                    "methods": {k: round(v, 4) for k, v in methods.seconds.items()}},
+        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
+        "versions": versions(inputs.backend),
+    }
+    for entry, prompt in zip(report["prompts"], prompt_set.prompts if prompt_set is not None else [None] * table.n_prompts):
+        entry["template_sha256"] = None if prompt is None else prompt.template_sha256
+    return report
