@@ -42,6 +42,8 @@ app.add_typer(cache_app, name="cache")
 ENV = "PROMPTSEL_"
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
 _FUTE, _SCORING = FuteOptions(), ScoringOptions()
+#: The arguments of this invocation (main sets it), for the report's run record.
+_ARGV: dict[str, list[str]] = {}
 
 
 def _stderr():
@@ -165,7 +167,7 @@ def _request(options: dict[str, Any]) -> SelectRequest:
         save_scores=o("save_scores"), metric=o("metric", Metric.accuracy).value, ndcg=o("ndcg", NDCG.minmax).value,
         cache=not o("no_cache", False), scoring=scoring, fields=pairs(o("field"), "--field"),
         label_field=o("label_field", "label"), classes=[c.strip() for c in o("classes").split(",")] if o("classes") else None,
-        max_chars=o("max_chars"), fute=fute,
+        max_chars=o("max_chars"), fute=fute, log_samples=o("log_samples"), command=_ARGV.get("argv"),
     )
 
 
@@ -221,6 +223,7 @@ def select(
     no_cache: NoCacheOpt = False,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
     output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json or .md by extension; repeatable).")] = None,
+    log_samples: Annotated[Optional[Path], typer.Option("--log-samples", envvar=ENV + "LOG_SAMPLES", help="Write one JSON line per example to FILE.jsonl: its id, input, gold label and every prompt's predicted class and class probabilities.")] = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -230,6 +233,7 @@ def select(
     if scores is not None:
         _refuse_with_scores(ctx)
     formats.check_outputs("select", list(output or []))
+    formats.check_writable([p for p in (log_samples, save_scores) if p is not None])
     request = _request(locals())
     from .formats.terminal import print_report
     from .selection.run import run_select
@@ -524,6 +528,7 @@ def main(argv: list[str] | None = None) -> None:
     click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     warnings.showwarning = _show_warning
     debug = os.environ.get("PROMPTSEL_DEBUG", "") not in ("", "0")
+    _ARGV["argv"] = list(sys.argv[1:] if argv is None else argv)
     try:
         _add_plugin_commands()
         # Without standalone mode typer returns an exit code instead of exiting; Ctrl-C

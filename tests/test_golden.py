@@ -6,8 +6,9 @@ unchanged. A later change that means to alter these outputs regenerates them on 
 ``PROMPTSEL_REGEN_GOLDEN=1 python -m pytest tests/test_golden.py`` and says so in its commit.
 
 Inputs: the released OPT-2.7B SST-2 log-probs (13 prompts, ``--scores``), and the fake backend
-on a small labelled and unlabelled data file. Timings and the platform's library versions
-change from run to run and machine to machine, so they are masked in the JSON reports.
+on a small labelled and unlabelled data file. Timings, the platform's library versions and the
+run record (time, command, revisions) change from run to run and machine to machine, so they
+are masked in the JSON reports.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ MASKED = "<masked>"
 
 def masked(report: dict) -> dict:
     report = dict(report)
-    for key in ("timings", "versions"):
+    for key in ("timings", "versions", "run"):
         if key in report:
             report[key] = MASKED
     return report

@@ -60,14 +60,21 @@ def check_outputs(command: str, paths: list[Path], as_suffix: str | None = None)
     """Every output path has a known suffix and a folder that can be written (or created)."""
     for path in paths:
         format_for(command, path, as_suffix)
+    check_writable(paths, WHAT[command])
+
+
+def check_writable(paths: list[Path], what: str = "a file") -> None:
+    """Each path can be written: not a folder, and its folder (or the nearest one that exists,
+    when it will be created) is writable. Checked before any work, so a run never ends in an
+    error it could have said at the start."""
+    for path in paths:
         if path.is_dir():
-            raise UsageError(f"Cannot write {WHAT[command]} to {path}: it is a folder.")
+            raise UsageError(f"Cannot write {what} to {path}: it is a folder.")
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-            raise UsageError(f"Cannot write {WHAT[command]} to {path}: {folder} is not writable.",
-                             hint="Choose another -o path.")
+            raise UsageError(f"Cannot write {what} to {path}: {folder} is not writable.", hint="Choose another path.")
 
 
 def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -> None:

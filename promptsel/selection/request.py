@@ -68,3 +68,7 @@ class SelectRequest:
     #: Truncate each input text to this many characters at a word boundary (long reviews).
     max_chars: int | None = None
     fute: FuteOptions = field(default_factory=FuteOptions)
+    #: Write one JSON line per evaluation example (inputs, gold label, every prompt's prediction).
+    log_samples: Path | None = None
+    #: The command line that made this request (the CLI sets it; the report records it).
+    command: list[str] | None = None

@@ -18,8 +18,10 @@ from ..backend import Backend
 from ..errors import PromptselError
 from ..selector import SelectionContext
 from .inputs import Inputs
+from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
 from .request import SelectRequest
+from .samples import write_samples
 from .scoretable import ScoreTable
 from .scoring import Progress, build_score_table
 
@@ -47,6 +49,8 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     table = score(inputs)
     if inputs.request.save_scores is not None:
         table.save(inputs.request.save_scores)
+    if inputs.request.log_samples is not None:
+        write_samples(inputs.request.log_samples, table, inputs.dataset)
     t = time.perf_counter()
     methods = run_methods(inputs, table)
     inputs.timings["selection"] = time.perf_counter() - t
@@ -136,6 +140,7 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
                     "methods": {k: round(v, 4) for k, v in methods.seconds.items()}},
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
         "versions": versions(inputs.backend),
+        "run": run_record(req.command, req.prompts),
     }
     for entry, prompt in zip(report["prompts"], prompt_set.prompts if prompt_set is not None else [None] * table.n_prompts):
         entry["template_sha256"] = None if prompt is None else prompt.template_sha256

@@ -1,0 +1,46 @@
+"""``--log-samples FILE.jsonl``: one line per evaluation example, to see what each prompt did.
+
+Each line: the example's ``id``, its ``input`` (the fields the templates read; ``null`` with
+``--scores``, which holds no texts), its gold ``label`` (a class name, or ``null``), and per
+prompt the predicted ``class`` and the class ``probs``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .data import Dataset
+from .scoretable import ScoreTable
+
+
+def sample_lines(table: ScoreTable, dataset: Dataset | None) -> list[dict[str, Any]]:
+    probs, predicted, classes = table.probs, table.predictions, table.class_names
+    inputs = dataset.inputs() if dataset is not None else [None] * table.n_examples
+    out = []
+    for n, sample_id in enumerate(table.sample_ids):
+        label = None if table.labels is None else classes[int(table.labels[n])]
+        out.append({
+            "id": sample_id, "input": inputs[n], "label": label,
+            "predictions": {pid: {"class": classes[int(predicted[p, n])],
+                                  "probs": {c: float(probs[p, n, k]) for k, c in enumerate(classes)}}
+                            for p, pid in enumerate(table.prompt_ids)},
+        })
+    return out
+
+
+def write_samples(path: Path, table: ScoreTable, dataset: Dataset | None) -> None:
+    """Write atomically: an interrupted run never leaves half a log that looks whole."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in sample_lines(table, dataset):
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
