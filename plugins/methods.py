@@ -8,7 +8,7 @@ from promptsel.hookspecs import hookimpl
 
 @hookimpl
 def register_selectors(register):
-    from . import baselines, self_select
+    from . import baselines, consensus, self_select
 
-    for cls in (*baselines.SELECTORS, self_select.SelfSelect):
+    for cls in (*baselines.SELECTORS, consensus.Consensus, self_select.SelfSelect):
         register(cls)
