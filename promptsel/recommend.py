@@ -43,7 +43,8 @@ Report fields (all JSON-able; floats are plain floats, intervals ``[low, high]``
     expected_performance (mean over ``tied``), tied, chance, level, resamples, seed,
     indistinguishable (list of :class:`Alternative`), stability (:class:`Stability`),
     label_free (with labels and a label-free rule's scores: what that rule would have chosen),
-    calibration (``none`` | ``cc`` | ``pmi`` | ``cbm``).
+    calibration (``none`` | ``cc`` | ``pmi`` | ``cbm``), calibration_prior (class -> the
+    recommended prompt's prior that the calibration divides out, when calibrated).
 ``warnings`` (list of :class:`Warning_`)
     code, severity (``"warning"`` | ``"info"``), message (plain text, one or two sentences),
     plus the code's own fields (see ``WARNING_CODES``).
@@ -140,6 +141,7 @@ class Recommendation(TypedDict, total=False):
     stability: Stability
     label_free: dict[str, Any] | None
     calibration: str
+    calibration_prior: dict[str, float] | None
 
 
 class Warning_(TypedDict, total=False):
@@ -625,6 +627,7 @@ def decide(
     rescore: Callable[[ScoreTable], np.ndarray] | None = None,
     fute_diagnostics: Mapping[str, Any] | None = None,
     calibration: str = "none",
+    calibration_priors: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The report's ``recommendation``, ``warnings``, ``prompt_stats`` and ``agreement``.
 
@@ -634,7 +637,9 @@ def decide(
     or, when absent, from running it. ``rescore`` overrides how the rule is rerun on resampled
     tables (default: the registered method, when ``stability_reason`` allows). The same seeded
     resamples serve every bootstrap here. ``calibration`` names the calibration the table went
-    through (``promptsel.calibration``); it is recorded and, unless ``none``, warned about.
+    through (``promptsel.calibration``); it is recorded and, unless ``none``, warned about, and
+    ``calibration_priors`` [P, C] (``calibration.priors``) gives the recommended prompt's prior,
+    which a user needs to apply the same calibration when deploying it.
     """
     rule = rule or DEFAULT_RULE
     picks = resample_indices(table.n_examples, resamples, seed)
@@ -667,11 +672,16 @@ def decide(
     warnings += tied_top_warnings(table.prompt_ids, method_scores, perf)
     warnings += fute_warnings(fute_diagnostics)
     rec["calibration"] = calibration
+    rec["calibration_prior"] = None
+    if calibration_priors is not None:
+        row = np.asarray(calibration_priors)[table.prompt_ids.index(rec["prompt"])]
+        rec["calibration_prior"] = {c: float(v) for c, v in zip(table.class_names, row)}
     if calibration != "none":
         warnings.append(_warning(
             "calibrated",
             f"Class probabilities were calibrated ({calibration}) before every method, so performance and choices are "
-            "those of calibrated prompts: use the same calibration with the chosen prompt, or its accuracy will differ.",
+            "those of calibrated prompts: use the same calibration with the chosen prompt (divide its class "
+            "probabilities by its prior and renormalise), or its accuracy will differ.",
             severity="info", calibration=calibration,
         ))
     return {

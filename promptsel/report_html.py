@@ -149,6 +149,12 @@ def _recommendation(report: Mapping[str, Any]) -> str:
     tied = rec.get("tied") or []
     if len(tied) > 1:
         rows.append(("tied at the top", ", ".join(esc(t) for t in tied)))
+    calibration = rec.get("calibration")
+    if calibration and calibration != "none":
+        prior = rec.get("calibration_prior") or {}
+        shown = ", ".join(f"{esc(c)} {num(v)}" for c, v in prior.items())
+        rows.append(("calibration", f"{esc(calibration)}: the numbers are for the calibrated prompt"
+                                    + (f"; divide its class probabilities by its prior ({shown}) when you use it" if shown else "")))
     free = rec.get("label_free")
     if free:
         verdict = "agrees" if free.get("agrees") else "disagrees"

@@ -354,7 +354,8 @@ def test_fixture_without_labels(ups):
                        class_logprobs=labelled.class_logprobs, prompt_nll=labelled.prompt_nll)
     ctx = SelectionContext()
     scores = {m: registries().selectors.get(m)().score(table, ctx) for m in ("mi", "zps-vote", "consensus")}
-    out = recommend.decide(table, scores, rule="consensus", resamples=300, calibration="cbm")
+    prior = np.linspace(0.1, 0.9, 13)[:, None] * np.array([1.0, -1.0]) + np.array([0.0, 1.0])  # [13, 2], rows sum to 1
+    out = recommend.decide(table, scores, rule="consensus", resamples=300, calibration="cbm", calibration_priors=prior)
     rec = out["recommendation"]
     assert rec["basis"] == "label-free" and rec["rule"] == "consensus"
     assert rec["prompt"] == table.prompt_ids[int(np.argmax(scores["consensus"]))]
@@ -366,3 +367,6 @@ def test_fixture_without_labels(ups):
     assert "tied_top" in codes  # ZPS-Vote ties prompt_01 and prompt_02
     assert codes[-1] == "calibrated"
     assert rec["performance"] is None and rec["indistinguishable"] == []
+    i = table.prompt_ids.index(rec["prompt"])
+    assert rec["calibration"] == "cbm"
+    assert rec["calibration_prior"] == {"negative": pytest.approx(prior[i, 0]), "positive": pytest.approx(prior[i, 1])}

@@ -112,10 +112,12 @@ def test_robust_to_older_and_partial_reports():
 
 def test_label_free_recommendation_renders():
     rec = {"prompt": "p3", "rule": "fute-tupate", "basis": "label-free", "tied": ["p3"],
-           "stability": {"share": None, "cover": [], "cover_level": 0.9, "estimated": False, "how": recommend.FUTE_REASON}}
+           "stability": {"share": None, "cover": [], "cover_level": 0.9, "estimated": False, "how": recommend.FUTE_REASON},
+           "calibration": "cbm", "calibration_prior": {"negative": 0.25, "pos<itive>": 0.75}}
     page = to_html({"recommendation": rec, "prompts": [], "methods": {}})
     assert "label-free rule <b>fute-tupate</b>" in page
     assert "not estimated: FUTE scores prompts" in page
+    assert "divide its class probabilities by its prior (negative 0.250, pos&lt;itive&gt; 0.750)" in page
 
 
 # --- in a real browser ----------------------------------------------------------------------
