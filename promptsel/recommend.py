@@ -100,6 +100,7 @@ WARNING_CODES = {
     "collapsed": "prompts that predict one class for >= 95 % of inputs (fields: prompts [{prompt, class, share}], recommended)",
     "tied_top": "prompts tied at the top of a method's ranking (fields: method, prompts, expected_performance)",
     "no_labels_unstable": "label-free choice stability below 0.5 (fields: rule, share, threshold, cover)",
+    "labels_unstable": "with labels: the best prompt measures best in under half the resamples (fields: share, threshold, cover)",
     "stability_unknown": "the label-free rule's stability cannot be estimated (fields: rule, reason)",
     "label_free_disagrees": "with labels: the label-free rule's choice is measurably worse than the best (fields: rule, prompt, lead_interval)",
     "fute_not_learned": "a FUTE task embedding did not learn (fields: method, parts [{part, ...diagnostics}])",
@@ -498,10 +499,20 @@ def tied_top_warnings(ids: Sequence[str], method_scores: Mapping[str, np.ndarray
 
 
 def stability_warnings(rec: Recommendation, threshold: float = UNSTABLE_SHARE) -> list[Warning_]:
-    """``no_labels_unstable`` and ``stability_unknown`` for a label-free recommendation."""
-    if rec["basis"] != "label-free":
-        return []
+    """``no_labels_unstable`` and ``stability_unknown`` for a label-free recommendation,
+    ``labels_unstable`` for a measured one."""
     st = rec["stability"]
+    if rec["basis"] != "label-free":
+        share = st["share"]
+        if share is None or share >= threshold:
+            return []
+        return [_warning(
+            "labels_unstable",
+            f"{rec['prompt']} measures best in only {share:.0%} of resamples of the examples; "
+            f"{len(st['cover'])} prompts share {st['cover_level']:.0%} of the wins "
+            f"({', '.join(st['cover'][:8])}{' …' if len(st['cover']) > 8 else ''}). Label more examples to separate them.",
+            share=share, threshold=threshold, cover=st["cover"],
+        )]
     if not st["estimated"]:
         return [_warning("stability_unknown",
                          f"How stable {rec['rule']}'s choice is cannot be estimated: {st['how']}. "
@@ -659,6 +670,7 @@ def decide(
         else:
             disagree = None
         warnings += [w for w in (at_chance_warning(rec), collapsed_warning(table, rec["prompt"])) if w]
+        warnings += stability_warnings(rec)
         warnings += [disagree] if disagree else []
     else:
         if rule_scores is None:

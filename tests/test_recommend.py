@@ -166,6 +166,23 @@ def test_unstable_choice_warns_and_lists_the_cover():
     assert len(w["cover"]) >= 3
 
 
+def test_measured_but_unstable_best():
+    # Four prompts, each wrong on one different example of 10: a four-way tie, and by symmetry
+    # each measures best in a quarter of the resamples.
+    labels = [1] * 5 + [0] * 5
+    preds = []
+    for k in range(4):
+        row = list(labels)
+        row[k] = 1 - row[k]  # each wrong on a different example
+        preds.append(row)
+    table = table_from_predictions(preds, labels)
+    rec, _ = recommend.recommend_measured(table, resamples=2000)
+    assert rec["tied"] == ["p0", "p1", "p2", "p3"]
+    assert rec["stability"]["share"] == pytest.approx(0.25, abs=0.03)
+    (w,) = recommend.stability_warnings(rec)
+    assert w["code"] == "labels_unstable" and len(w["cover"]) == 4
+
+
 def test_no_rescore_says_why():
     table = stat_table([[1, 0], [0, 0]])
     rec, _stats = recommend.recommend_label_free(table, "fute-tupate", np.array([0.2, 0.1]), reason=recommend.FUTE_REASON)
