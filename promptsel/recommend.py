@@ -73,9 +73,13 @@ if TYPE_CHECKING:
 
 DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
-#: The label-free rule used when the user names none. Chosen by ``bench/bench_consensus.py``
-#: (see bench/RESULTS.md, "Label-free rules and consensus").
-DEFAULT_RULE = "consensus"
+#: The label-free rule used when the user names none, per calibration, chosen by
+#: ``bench/bench_consensus.py`` (bench/RESULTS.md, "Label-free rules and consensus"). On raw
+#: scores a prompt's label bias dominates MI and ZPS, and the consensus of MI, GlobalE, LocalE
+#: and SPELL did best; once calibration divides each prompt's prior out, MI measures what it
+#: was meant to (Yang et al.'s finding, reproduced on the fixture) and beats every other rule.
+DEFAULT_RULES = {"none": "consensus", "cbm": "mi", "cc": "mi", "pmi": "mi"}
+DEFAULT_RULE = DEFAULT_RULES["none"]
 #: A prompt predicting one class for at least this share of inputs has collapsed.
 COLLAPSE_SHARE = 0.95
 #: Label-free stability below this: on a fresh sample of the same size the rule would more
@@ -317,6 +321,11 @@ def rescorer(method: str, context: SelectionContext | None = None, **options: An
     selector = registries().selectors.get(method)(**options)
     ctx = context or SelectionContext()
     return lambda table: selector.score(table, ctx)
+
+
+def default_rule(calibration: str = "none") -> str:
+    """The label-free rule ``--recommend`` defaults to under a calibration."""
+    return DEFAULT_RULES.get(calibration, DEFAULT_RULE)
 
 
 # --- chance and collapse -------------------------------------------------------------------
@@ -643,7 +652,7 @@ def decide(
     """The report's ``recommendation``, ``warnings``, ``prompt_stats`` and ``agreement``.
 
     ``method_scores`` are the scores every method gave on the full table (as in the report).
-    ``rule`` is the label-free rule (default ``DEFAULT_RULE``); it decides without labels and is
+    ``rule`` is the label-free rule (default ``default_rule(calibration)``); it decides without labels and is
     checked against the measurement with labels. Its scores come from ``method_scores[rule]``
     or, when absent, from running it. ``rescore`` overrides how the rule is rerun on resampled
     tables (default: the registered method, when ``stability_reason`` allows). The same seeded
@@ -652,7 +661,7 @@ def decide(
     ``calibration_priors`` [P, C] (``calibration.priors``) gives the recommended prompt's prior,
     which a user needs to apply the same calibration when deploying it.
     """
-    rule = rule or DEFAULT_RULE
+    rule = rule or default_rule(calibration)
     picks = resample_indices(table.n_examples, resamples, seed)
     rule_scores = method_scores.get(rule)
     reason = stability_reason(rule)

@@ -387,3 +387,19 @@ def test_fixture_without_labels(ups):
     i = table.prompt_ids.index(rec["prompt"])
     assert rec["calibration"] == "cbm"
     assert rec["calibration_prior"] == {"negative": pytest.approx(prior[i, 0]), "positive": pytest.approx(prior[i, 1])}
+
+
+def test_calibrated_default_rule_reproduces_ups_choice(ups):
+    # With CBM and no labels, the default rule is MI, and on the fixture it picks prompt_02,
+    # the prompt UPS's released results file reports for MI with CBM (801/872 calibrated).
+    from promptsel.calibration import calibrate, priors
+
+    labelled = fixture_table(ups, 100)
+    table = ScoreTable(prompt_ids=labelled.prompt_ids, class_names=labelled.class_names,
+                       class_logprobs=labelled.class_logprobs, prompt_nll=labelled.prompt_nll)
+    calibrated = calibrate(table, "cbm")
+    out = recommend.decide(calibrated, {}, resamples=100, calibration="cbm", calibration_priors=priors(table, "cbm"))
+    rec = out["recommendation"]
+    assert rec["rule"] == "mi" and rec["prompt"] == "prompt_02"
+    assert sum(rec["calibration_prior"].values()) == pytest.approx(1.0)
+    assert out["agreement"] is None
