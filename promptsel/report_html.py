@@ -257,8 +257,11 @@ def _prompt_table(report: Mapping[str, Any]) -> str:
     stats = _stats(report)
     rec_prompt = (report.get("recommendation") or {}).get("prompt")
     metric = esc(report.get("metric") or "performance")
+    measured = any(p.get("performance") is not None for p in prompts)
+    shared = any((stats.get(p.get("id")) or {}).get("pick_share") is not None for p in prompts)
     head = ('<tr><th class="id">prompt</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods)
-            + f"<th>{metric}</th><th>interval</th><th>top class (share)</th></tr>")
+            + (f"<th>{metric}</th><th>interval</th>" if measured else "")
+            + ("<th>chosen in resamples</th>" if shared else "") + "<th>top class (share)</th></tr>")
     body = []
     for p in prompts:
         pid = p.get("id")
@@ -268,10 +271,13 @@ def _prompt_table(report: Mapping[str, Any]) -> str:
             mark = ' class="chosen" title="this method\'s choice"' if pid in chosen.get(m, ()) else ""
             cells.append(f"<td{mark}>{num(score, 4)}</td>")
         st = stats.get(pid) or {}
+        if measured:
+            cells.append(f"<td>{num(p.get('performance'))}</td><td>{interval(st.get('performance_interval'))}</td>")
+        if shared:
+            cells.append(f"<td>{num(st.get('pick_share'), 2)}</td>")
         top = f"{esc(st.get('top_class'))} ({num(st.get('top_share'), 2)})" if st.get("top_class") is not None else "–"
         cls = ' class="recommended"' if pid == rec_prompt else ""
-        body.append(f'<tr{cls}><td class="id">{esc(pid)}</td>{"".join(cells)}<td>{num(p.get("performance"))}</td>'
-                    f"<td>{interval(st.get('performance_interval'))}</td><td>{top}</td></tr>")
+        body.append(f'<tr{cls}><td class="id">{esc(pid)}</td>{"".join(cells)}<td>{top}</td></tr>')
     return (f'<section id="prompts"><h2>Prompts × methods</h2><p class="meta">Scores (higher is better); a framed cell is '
             f'the method\'s choice.</p><div class="scroll"><table>{head}{"".join(body)}</table></div></section>')
 

@@ -158,3 +158,11 @@ def test_escaped_text_stays_text_in_the_browser(labelled_report, tmp_path):
     dom = run_chromium(page, tmp_path, "--dump-dom").stdout
     assert "<script>" not in dom  # parsed as text, re-serialised escaped
     assert "&lt;script&gt;alert(\"x\")&lt;/script&gt;&amp;&lt;b&gt;" in dom
+
+
+def test_label_free_report_shows_pick_shares_not_empty_performance():
+    report = fixture_report(13, labels=False)
+    page = to_html(report)
+    assert "<th>chosen in resamples</th>" in page
+    assert "<th>interval</th>" not in page and "Performance per prompt" not in page
+    assert "label-free rule <b>consensus</b>" in page
