@@ -75,10 +75,11 @@ DEFAULT_RESAMPLES = 1000
 DEFAULT_LEVEL = 0.95
 #: The label-free rule used when the user names none, per calibration, chosen by
 #: ``bench/bench_consensus.py`` (bench/RESULTS.md, "Label-free rules and consensus"). On raw
-#: scores a prompt's label bias dominates MI and ZPS, and the consensus of MI, GlobalE, LocalE
-#: and SPELL did best; once calibration divides each prompt's prior out, MI measures what it
-#: was meant to (Yang et al.'s finding, reproduced on the fixture) and beats every other rule.
-DEFAULT_RULES = {"none": "consensus", "cbm": "mi", "cc": "mi", "pmi": "mi"}
+#: scores a prompt's label bias dominates ZPS (and MI on the fixture), and the consensus of MI,
+#: GlobalE, LocalE and SPELL did best over eight settings. Once calibration divides each
+#: prompt's prior out, the ZPS pseudo-labels become good and ZPS-Log did best in every
+#: calibrated setting measured (fixture with CBM, Rotten Tomatoes with CBM, CC and PMI).
+DEFAULT_RULES = {"none": "consensus", "cbm": "zps-log", "cc": "zps-log", "pmi": "zps-log"}
 DEFAULT_RULE = DEFAULT_RULES["none"]
 #: A prompt predicting one class for at least this share of inputs has collapsed.
 COLLAPSE_SHARE = 0.95
@@ -648,6 +649,7 @@ def decide(
     fute_diagnostics: Mapping[str, Any] | None = None,
     calibration: str = "none",
     calibration_priors: np.ndarray | None = None,
+    raw: ScoreTable | None = None,
 ) -> dict[str, Any]:
     """The report's ``recommendation``, ``warnings``, ``prompt_stats`` and ``agreement``.
 
@@ -659,7 +661,9 @@ def decide(
     resamples serve every bootstrap here. ``calibration`` names the calibration the table went
     through (``promptsel.calibration``); it is recorded and, unless ``none``, warned about, and
     ``calibration_priors`` [P, C] (``calibration.priors``) gives the recommended prompt's prior,
-    which a user needs to apply the same calibration when deploying it.
+    which a user needs to apply the same calibration when deploying it. ``raw`` is the table
+    before calibration: collapse is judged on it, because calibration rebalances a collapsed
+    prompt's answers on this sample without making it read the input.
     """
     rule = rule or default_rule(calibration)
     picks = resample_indices(table.n_examples, resamples, seed)
@@ -678,7 +682,7 @@ def decide(
             rec["label_free"], disagree = label_free_check(rec, table, rule, rule_scores, stats)
         else:
             disagree = None
-        warnings += [w for w in (at_chance_warning(rec), collapsed_warning(table, rec["prompt"])) if w]
+        warnings += [w for w in (at_chance_warning(rec), collapsed_warning(raw or table, rec["prompt"])) if w]
         warnings += stability_warnings(rec)
         warnings += [disagree] if disagree else []
     else:
@@ -686,7 +690,7 @@ def decide(
             raise ValueError(f"No scores for the rule {rule!r}: run it first or pass its scores in method_scores.")
         rec, stats = recommend_label_free(table, rule, rule_scores, rescore=rescore, reason=reason,
                                           level=level, seed=seed, picks=picks)
-        warnings += [w for w in (collapsed_warning(table, rec["prompt"]),) if w]
+        warnings += [w for w in (collapsed_warning(raw or table, rec["prompt"]),) if w]
         warnings += stability_warnings(rec)
         if len(rec["tied"]) > 1 and rule not in method_scores:
             warnings += tied_top_warnings(table.prompt_ids, {rule: rule_scores}, None)

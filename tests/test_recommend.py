@@ -389,17 +389,32 @@ def test_fixture_without_labels(ups):
     assert rec["calibration_prior"] == {"negative": pytest.approx(prior[i, 0]), "positive": pytest.approx(prior[i, 1])}
 
 
-def test_calibrated_default_rule_reproduces_ups_choice(ups):
-    # With CBM and no labels, the default rule is MI, and on the fixture it picks prompt_02,
-    # the prompt UPS's released results file reports for MI with CBM (801/872 calibrated).
+def test_calibrated_mi_reproduces_ups_choice(ups):
+    # With CBM and no labels, MI picks prompt_02 on the fixture, the prompt UPS's released
+    # results file reports for MI with CBM (801/872 calibrated). Collapse is judged on the raw
+    # table: CBM rebalances prompt_00's answers on this sample, but it still ignores its input.
     from promptsel.calibration import calibrate, priors
 
     labelled = fixture_table(ups, 100)
     table = ScoreTable(prompt_ids=labelled.prompt_ids, class_names=labelled.class_names,
                        class_logprobs=labelled.class_logprobs, prompt_nll=labelled.prompt_nll)
     calibrated = calibrate(table, "cbm")
-    out = recommend.decide(calibrated, {}, resamples=100, calibration="cbm", calibration_priors=priors(table, "cbm"))
+    out = recommend.decide(calibrated, {}, rule="mi", resamples=100, calibration="cbm",
+                           calibration_priors=priors(table, "cbm"), raw=table)
     rec = out["recommendation"]
     assert rec["rule"] == "mi" and rec["prompt"] == "prompt_02"
     assert sum(rec["calibration_prior"].values()) == pytest.approx(1.0)
     assert out["agreement"] is None
+    (collapsed,) = [w for w in out["warnings"] if w["code"] == "collapsed"]
+    assert "prompt_00" in [h["prompt"] for h in collapsed["prompts"]]
+    assert recommend.collapsed_warning(calibrated) is None or len(recommend.collapsed_warning(calibrated)["prompts"]) < len(collapsed["prompts"])
+
+
+def test_default_rule_follows_the_calibration():
+    table = stat_table([[1, 0, 0], [0, 0, 0]])
+    scores = {"consensus": np.array([1.0, 0.0]), "zps-log": np.array([0.0, 1.0])}
+    for calibration, prompt in (("none", "p0"), ("cbm", "p1")):
+        out = recommend.decide(table, scores, resamples=20, calibration=calibration,
+                               rescore=lambda t, s=scores[recommend.default_rule(calibration)]: s)
+        assert out["recommendation"]["rule"] == recommend.default_rule(calibration)
+        assert out["recommendation"]["prompt"] == prompt
