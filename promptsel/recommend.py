@@ -12,8 +12,9 @@ intervals, no correction for the many comparisons: "indistinguishable" is the le
 
 Without labels, a named label-free rule (a method or ``consensus``) recommends its top prompt,
 and its *stability* is the share of bootstrap resamples of the inputs in which the same rule,
-rerun on the resampled table, picks the same prompt. Which methods can be rerun that way is a
-property of the method (``stability_reason``):
+rerun on the resampled table, picks the same prompt, with the fewest prompts that cover 90 %
+of the resampled picks. The default rule depends on the calibration (``DEFAULT_RULES``).
+Which methods can be rerun that way is a property of the method (``stability_reason``):
 
 * per-input statistics (MI, GlobalE, LocalE, SPELL, consensus): yes.
 * ZPS: yes. A prompt's score depends on the other prompts (the pseudo-label ensemble), but for a
@@ -33,7 +34,8 @@ the attribute are treated by what they need (table arrays only: rerun; a backend
 Ties. When several prompts tie at the top of a ranking, the reported performance is the
 expected performance of a uniformly random pick among them (their mean), the same averaging
 over tied orders that NDCG uses; so reordering the prompt file cannot change a number.
-Bootstrap shares split a tied resample equally among its tied prompts.
+Bootstrap shares split a tied resample equally among its tied prompts, and the stability of a
+tied choice is the mean share of the tied prompts.
 
 Report fields (all JSON-able; floats are plain floats, intervals ``[low, high]``):
 
