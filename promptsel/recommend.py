@@ -78,10 +78,11 @@ DEFAULT_LEVEL = 0.95
 #: The label-free rule used when the user names none, per calibration, chosen by
 #: ``bench/bench_consensus.py`` (bench/RESULTS.md, "Label-free rules and consensus"). On raw
 #: scores a prompt's label bias dominates ZPS (and MI on the fixture), and the consensus of MI,
-#: GlobalE, LocalE and SPELL did best over eight settings. Once calibration divides each
-#: prompt's prior out, the ZPS pseudo-labels become good and ZPS-Log did best in every
-#: calibrated setting measured (fixture with CBM, Rotten Tomatoes with CBM, CC and PMI).
-DEFAULT_RULES = {"none": "consensus", "cbm": "zps-log", "cc": "zps-log", "pmi": "zps-log"}
+#: GlobalE, LocalE and SPELL did best over eight settings. After CBM, ZPS's pseudo-labels
+#: become good and ZPS-Log did best over five settings. After CC or PMI (three datasets each,
+#: SmolLM2) hardly any rule beat a random pick; MI, best under PMI and UPS's choice with
+#: calibration, is the least bad.
+DEFAULT_RULES = {"none": "consensus", "cbm": "zps-log", "cc": "mi", "pmi": "mi"}
 DEFAULT_RULE = DEFAULT_RULES["none"]
 #: A prompt predicting one class for at least this share of inputs has collapsed.
 COLLAPSE_SHARE = 0.95
@@ -112,6 +113,7 @@ WARNING_CODES = {
     "label_free_disagrees": "with labels: the label-free rule's choice is measurably worse than the best (fields: rule, prompt, lead_interval)",
     "fute_not_learned": "a FUTE task embedding did not learn (fields: method, parts [{part, ...diagnostics}])",
     "calibrated": "info: scores were calibrated; the numbers hold only with the same calibration at inference (fields: calibration)",
+    "calibration_helps": "info, with labels and no calibration: CBM would measure better than the best raw prompt's interval (fields: prompt, performance, raw_interval)",
 }
 
 
@@ -568,6 +570,29 @@ def label_free_check(rec: Recommendation, table: ScoreTable, rule: str, scores: 
     )
 
 
+def calibration_hint(table: ScoreTable, rec: Recommendation) -> Warning_ | None:
+    """``calibration_helps``: CBM costs no model call, so with labels the report can say when it
+    would measure better than the raw best prompt's whole interval. A hint, not a default: CBM
+    helped every balanced binary set measured and hurt CB (a rare class; bench/RESULTS.md)."""
+    from .calibration import calibrate
+
+    assert table.labels is not None and rec["performance_interval"] is not None
+    calibrated = calibrate(table, "cbm")
+    perf = metrics.performance(calibrated.predictions, table.labels, metric=rec["metric"] or "accuracy",
+                               n_classes=len(table.class_names))
+    best, _ = metrics.choose(perf)
+    high = rec["performance_interval"][1]
+    if perf[best] <= high:
+        return None
+    return _warning(
+        "calibration_helps",
+        f"With --calibrate cbm, {table.prompt_ids[best]} would measure {_g(float(perf[best]))}, above the whole interval "
+        f"of the best raw prompt ({_g(rec['performance_interval'][0])}–{_g(high)}). It is free (no model call); "
+        "using the prompt then means dividing its class probabilities by its prior.",
+        severity="info", prompt=table.prompt_ids[best], performance=float(perf[best]), raw_interval=rec["performance_interval"],
+    )
+
+
 def fute_warnings(diagnostics: Mapping[str, Any] | None, method: str | None = None) -> list[Warning_]:
     """``fute_not_learned`` from FUTE's diagnostics.
 
@@ -687,6 +712,8 @@ def decide(
         warnings += [w for w in (at_chance_warning(rec), collapsed_warning(raw or table, rec["prompt"])) if w]
         warnings += stability_warnings(rec)
         warnings += [disagree] if disagree else []
+        if calibration == "none":
+            warnings += [w for w in (calibration_hint(table, rec),) if w]
     else:
         if rule_scores is None:
             raise ValueError(f"No scores for the rule {rule!r}: run it first or pass its scores in method_scores.")

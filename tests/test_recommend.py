@@ -418,3 +418,15 @@ def test_default_rule_follows_the_calibration():
                                rescore=lambda t, s=scores[recommend.default_rule(calibration)]: s)
         assert out["recommendation"]["rule"] == recommend.default_rule(calibration)
         assert out["recommendation"]["prompt"] == prompt
+
+
+def test_calibration_hint(ups):
+    # CBM lifts prompt_02 to 801/872 (UPS's published number), above the raw best's interval.
+    rec, _ = recommend.recommend_measured(fixture_table(ups, 100), resamples=300)
+    hint = recommend.calibration_hint(fixture_table(ups, 100), rec)
+    assert hint["code"] == "calibration_helps" and hint["severity"] == "info"
+    assert hint["prompt"] == "prompt_02" and hint["performance"] == pytest.approx(801 / 872)
+    assert hint["performance"] > rec["performance_interval"][1]
+    perfect = table_from_predictions([LABELS6, [1] * 6], LABELS6)
+    rec, _ = recommend.recommend_measured(perfect, resamples=100)
+    assert recommend.calibration_hint(perfect, rec) is None
