@@ -79,7 +79,7 @@ class _ZeroLabelSelection(Selector):
 
     needs = frozenset({NEEDS_CLASS_LOGPROBS})
     ensemble: ClassVar[str]
-    bootstrap = "a prompt's score depends on every other prompt (the pseudo-label ensemble)"
+    relative = "a prompt's score depends on every other prompt (the pseudo-label ensemble)"
 
     @dataclass(frozen=True)
     class Options(Selector.Options):

@@ -1,6 +1,6 @@
-"""Registers the bundled methods: the label-free baselines, Self-Select, and FUTE with every
-registered embedder. Their code (numpy, scipy, scikit-learn) is imported only when the
-registries are built, so loading this plugin costs nothing."""
+"""Registers the bundled methods: the label-free baselines, their consensus, Self-Select, and
+FUTE with every registered embedder. Their code (numpy, scipy, scikit-learn) is imported only
+when the registries are built, so loading this plugin costs nothing."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from promptsel.hookspecs import hookimpl
 def register_selectors(register, embedders):
     from promptsel.fute.method import FuteMethod
 
-    from . import baselines, self_select
+    from . import baselines, consensus, self_select
 
-    for cls in (*baselines.SELECTORS, self_select.SelfSelect):
+    for cls in (*baselines.SELECTORS, consensus.Consensus, self_select.SelfSelect):
         register(cls)
     for entry in embedders:
         register(FuteMethod.for_embedder(entry.target))

@@ -46,8 +46,9 @@ def register_selectors(register: Register, embedders: Registry[Any]) -> None:
     :class:`promptsel.selector.Selector`, names itself in ``selector_id``, declares what it
     ``needs`` and returns one score per prompt (higher is better) from ``score``. Class
     attributes tell the rest of promptsel what the method is: ``default`` (in the default set,
-    or only when named), ``bootstrap`` (``None`` when a prompt's score is a statistic of the
-    evaluation examples, otherwise why it is not) and its ``Options`` dataclass.
+    or only when named), ``bootstrap`` (``None`` when its scores are a function of the
+    evaluation examples, otherwise why not), ``relative`` (why a prompt's score depends on the
+    other prompts, if it does) and its ``Options`` dataclass.
 
     :param register: records the selector under ``cls.selector_id`` and its aliases.
     :param embedders: the registered FUTE embedders (already complete when this hook runs), for

@@ -56,9 +56,13 @@ class Selector(ABC):
     description: ClassVar[str] = ""
     #: In the default method set; ``False``: runs only when named (costly or needing more inputs).
     default: ClassVar[bool] = True
-    #: ``None`` when a prompt's score is a statistic of the evaluation examples, so resampling
-    #: the examples gives its uncertainty; otherwise the reason it is not.
+    #: ``None`` when the score is a function of the evaluation examples, so rerunning the method
+    #: on resampled examples gives its uncertainty; otherwise the reason it is not.
     bootstrap: ClassVar[str | None] = None
+    #: ``None`` when a prompt's score depends on that prompt alone; otherwise why it depends on
+    #: the other prompts of the set (then an interval of one prompt's score cannot bound what
+    #: editing another prompt does to it, and the gate holds it to a tolerance instead).
+    relative: ClassVar[str | None] = None
 
     @dataclasses.dataclass(frozen=True)
     class Options(Options):

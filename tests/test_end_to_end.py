@@ -10,7 +10,7 @@ import pytest
 from promptsel.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = {"mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "self-select"}
+METHODS = {"mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "consensus", "self-select"}
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

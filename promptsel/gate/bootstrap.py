@@ -17,8 +17,9 @@ BOOTSTRAP_LEVEL = 0.95
 
 def no_bootstrap_reason(method: str) -> str | None:
     """Why a method's score gets no interval over examples (``None``: it gets one); each
-    method says so itself in its ``bootstrap`` class attribute."""
-    return registries().selectors.get(method).bootstrap
+    method says so itself, in its ``bootstrap`` or ``relative`` class attribute."""
+    cls = registries().selectors.get(method)
+    return cls.bootstrap or cls.relative
 
 
 def bootstrap_intervals(

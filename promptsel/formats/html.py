@@ -1,0 +1,390 @@
+"""The selection report as one self-contained HTML file (``-o report.html``).
+
+No network and no external assets: inline CSS and inline SVG only, so the file opens anywhere,
+offline, and can be attached to a CI run. Every piece of user text (prompt ids, method names,
+dataset and model names, messages) goes through ``html.escape``: it is data, never markup.
+
+Reads the report dict (``promptsel.report`` plus the fields of ``promptsel.selection.recommend``) and is
+robust to any of them missing, so an older report still renders what it has. Optional block:
+``report["fute_map"] = {"method": str, "projection": str, "points": [{"id": str, "x": float,
+"y": float, "kind": "prompt" | "dataset", "performance": float | None}]}``, FUTE's embeddings in
+two dimensions (where they come from is the pipeline's choice); without it the map is omitted.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: Colours (one palette for the whole page; the chart and the tables agree).
+RECOMMENDED = "#1b7f3b"
+ALTERNATIVE = "#d08a00"
+OTHER = "#4a6fa5"
+MUTED = "#8a8f98"
+
+CSS = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d232b; margin: 0; background: #f5f6f8; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 48px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px; }
+.meta { color: #5a6270; margin: 0 0 16px; }
+.card { background: #fff; border: 1px solid #dfe3e8; border-radius: 8px; padding: 16px 20px; margin: 12px 0; }
+.rec { border-left: 6px solid """ + RECOMMENDED + """; }
+.rec .prompt { font-size: 26px; font-weight: 700; color: """ + RECOMMENDED + """; word-break: break-all; }
+.rec dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 10px 0 0; }
+.rec dt { color: #5a6270; } .rec dd { margin: 0; }
+.warn { border-left: 6px solid #c0392b; padding: 8px 12px; margin: 6px 0; background: #fff; border-radius: 6px; }
+.warn.info { border-left-color: #4a6fa5; }
+.code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #eef0f3; padding: 1px 6px; border-radius: 4px; margin-right: 6px; }
+table { border-collapse: collapse; background: #fff; font-size: 13px; }
+th, td { border: 1px solid #e3e6ea; padding: 4px 8px; text-align: right; white-space: nowrap; }
+th { background: #eef0f3; font-weight: 600; } td.id, th.id { text-align: left; }
+tr.recommended td { background: #e8f5ec; font-weight: 600; }
+td.chosen { outline: 2px solid """ + RECOMMENDED + """; outline-offset: -2px; }
+.scroll { overflow-x: auto; } .none { color: """ + MUTED + """; }
+.legend span { display: inline-block; margin-right: 14px; } .legend i { display: inline-block; width: 10px; height: 10px; border-radius: 5px; margin-right: 4px; }
+footer { color: #5a6270; font-size: 12px; margin-top: 32px; }
+"""
+
+
+def esc(value: Any) -> str:
+    """User text as HTML text or attribute value."""
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if isinstance(value, (int, float)):
+        return f"{value:.{digits}f}"
+    return esc(value)
+
+
+def interval(pair: Sequence[float] | None, digits: int = 3) -> str:
+    return "–" if not pair else f"{num(pair[0], digits)}–{num(pair[1], digits)}"
+
+
+def to_html(report: Mapping[str, Any]) -> str:
+    """The whole report as one HTML document (a string)."""
+    ds = report.get("dataset") or {}
+    be = report.get("backend") or {}
+    title = f"promptsel: {ds.get('name', 'report')}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # Nothing may load from elsewhere, even if a future edit adds a URL by mistake.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body><main>",
+        f"<h1>{esc(title)}</h1>",
+        f'<p class="meta">{_meta_line(report, ds, be)}</p>',
+        _recommendation(report),
+        _warnings(report.get("warnings")),
+        _chart_section(report),
+        _prompt_table(report),
+        _method_table(report),
+        _agreement(report),
+        _fute_map(report.get("fute_map")),
+        _footer(report),
+        "</main></body></html>",
+    ]
+    return "\n".join(p for p in parts if p)
+
+
+# --- pieces ---------------------------------------------------------------------------------
+
+def _meta_line(report: Mapping[str, Any], ds: Mapping[str, Any], be: Mapping[str, Any]) -> str:
+    bits = []
+    if ds:
+        bits.append(f"split {esc(ds.get('split') or '–')}, n = {esc(ds.get('n', '–'))}")
+    if be.get("name"):
+        bits.append(f"backend {esc(be.get('name'))}, model {esc(be.get('model'))}")
+    elif be:
+        bits.append("from a scores file")
+    if report.get("metric"):
+        bits.append(f"metric {esc(report['metric'])}")
+    if report.get("calibration"):
+        bits.append(f"calibration {esc(report['calibration'])}")
+    if report.get("seed") is not None:
+        bits.append(f"seed {esc(report['seed'])}")
+    return " · ".join(bits)
+
+
+def _recommendation(report: Mapping[str, Any]) -> str:
+    rec = report.get("recommendation")
+    if not rec:
+        return ('<section class="card rec"><h2>Recommendation</h2><p class="none">This report has no recommendation '
+                "(written by an older promptsel); see the tables below.</p></section>")
+    rows = []
+    basis = rec.get("basis")
+    rule = rec.get("rule")
+    rule_text = f"best measured {esc(rec.get('metric') or 'performance')} on the labelled sample" if basis == "labels" \
+        else f"label-free rule <b>{esc(rule)}</b> (no labels)"
+    rows.append(("chosen by", rule_text))
+    level = rec.get("level")
+    level_text = f"{level:.0%} interval" if isinstance(level, (int, float)) else "interval"
+    if rec.get("performance") is not None:
+        rows.append((esc(rec.get("metric") or "performance"),
+                     f"{num(rec['performance'])} ({level_text} {interval(rec.get('performance_interval'))}; "
+                     f"{esc(rec.get('resamples', '–'))} paired bootstrap resamples)"))
+    if rec.get("chance") is not None:
+        rows.append(("chance level", num(rec["chance"])))
+    stability = rec.get("stability") or {}
+    if stability:
+        if stability.get("estimated"):
+            cover = ", ".join(esc(p) for p in stability.get("cover") or [])
+            rows.append(("stability", f"{num(stability.get('share'), 2)} of resamples choose it; "
+                                      f"{esc(format(stability.get('cover_level', 0.9), '.0%'))} of choices fall in: {cover or '–'}"))
+        else:
+            rows.append(("stability", f'<span class="none">not estimated: {esc(stability.get("how"))}</span>'))
+    alternatives = rec.get("indistinguishable") or []
+    if basis == "labels":
+        if alternatives:
+            items = ", ".join(f"{esc(a.get('prompt'))} ({num(a.get('performance'))}, lead {interval(a.get('lead_interval'))})"
+                              for a in alternatives)
+            rows.append(("indistinguishable", items))
+        else:
+            rows.append(("indistinguishable", "none: its lead over every other prompt excludes 0"))
+    tied = rec.get("tied") or []
+    if len(tied) > 1:
+        rows.append(("tied at the top", ", ".join(esc(t) for t in tied)))
+    calibration = rec.get("calibration")
+    if calibration and calibration != "none":
+        prior = rec.get("calibration_prior") or {}
+        shown = ", ".join(f"{esc(c)} {num(v)}" for c, v in prior.items())
+        rows.append(("calibration", f"{esc(calibration)}: the numbers are for the calibrated prompt"
+                                    + (f"; divide its class probabilities by its prior ({shown}) when you use it" if shown else "")))
+    free = rec.get("label_free")
+    if free:
+        verdict = "agrees" if free.get("agrees") else "disagrees"
+        rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(free.get('prompt'))} "
+                                       f"({num(free.get('performance'))}); it {verdict}"))
+    dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    return (f'<section class="card rec" id="recommendation"><h2>Recommendation</h2>'
+            f'<div class="prompt">{esc(rec.get("prompt"))}</div><dl>{dl}</dl></section>')
+
+
+def _warnings(warnings: Sequence[Mapping[str, Any]] | None) -> str:
+    if not warnings:
+        return ""
+    items = "".join(
+        f'<div class="warn {"info" if w.get("severity") == "info" else ""}"><span class="code">{esc(w.get("code"))}</span>'
+        f"{esc(w.get('message'))}</div>"
+        for w in warnings
+    )
+    return f'<section id="warnings"><h2>Warnings</h2>{items}</section>'
+
+
+def _stats(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Per-prompt extras, from ``prompt_stats`` or merged into the prompt entries."""
+    stats = dict(report.get("prompt_stats") or {})
+    for p in report.get("prompts") or []:
+        if "performance_interval" in p and p.get("id") not in stats:
+            stats[p.get("id")] = p
+    return stats
+
+
+def _chart_section(report: Mapping[str, Any]) -> str:
+    prompts = [p for p in report.get("prompts") or [] if p.get("performance") is not None]
+    if not prompts:
+        return ""
+    svg = performance_chart(report)
+    return (f'<section class="card" id="performance"><h2>Performance per prompt</h2>'
+            f'<p class="legend"><span><i style="background:{RECOMMENDED}"></i>recommended</span>'
+            f'<span><i style="background:{ALTERNATIVE}"></i>indistinguishable from it</span>'
+            f'<span><i style="background:{OTHER}"></i>other prompts</span>'
+            f'<span>dashed line: chance level</span></p><div class="scroll">{svg}</div></section>')
+
+
+def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
+    """Per-prompt performance with its bootstrap interval, best first, as inline SVG."""
+    stats = _stats(report)
+    rec = report.get("recommendation") or {}
+    close = {a.get("prompt") for a in rec.get("indistinguishable") or []}
+    prompts = sorted((p for p in report.get("prompts") or [] if p.get("performance") is not None),
+                     key=lambda p: -p["performance"])
+    chance = rec.get("chance")
+    values = [p["performance"] for p in prompts]
+    for p in prompts:
+        iv = (stats.get(p["id"]) or {}).get("performance_interval")
+        if iv:
+            values += list(iv)
+    if chance is not None:
+        values.append(chance)
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.05, 0.01)
+    lo = max(0.0, lo - pad)
+    hi = min(1.0, hi + pad) if hi <= 1 else hi + pad
+    left, right, row, top = 190, 30, 20, 28
+    height = top + row * len(prompts) + 10
+    span = (width - left - right) / (hi - lo if hi > lo else 1.0)
+
+    def x(v: float) -> float:
+        return left + (v - lo) * span
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+           f'aria-label="performance per prompt with intervals" font-family="system-ui, sans-serif" font-size="12">']
+    for k in range(6):  # axis ticks
+        v = lo + (hi - lo) * k / 5
+        out.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{height - 6}" stroke="#e3e6ea"/>'
+                   f'<text x="{x(v):.1f}" y="{top - 10}" text-anchor="middle" fill="#5a6270">{v:.3f}</text>')
+    if chance is not None:
+        out.append(f'<line x1="{x(chance):.1f}" y1="{top - 6}" x2="{x(chance):.1f}" y2="{height - 6}" stroke="#c0392b" '
+                   f'stroke-dasharray="5 4"><title>chance level {chance:.3f}</title></line>')
+    for i, p in enumerate(prompts):
+        pid = p.get("id")
+        y = top + i * row + row / 2
+        colour = RECOMMENDED if pid == rec.get("prompt") else ALTERNATIVE if pid in close else OTHER
+        label = str(pid) if len(str(pid)) <= 26 else str(pid)[:25] + "…"
+        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end" fill="#1d232b">{esc(label)}<title>{esc(pid)}</title></text>')
+        iv = (stats.get(pid) or {}).get("performance_interval")
+        tip = f"{pid}: {p['performance']:.3f}" + (f" ({iv[0]:.3f}–{iv[1]:.3f})" if iv else "")
+        if iv:
+            out.append(f'<line x1="{x(iv[0]):.1f}" y1="{y:.1f}" x2="{x(iv[1]):.1f}" y2="{y:.1f}" stroke="{colour}" stroke-width="3" '
+                       f'stroke-linecap="round" opacity="0.55"/>')
+        out.append(f'<circle cx="{x(p["performance"]):.1f}" cy="{y:.1f}" r="5" fill="{colour}"><title>{esc(tip)}</title></circle>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _prompt_table(report: Mapping[str, Any]) -> str:
+    prompts = report.get("prompts") or []
+    if not prompts:
+        return ""
+    methods = list((report.get("methods") or {}).keys())
+    chosen = {m: set((e or {}).get("tied") or [(e or {}).get("chosen")]) for m, e in (report.get("methods") or {}).items()}
+    stats = _stats(report)
+    rec_prompt = (report.get("recommendation") or {}).get("prompt")
+    metric = esc(report.get("metric") or "performance")
+    measured = any(p.get("performance") is not None for p in prompts)
+    shared = any((stats.get(p.get("id")) or {}).get("pick_share") is not None for p in prompts)
+    head = ('<tr><th class="id">prompt</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods)
+            + (f"<th>{metric}</th><th>interval</th>" if measured else "")
+            + ("<th>chosen in resamples</th>" if shared else "") + "<th>top class (share)</th></tr>")
+    body = []
+    for p in prompts:
+        pid = p.get("id")
+        cells = []
+        for m in methods:
+            score = (p.get("scores") or {}).get(m)
+            mark = ' class="chosen" title="this method\'s choice"' if pid in chosen.get(m, ()) else ""
+            cells.append(f"<td{mark}>{num(score, 4)}</td>")
+        st = stats.get(pid) or {}
+        if measured:
+            cells.append(f"<td>{num(p.get('performance'))}</td><td>{interval(st.get('performance_interval'))}</td>")
+        if shared:
+            cells.append(f"<td>{num(st.get('pick_share'), 2)}</td>")
+        top = f"{esc(st.get('top_class'))} ({num(st.get('top_share'), 2)})" if st.get("top_class") is not None else "–"
+        cls = ' class="recommended"' if pid == rec_prompt else ""
+        body.append(f'<tr{cls}><td class="id">{esc(pid)}</td>{"".join(cells)}<td>{top}</td></tr>')
+    return (f'<section id="prompts"><h2>Prompts × methods</h2><p class="meta">Scores (higher is better); a framed cell is '
+            f'the method\'s choice.</p><div class="scroll"><table>{head}{"".join(body)}</table></div></section>')
+
+
+def _method_table(report: Mapping[str, Any]) -> str:
+    methods = report.get("methods") or {}
+    if not methods:
+        return ""
+    head = ('<tr><th class="id">method</th><th class="id">chosen</th><th>performance</th><th>rate</th>'
+            f"<th>NDCG ({esc(report.get('ndcg_variant') or 'minmax')})</th><th>Spearman</th><th>Kendall</th></tr>")
+    rows = []
+    for m, e in methods.items():
+        e = e or {}
+        tied = e.get("tied") or []
+        extra = f" (+{len(tied) - 1} tied)" if len(tied) > 1 else ""
+        rows.append(f'<tr><td class="id">{esc(m)}</td><td class="id">{esc(e.get("chosen"))}{esc(extra)}</td>'
+                    f"<td>{num(e.get('performance'))}</td><td>{num(e.get('rate'))}</td><td>{num(e.get('ndcg'))}</td>"
+                    f"<td>{num(e.get('spearman'))}</td><td>{num(e.get('kendall'))}</td></tr>")
+    oracle, random = report.get("oracle") or {}, report.get("random") or {}
+    note = ""
+    if oracle.get("chosen") is not None:
+        note = (f'<p class="meta">Best prompt: {esc(oracle.get("chosen"))} ({num(oracle.get("performance"))}). A random '
+                f'ranking: expected NDCG {num(random.get("ndcg"))}, expected performance {num(random.get("performance"))}. '
+                "With ties at the top, performance and rate are the mean over the tied prompts.</p>")
+    return f'<section id="methods"><h2>Choice per method</h2><div class="scroll"><table>{head}{"".join(rows)}</table></div>{note}</section>'
+
+
+def _agreement_data(report: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    agreement = report.get("agreement")
+    if agreement and agreement.get("methods"):
+        return agreement
+    # Older reports: derive it from the per-prompt scores.
+    prompts = report.get("prompts") or []
+    methods = [m for m in (report.get("methods") or {}) if all((p.get("scores") or {}).get(m) is not None for p in prompts)]
+    if len(methods) < 2 or len(prompts) < 2:
+        return None
+    import numpy as np
+
+    from ..selection.recommend import method_agreement
+
+    return method_agreement({m: np.array([p["scores"][m] for p in prompts], dtype=float) for m in methods})
+
+
+def _agreement(report: Mapping[str, Any]) -> str:
+    data = _agreement_data(report)
+    if not data:
+        return ""
+    names = list(data["methods"])
+
+    def grid(matrix: Sequence[Sequence[float | None]], signed: bool) -> str:
+        head = '<tr><th class="id"></th>' + "".join(f"<th>{esc(n)}</th>" for n in names) + "</tr>"
+        rows = []
+        for name, values in zip(names, matrix):
+            cells = []
+            for v in values:
+                if v is None:
+                    cells.append('<td class="none">–</td>')
+                    continue
+                strength = abs(v) if signed else v
+                hue = 140 if (v >= 0 or not signed) else 5
+                cells.append(f'<td style="background:hsl({hue},55%,{96 - 40 * strength:.0f}%)">{v:.2f}</td>')
+            rows.append(f'<tr><td class="id">{esc(name)}</td>{"".join(cells)}</tr>')
+        return f'<div class="scroll"><table>{head}{"".join(rows)}</table></div>'
+
+    return ('<section id="agreement"><h2>Method agreement</h2>'
+            '<p class="meta">Same choice: probability that the two methods pick the same prompt (each picking at random '
+            "among its tied top prompts).</p>" + grid(data["same_choice"], False)
+            + '<p class="meta">Spearman correlation between the two methods\' scores over the prompts '
+            "(green: agree, red: opposite, –: a constant method).</p>" + grid(data["spearman"], True) + "</section>")
+
+
+def _fute_map(data: Mapping[str, Any] | None, width: int = 640, height: int = 420) -> str:
+    """Optional: FUTE's embeddings in 2-D (``report["fute_map"]``)."""
+    points = [p for p in (data or {}).get("points") or [] if p.get("x") is not None and p.get("y") is not None]
+    if not points:
+        return ""
+    xs, ys = [float(p["x"]) for p in points], [float(p["y"]) for p in points]
+    pad, label_room = 30, 150  # room on the right for the last labels
+
+    def scale(v: float, lo: float, hi: float, size: int, extra: int = 0) -> float:
+        return pad + (v - lo) / (hi - lo) * (size - 2 * pad - extra) if hi > lo else size / 2
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="FUTE map" '
+           'font-family="system-ui, sans-serif" font-size="11"><rect width="100%" height="100%" fill="#fff"/>']
+    for p in points:
+        cx = scale(float(p["x"]), min(xs), max(xs), width, label_room)
+        cy = height - scale(float(p["y"]), min(ys), max(ys), height)
+        is_data = p.get("kind") == "dataset"
+        tip = f"{p.get('id')}" + (f": {p['performance']:.3f}" if isinstance(p.get("performance"), (int, float)) else "")
+        shape = (f'<rect x="{cx - 6:.1f}" y="{cy - 6:.1f}" width="12" height="12" fill="#c0392b">' if is_data
+                 else f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{OTHER}">')
+        out.append(shape + f"<title>{esc(tip)}</title>" + ("</rect>" if is_data else "</circle>"))
+        out.append(f'<text x="{cx + 8:.1f}" y="{cy + 4:.1f}" fill="#1d232b">{esc(p.get("id"))}</text>')
+    out.append("</svg>")
+    caption = (f"{esc((data or {}).get('method') or 'FUTE')} task embeddings, "
+               f"{esc((data or {}).get('projection') or '2-D projection')}: circles are prompts (MTE), squares the dataset (DTE).")
+    return f'<section class="card" id="fute-map"><h2>FUTE map</h2><p class="meta">{caption}</p>{"".join(out)}</section>'
+
+
+def _footer(report: Mapping[str, Any]) -> str:
+    bits = []
+    run = report.get("run") or {}
+    for key in ("timestamp", "command", "revision"):
+        value = run.get(key) or report.get(key)
+        if value:
+            bits.append(f"{esc(key)}: {esc(' '.join(value) if isinstance(value, list) else value)}")
+    versions = report.get("versions") or {}
+    if versions:
+        bits.append("versions: " + ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items()))
+    return f"<footer>{'<br>'.join(bits)}</footer>" if bits else ""
