@@ -104,6 +104,15 @@ def stored_files() -> dict[str, Path]:
     return {name: path for name, path in found.items() if path.exists()}
 
 
+class DamagedCache(CacheError):
+    """A cache file SQLite cannot read (garbage, truncated): ``cache clear`` removes it."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"The result cache {path} is damaged ({reason}).",
+                         hint="Remove it with `promptsel cache clear` (results are recomputed), or run with --no-cache.")
+        self.reason = reason
+
+
 @dataclass
 class Cleared:
     """What ``Cache.clear`` did: results deleted (``None`` when the file was damaged and
@@ -136,10 +145,7 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             reason = _damage(exc)
             if reason:
-                raise CacheError(
-                    f"The result cache {self.path} is damaged ({reason}).",
-                    hint="Remove it with `promptsel cache clear` (results are recomputed), or run with --no-cache.",
-                ) from None
+                raise DamagedCache(self.path, reason) from None
             raise CacheError(f"The result cache {self.path} cannot be used: {exc}.",
                              hint="Check the file and its folder, or run with --no-cache.") from None
 
@@ -207,8 +213,8 @@ class Cache:
         try:
             with self._sqlite():
                 kinds = dict(self.db.execute("SELECT kind, COUNT(*) FROM results GROUP BY kind").fetchall())
-        except CacheError as exc:
-            out["damaged"] = exc.message
+        except DamagedCache as exc:
+            out["damaged"] = exc.reason
             return out
         out.update(entries=sum(kinds.values()), kinds=kinds)
         return out
@@ -223,8 +229,8 @@ class Cache:
                     cleared.results = self.db.execute("DELETE FROM results").rowcount
                 with self._sqlite():
                     self.db.execute("VACUUM")
-            except CacheError as exc:
-                cleared.results, cleared.damaged = None, exc.message
+            except DamagedCache as exc:
+                cleared.results, cleared.damaged = None, exc.reason
                 self.close()
                 for path in self.path.parent.glob(self.path.name + "*"):  # the file and its -wal, -shm
                     path.unlink(missing_ok=True)
