@@ -490,16 +490,29 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json", help="Write JSON 
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(info["kinds"].items())) or "empty"
-    typer.echo(f"{info['path']}\n{info['entries']} entries ({kinds}), {info['bytes'] / 1e6:.1f} MB")
+    state = f"damaged ({info['damaged']}); promptsel cache clear removes it" if info["damaged"] else f"{info['entries']} entries ({kinds})"
+    typer.echo(f"{info['path']}\n{state}, {info['bytes'] / 1e6:.1f} MB")
+    if info["stored"]:
+        typer.echo("Also kept: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in info["stored"].items()))
 
 
 @cache_app.command("clear")
-def cache_clear() -> None:
-    """Delete every cached result."""
+def cache_clear(
+    all_: Annotated[bool, typer.Option("--all", help="Also remove the downloaded models and archives and the task embeddings.")] = False,
+) -> None:
+    """Delete every cached result (and with --all everything else promptsel keeps)."""
     from .cache import Cache
 
-    n = Cache().clear()
-    typer.echo(f"Removed {n} cached results.")
+    cleared = Cache().clear(all=all_)
+    if cleared.damaged:
+        typer.echo(f"Removed the damaged result cache ({cleared.damaged}).")
+    else:
+        typer.echo(f"Removed {cleared.results} cached results.")
+    for verb, items in (("Removed", cleared.removed), ("Kept", cleared.kept)):
+        if items:
+            typer.echo(f"{verb}: " + ", ".join(f"{name} {size / 1e6:.1f} MB ({path})" for name, (path, size) in items.items()))
+    if cleared.kept:
+        typer.echo("promptsel cache clear --all removes those too.")
 
 
 def _add_plugin_commands() -> None:

@@ -274,7 +274,8 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
         **evaluate(table, method_scores, metric=req.metric, ndcg_variant=req.ndcg),
         "fute": fute_report,
         "timings": {**{k: round(v, 4) for k, v in timings.items()}, "methods": {k: round(v, 4) for k, v in method_seconds.items()}},
-        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
+        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
+                                                "invalid": scorer.cache.invalid},
         "versions": versions(backend),
     }
     if prompt_set is not None:

@@ -165,3 +165,54 @@ def test_finite_numbers():
     assert finite_numbers([1, -2.5]) and finite_numbers([-1.0], 1) and finite_numbers([])
     assert not finite_numbers([-1.0], 2) and not finite_numbers("ab") and not finite_numbers([float("nan")])
     assert not finite_numbers([True]) and not finite_numbers([[1.0]]) and not finite_numbers({"a": 1})
+
+
+# --- through the CLI ----------------------------------------------------------------------
+
+GOOD = '[[prompt]]\nid = "a"\ntemplate = "{{text}}"\nanswer_choices = { positive = ["yes"], negative = ["no"] }\n'
+
+
+def test_the_report_counts_invalid_rows_and_a_damaged_file_is_one_line(capsys, tmp_path, monkeypatch, fake_backend_plugin):
+    from promptsel.cache import default_path
+    from tests.test_cli import one_line_error, run
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "fine", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
+    prompts = tmp_path / "p.toml"
+    prompts.write_text(GOOD)
+    argv = ["select", "--dataset", str(data), "--prompts", str(prompts), "--backend", "fake", "--methods", "mi",
+            "--json", "-q", "--no-progress"]
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    first = json.loads(out)
+    db = default_path()
+    key = next(k for k, kind, _ in rows(db) if kind == "continuation")
+    edit(db, key, "[-0.01, -9.0]")  # digits changed by hand, digest left as it was
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["cache"]["invalid"] == 1 and report["cache"]["misses"] == 1
+    assert report["methods"] == first["methods"]
+
+    db.write_bytes(b"not a database at all" * 100)
+    code, _, err = run(capsys, *argv)
+    assert code == 1 and str(db) in one_line_error(err) and "promptsel cache clear" in err
+    code, out, err = run(capsys, "cache", "info")
+    assert code == 0 and "damaged" in out
+    code, out, err = run(capsys, "cache", "clear")
+    assert code == 0 and "Removed the damaged result cache" in out and not db.exists()
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+
+
+def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
+    from tests.test_cli import run
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path))
+    (tmp_path / "embeddings").mkdir()
+    (tmp_path / "embeddings" / "e.npz").write_bytes(b"z" * 2_500_000)
+    code, out, _ = run(capsys, "cache", "clear")
+    assert code == 0 and "Kept: embeddings 2.5 MB" in out and "--all" in out
+    code, out, _ = run(capsys, "cache", "clear", "--all")
+    assert code == 0 and "Removed: embeddings 2.5 MB" in out and not (tmp_path / "embeddings").exists()
