@@ -113,7 +113,7 @@ BackendOpt = Annotated[str, typer.Option("--backend", "-b", envvar=ENV + "BACKEN
 ModelOpt = Annotated[Optional[str], typer.Option("--model", envvar=ENV + "MODEL", help="Model path or id for the backend; default: the embedded SmolLM2-135M-Instruct.")]
 ModelArgOpt = Annotated[Optional[list[str]], typer.Option("--model-arg", "-M", envvar=ENV + "MODEL_ARGS", help="Backend option KEY=VALUE (repeatable), e.g. -M n_threads=2.")]
 JobsOpt = Annotated[Optional[int], typer.Option("--jobs", "-j", envvar=ENV + "JOBS", min=1, help="Requests in flight at once, for backends that talk to a server (openai).")]
-SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", help="Seed for sampling, seeded methods and FUTE's training.")]
+SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", min=0, max=2**32 - 1, help="Seed for sampling, seeded methods and FUTE's training.")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
 ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
 AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
