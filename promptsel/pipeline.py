@@ -75,7 +75,7 @@ def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
     else:
         dataset = load_named(spec, req.split or spec.eval_split, req.data_dir)
     dataset = dataset.sample(req.limit, req.seed)
-    return dataset.truncated(req.max_chars) if req.max_chars else dataset
+    return dataset.truncated(req.max_chars) if req.max_chars is not None else dataset
 
 
 def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Backend:
