@@ -284,7 +284,7 @@ def plot(
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     panels = ", ".join(f"{p['embedder']} ({p['mtes']} MTEs, {p['dtes']} DTEs)" for p in summary["panels"])
-    _stderr().print(f"Wrote {output}: {panels}.", highlight=False)
+    _stderr().print(_literal(f"Wrote {output}: {panels}."), highlight=False)
 
 
 @app.command()
@@ -338,7 +338,7 @@ def _validate_prompts(prompts: Path, dataset: str | None) -> None:
             prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
         where = f" and fits dataset {dataset!r}"
     cot = sum(p.cot for p in prompt_set.prompts)
-    _stderr().print(f"[green]OK[/green] {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}.")
+    _stderr().print(f"[green]OK[/green] {_literal(f'{prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}.')}", highlight=False)
 
 
 LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
@@ -383,7 +383,7 @@ def lock(
     key, _, report = lock_selection(request, lock_file, render.RichProgress(console) if not no_progress else None)
     if not quiet:
         render.print_report(report, console)
-    console.print(f"Locked [b]{key}[/b] in {lock_file}.", highlight=False)
+    console.print(f"Locked [b]{_literal(key)}[/b] in {_literal(str(lock_file))}.", highlight=False)
 
 
 @app.command()
@@ -562,9 +562,16 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"Unexpected error: {type(exc).__name__}: {exc}. Set PROMPTSEL_DEBUG=1 for the traceback and report it.", 1)
 
 
+def _literal(text: str) -> str:
+    """User text (ids, paths, messages quoting them) inside Rich markup: printed as written."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _fail(message: str, code: int) -> None:
     try:
-        _stderr().print(f"[bold red]Error:[/bold red] {message}", highlight=False, soft_wrap=True)
+        _stderr().print(f"[bold red]Error:[/bold red] {_literal(message)}", highlight=False, soft_wrap=True)
     except Exception:
         sys.stderr.write(f"Error: {message}\n")
     sys.exit(code)
