@@ -98,10 +98,10 @@ class Dataset:
     def sample(self, limit: int | None, seed: int) -> Dataset:
         """A seeded, class-stratified sample of ``limit`` examples, in the split's own order."""
         check_seed(seed)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+            raise UsageError(f"--limit must be a positive number, got {limit!r}.")
         if limit is None or limit >= len(self.examples):
             return self
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise UsageError(f"--limit must be a positive number, got {limit}.")
         import numpy as np
 
         rng = np.random.default_rng(seed)

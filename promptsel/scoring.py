@@ -13,6 +13,7 @@ from scipy.special import logsumexp
 from .backend import Backend, ContinuationRequest, ScoringMode
 from .cache import Cache, finite_numbers, make_key
 from .data import Dataset
+from .errors import UsageError
 from .prompts import Prompt, PromptSet
 from .scoretable import ScoreTable
 
@@ -40,6 +41,15 @@ class ScoringOptions:
     spell_text: Literal["template", "chat"] = "template"
     need_nll: bool = True
     max_new_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        # A hand-edited lock file carries these too: a wrong value is refused, never scored.
+        for name, allowed in (("mode", ("full", "first_token")), ("aggregate", ("sum", "max")),
+                              ("spell_text", ("template", "chat"))):
+            if getattr(self, name) not in allowed:
+                raise UsageError(f"Scoring option {name} must be {' or '.join(allowed)}, got {getattr(self, name)!r}.")
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+            raise UsageError(f"max_new_tokens must be a whole number of at least 1, got {self.max_new_tokens!r}.")
 
     @classmethod
     def fute_compat(cls, **kw: Any) -> ScoringOptions:
