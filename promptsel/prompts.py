@@ -260,7 +260,8 @@ def load_prompt_set(path: str | Path) -> PromptSet:
                 raise _fail(path, f"{where}: {key}", f"Jinja syntax error at line {exc.lineno}: {exc.message}") from exc
         for key in ("instruction", "cot_instruction", "cot_followup"):
             text = options[key]
-            unknown = sorted(jinja2.meta.find_undeclared_variables(_ENV.parse(text)) - {"label_space"}) if text else []
+            names = jinja2.meta.find_undeclared_variables(_ENV.parse(text)) if text else set()
+            unknown = sorted(names - {"label_space", *_ENV.globals})  # Jinja's own globals (range, ...) are known
             if unknown:
                 raise _fail(path, f"{where}: {key}", f"uses {{{{{unknown[0]}}}}}, but only {{{{label_space}}}} is known there "
                                                      "(the input's fields belong in the template)")
