@@ -140,3 +140,12 @@ def test_self_select_gives_each_option_probability_to_the_prompt_shown_there(tmp
     assert len(first_lines) > 1  # the rounds really showed the candidates in different orders
     top = 1 / (1 + (P - 1) * math.exp(-10))
     np.testing.assert_allclose(scores, [(1 - top) / (P - 1)] * 3 + [top] + [(1 - top) / (P - 1)], rtol=1e-12)
+
+
+def test_self_select_refuses_more_candidates_than_option_letters():
+    from promptsel.errors import CapabilityError
+    from promptsel_builtin.self_select import option_labels
+
+    assert option_labels(9)[-1] == "9" and option_labels(26)[-1] == "Z"
+    with pytest.raises(CapabilityError, match="at most 26 candidate prompts, got 27"):
+        option_labels(27)
