@@ -165,12 +165,13 @@ class PromptSet:
                     f"{self.path}: prompt {p.id!r} answer_choices classes do not match dataset "
                     f"{dataset!r} labels ({'; '.join(parts)}). Its labels are: {', '.join(classes)}."
                 )
-        self.check_render(fields)
 
     def check_render(self, fields: Sequence[str]) -> None:
         """Render every prompt (each turn, CoT's follow-up too) on a sample example built from
-        ``fields``: a template that fails only when rendered fails here, before any model runs."""
-        example = {f: f"sample {f} text" for f in fields}
+        ``fields``: a template that fails only when rendered fails here, before any model runs
+        (:func:`load_prompt_set` calls it with the templates' own placeholders)."""
+        # Long enough for templates that slice or index their input (a few words per field).
+        example = {f: f"A sample {f}: the quick brown fox jumps over the lazy dog, twice over, and then rests." for f in fields}
         for p in self.prompts:
             try:
                 p.raw_text(example)
@@ -268,7 +269,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         if prompt.cot and not prompt.cot_instruction:
             raise _fail(path, where, "cot = true needs a cot_instruction (in the prompt or [defaults])")
         prompts.append(prompt)
-    return PromptSet(
+    prompt_set = PromptSet(
         path=path,
         name=str(data.get("name") or path.stem),
         prompts=prompts,
@@ -276,3 +277,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         description=data.get("description"),
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
     )
+    # Render once with the placeholders the templates use: a template that can only fail when
+    # rendered (a sandbox violation, a division by zero) fails here, whatever the command.
+    prompt_set.check_render(sorted(set().union(*(p.placeholders() for p in prompts))))
+    return prompt_set

@@ -56,8 +56,9 @@ def validation_target(
 
 
 def validate_prompt_set(prompts: str | Path, target: ValidationTarget | None = None) -> PromptSet:
-    """Load a prompt set and, given a target, check its placeholders and classes against it and
-    render every prompt on a sample example (no model runs). Errors are PromptFileErrors."""
+    """Load a prompt set (loading renders every prompt once on a sample input) and, given a
+    target, check its placeholders and classes against it; no model runs. Errors are
+    PromptFileErrors."""
     prompt_set = load_prompt_set(prompts)
     if target is not None:
         prompt_set.check_dataset(target.fields, target.classes, target.name)

@@ -72,9 +72,8 @@ def test_cot_prompt_has_a_follow_up_turn_after_the_reasoning(tmp_path):
 
 
 def test_templates_render_in_a_sandbox_with_strict_undefined(tmp_path):
-    prompt = load_prompt_set(write(tmp_path, MINIMAL.replace("{{text}}", "{{ text.__class__.__mro__ }}"))).prompts[0]
     with pytest.raises(PromptFileError, match=r"prompt 'a': template cannot be rendered \(SecurityError: access to attribute '__class__'"):
-        prompt.render_template({"text": "x"})
+        load_prompt_set(write(tmp_path, MINIMAL.replace("{{text}}", "{{ text.__class__.__mro__ }}")))  # rendered once at load
     prompt = load_prompt_set(write(tmp_path, MINIMAL)).prompts[0]
     with pytest.raises(PromptFileError, match=r"\(UndefinedError: 'text' is undefined\)"):
         prompt.render_template({"sentence": "x"})
@@ -135,10 +134,10 @@ def test_template_hash_changes_with_behaviour_not_with_notes(tmp_path):
     ],
     ids=["sandbox", "zero-division", "cot-followup"],
 )
-def test_check_dataset_renders_every_prompt_before_any_model_runs(tmp_path, old, new, needle):
-    prompt_set = load_prompt_set(write(tmp_path, MINIMAL.replace(old, new)))  # loads: the syntax is fine
+def test_every_prompt_is_rendered_before_any_model_runs(tmp_path, old, new, needle):
+    """The syntax is fine; only rendering shows the problem, and loading renders every prompt."""
     with pytest.raises(PromptFileError) as err:
-        prompt_set.check_dataset(["text"], list(prompt_set.prompts[0].answer_choices), "toy")
+        load_prompt_set(write(tmp_path, MINIMAL.replace(old, new)))
     assert str(tmp_path) in str(err.value) and "prompt 'a'" in str(err.value) and needle in str(err.value)
 
 
