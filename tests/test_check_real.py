@@ -80,8 +80,10 @@ def test_unchanged_prompts_pass_and_a_warm_check_is_fast(capsys, locked, repo):
     assert code == 0, err
     result = json.loads((repo / "check.json").read_text())
     assert result["status"] == "passed" and result["entries"][0]["cache"]["misses"] == 0
+    # Fast because nothing is recomputed (no wall-clock bound here: the machine's load decides
+    # times; the misses above are what makes it fast).
+    assert result["entries"][0]["cache"]["hits"] > 0
     print(f"\nlock (cold cache) {locked['seconds']:.1f} s; check (warm) {warm:.1f} s")
-    assert warm < locked["seconds"] / 4
 
 
 def test_swapped_label_words_exit_100_naming_the_prompt(capsys, locked, repo):
