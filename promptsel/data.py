@@ -207,6 +207,15 @@ def check_text(value: Any, where: str) -> None:
         raise DataError(f"{where} is {got}, not text.", hint="Give every example a text for every field, or leave the example out.")
 
 
+def check_all_or_no_labels(examples: Sequence[Mapping[str, Any]], where: Sequence[str]) -> None:
+    """A split is labeled or label-free: a few missing labels would silently make all of it
+    label-free (no performance, no oracle), so they are an error naming the first one."""
+    missing = [i for i, ex in enumerate(examples) if ex.get("label") is None]
+    if missing and len(missing) < len(examples):
+        raise DataError(f"{where[missing[0]]}: no label, while {len(examples) - len(missing)} other examples have one.",
+                        hint="Label every example, or none (a label-free run).")
+
+
 def check_seed(seed: Any) -> int:
     """Seeds are whole numbers in [0, 2**32): what numpy, torch and Python's random all take."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
@@ -284,6 +293,7 @@ def _make(spec: DatasetSpec, split: str, rows: list[tuple[int, dict[str, Any]]],
         examples.append({**{f: row[f] for f in spec.fields}, "label": label})
     if not examples:
         raise DataError(f"Dataset {spec.name!r} split {split!r} from {source} is empty.", hint="Check the file has examples.")
+    check_all_or_no_labels(examples, [f"{path}:{n}" if path is not None else f"{source}: row {n}" for n, _ in rows])
     return Dataset(
         name=spec.name, split=split, fields=spec.fields, classes=spec.classes,
         examples=examples, ids=[f"{split}:{i}" for i in range(len(examples))], source=source, task=spec.task,
@@ -342,6 +352,7 @@ def load_local(
             raise DataError(f"{path}:{lineno}: label is a JSON {'object' if isinstance(label, dict) else 'array'}, not a class name.")
         example["label"] = str(label) if label not in (None, "") else None
         examples.append(example)
+    check_all_or_no_labels(examples, [f"{path}:{lineno}" for lineno, _ in rows])
     labels = sorted({ex["label"] for ex in examples if ex["label"] is not None})
     if classes is None:
         if not labels:

@@ -34,6 +34,8 @@ CASES = [
      2, "--max-chars must be a positive number, got 0"),
     ({"d.jsonl": (ROWS + '{"text": null, "label": "negative"}\n').encode()},
      ["select", "-d", "{d.jsonl}", "-p", "{p.toml}", "-b", "fake"], 1, "d.jsonl:3: field 'text' is null or missing, not text"),
+    ({"d.csv": b"text,label\nfine,positive\nmeh,\nbad,negative\n"}, ["select", "-d", "{d.csv}", "-p", "{p.toml}", "-b", "fake"],
+     1, "d.csv:3: no label, while 2 other examples have one"),
     ({}, ["select", "--scores", "{nan.npz}"], 2, "nan.npz: prompt_nll has NaN or infinite values"),
     ({}, ["select", "--scores", "{empty.npz}"], 2, "empty.npz: class_logprobs has shape (0, 3, 2)"),
     ({}, ["select", "--scores", "{one.npz}"], 2, "one.npz: class_logprobs has one class"),
@@ -51,7 +53,8 @@ CASES = [
 
 
 @pytest.mark.parametrize(("files", "argv", "code", "needle"), CASES, ids=[
-    "csv-not-utf8", "jsonl-not-object", "csv-huge-field", "seed-negative", "max-chars-0", "jsonl-null-text", "scores-nan-nll",
+    "csv-not-utf8", "jsonl-not-object", "csv-huge-field", "seed-negative", "max-chars-0", "jsonl-null-text", "some-labels-missing",
+    "scores-nan-nll",
     "scores-empty", "scores-one-class", "scores-strings", "scores-objects", "scores-float-labels", "scores-duplicate-ids",
     "render-sandbox", "instruction-undefined", "markup-in-message", "markup-in-hint"])
 def test_each_case_is_one_clear_line(capsys, tmp_path, monkeypatch, fake_backend_plugin, files, argv, code, needle):
