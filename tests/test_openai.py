@@ -305,6 +305,7 @@ def with_credentials(url: str, userinfo: str = "bob:hunter22-pw") -> str:
 @pytest.mark.parametrize("userinfo", [None, "bob:hunter22-pw"], ids=["api-key", "url-credentials"])
 def test_no_secret_reaches_a_message_even_when_the_server_quotes_the_headers(server, monkeypatch, status, userinfo):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-key")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-private-1234")  # the client sends it as a header too
     server.fail("reflect", times=3, arg=status)
     url = with_credentials(server.base_url, userinfo) if userinfo else server.base_url
     b = backend(server, base_url=url, max_retries=2)
@@ -315,7 +316,8 @@ def test_no_secret_reaches_a_message_even_when_the_server_quotes_the_headers(ser
     # What was sent: the key as a Bearer token, or (httpx's rule) the URL's user:password as Basic.
     sent = {k.lower(): v for k, v in server.headers[-1].items()}["authorization"].split(" ", 1)[1]
     assert sent in ("sk-very-secret-key", "Ym9iOmh1bnRlcjIyLXB3")
-    for secret in (sent, "sk-very-secret-key", "hunter22-pw", "bob:hunter22"):
+    assert {k.lower(): v for k, v in server.headers[-1].items()}["openai-organization"] == "org-private-1234"
+    for secret in (sent, "sk-very-secret-key", "hunter22-pw", "bob:hunter22", "org-private-1234"):
         assert secret not in message
     assert "hunter22" not in json.dumps([b.base_url, b.fingerprint, b.cache_identity()])
 
@@ -338,7 +340,7 @@ def test_a_refused_connection_fails_at_once_with_a_hint_about_the_url():
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    b = OpenAIBackend("m", base_url=f"http://bob:hunter22-pw@127.0.0.1:{port}/v1", backoff=30.0, max_retries=6)
+    b = OpenAIBackend("m", base_url=f"http://bob:hunter22-pw@127.0.0.1:{port}/v1", backoff=0.01, max_retries=3)
     with pytest.raises(BackendError) as info:
         b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
     message = str(info.value)
