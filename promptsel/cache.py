@@ -142,6 +142,9 @@ class Cache:
         """SQLite's errors as one line naming the file and what to do."""
         try:
             yield
+        except OSError as exc:  # the cache folder cannot be created or written
+            raise CacheError(f"The result cache {self.path} cannot be used: {exc.strerror or exc}.",
+                             hint="Set PROMPTSEL_CACHE_DIR to a folder you can write, or run with --no-cache.") from None
         except sqlite3.DatabaseError as exc:
             reason = _damage(exc)
             if reason:
