@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPT_IDS = ("sa02", "sa07", "sa08")
 TOLERANCE = 0.02
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:

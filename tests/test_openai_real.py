@@ -28,7 +28,7 @@ import pytest
 from promptsel.pipeline import SelectRequest, run_select
 from tests.shared_data import shared_path
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 #: Largest difference allowed between the server's and the in-process class log-probs (nats).
 TOLERANCE = 0.1

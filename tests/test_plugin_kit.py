@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "promptsel-backend-example"
 DIST, BACKEND_ID = "promptsel-ngram", "ngram"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a fresh venv and pip install
 
 #: pip's words for "the index cannot be reached"; any other install failure is a real failure.
 OFFLINE_SIGNS = ("NewConnectionError", "Failed to establish a new connection", "Temporary failure in name resolution",
