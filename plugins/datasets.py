@@ -105,8 +105,12 @@ SPECS = (
     ),
     DatasetSpec(
         name="wanli", task="nli", fields=("premise", "hypothesis"), classes=NLI,
-        eval_split="test", train_split="train",
-        description="WANLI (worker-AI collaborative NLI).",
+        # Offline there is only the authors' official 100-example sample of the train split
+        # (shared/data/README.md): it is what gets evaluated. No other labeled split is left for
+        # FUTE's dataset embedding, so none is declared (FUTE refuses wanli rather than train on
+        # the examples it is evaluated on); online, --split test evaluates the hub's test split.
+        eval_split="train", train_split=None,
+        description="WANLI (worker-AI collaborative NLI); offline: the official 100-example train sample.",
         overlaps=("wanli",),
         hub=HubSource("alisawuffles/WANLI", None, {"train": "train", "test": "test"}, label_column="gold"),
     ),

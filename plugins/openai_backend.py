@@ -31,14 +31,17 @@ The API key is read from the environment (``OPENAI_API_KEY`` or the variable nam
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import hashlib
 import json
 import math
 import os
 import random
+import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
@@ -130,9 +133,14 @@ class OpenAIBackend(Backend):
                 "The openai backend does not take the API key as an option (it would end up in shell history).",
                 hint="Put it in OPENAI_API_KEY, or name another variable with -M api_key_env=NAME.",
             )
+        _import_openai()  # a missing package is said before any data is loaded
         super().__init__(model, **options)
-        self.base_url = str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        url = str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        self._url = url  # what the client connects to; it may hold user:password@
+        #: The URL as every message, report and cache key shows it: credentials replaced by ***.
+        self.base_url = redact_url(url)
         self.api_key_env = str(options.get("api_key_env", "OPENAI_API_KEY"))
+        self._secrets = secrets_of(url, os.environ.get(self.api_key_env))
         self.endpoint = str(options.get("endpoint", "auto"))
         if self.endpoint not in ("auto", "completions", "chat"):
             raise UsageError(f"openai option endpoint must be auto, completions or chat, got {self.endpoint!r}.")
@@ -149,6 +157,7 @@ class OpenAIBackend(Backend):
         self._aligned: dict[str, bool] = {}
         self._lock = threading.Lock()
         self.retries = 0  # requests retried, for reports and tests
+        self.waited = 0.0  # seconds spent waiting before retries (the server's Retry-After or backoff)
 
     # --- identity -------------------------------------------------------------------------
     @property
@@ -175,24 +184,31 @@ class OpenAIBackend(Backend):
         return {"openai": metadata.version("openai")}
 
     # --- HTTP -----------------------------------------------------------------------------
+    def redact(self, text: str) -> str:
+        """``text`` without the API key or the URL's credentials (a server's error body may
+        quote the request's headers or URL)."""
+        text = redact_url(text)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _detail(self, exc: Exception) -> str:
+        return self.redact(_detail(exc))
+
     def _openai(self) -> Any:
         if self._client is None:
-            try:
-                import openai
-            except ImportError:
-                raise BackendError("The openai backend needs the openai package.", hint='pip install "promptsel[openai]"') from None
+            openai = _import_openai()
             key = os.environ.get(self.api_key_env) or "not-needed"  # local servers take any key
             # Retries are ours (they honour Retry-After and are counted), so the client's are off.
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=self.timeout)
+            self._client = openai.OpenAI(base_url=self._url, api_key=key, max_retries=0, timeout=self.timeout)
         return self._client
 
     def _call(self, send: Callable[[Any], Any]) -> Any:
         """One request with retries: 429, 5xx, timeouts, dropped connections and unparseable
         bodies are retried with exponential backoff (or the server's Retry-After); anything else
         is a one-line error."""
-        import openai
-
         client = self._openai()
+        openai = _import_openai()
         for attempt in range(self.max_retries + 1):
             try:
                 return send(client)
@@ -202,26 +218,33 @@ class OpenAIBackend(Backend):
                     hint=f"Set {self.api_key_env} to a valid key (or -M api_key_env=NAME).",
                 ) from None
             except openai.PermissionDeniedError as exc:
-                raise BackendError(f"The server at {self.base_url} denied access (403): {_detail(exc)}") from None
+                raise BackendError(f"The server at {self.base_url} denied access (403): {self._detail(exc)}") from None
             except openai.NotFoundError as exc:
-                raise EndpointMissing(f"{self.base_url} has no such endpoint or model (404): {_detail(exc)}",
+                raise EndpointMissing(f"{self.base_url} has no such endpoint or model (404): {self._detail(exc)}",
                                    hint="Check --model and -M base_url (it usually ends in /v1).") from None
             except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                     openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError) as exc:
+                unreachable = _unreachable(exc)
+                if unreachable is not None:  # nobody listens there: retrying cannot help
+                    raise BackendError(f"Cannot connect to {self.base_url} ({self.redact(unreachable)}).",
+                                       hint="Check that the server is running and that -M base_url (or OPENAI_BASE_URL) "
+                                            "is its address, usually ending in /v1.") from None
                 status = getattr(exc, "status_code", None)
                 if attempt == self.max_retries:
                     what = f"HTTP {status}" if status else type(exc).__name__
-                    raise BackendError(f"{self.base_url} kept failing ({what}) after {self.max_retries} retries: {_detail(exc)}",
+                    raise BackendError(f"{self.base_url} kept failing ({what}) after {self.max_retries} retries: {self._detail(exc)}",
                                        hint="Lower -j, raise -M timeout=SECONDS, or check the server.") from None
                 response = getattr(exc, "response", None)
                 wait = retry_after(getattr(response, "headers", None))
                 if wait is None:
                     wait = self.backoff * 2**attempt * (1 + random.random())
+                wait = min(wait, 120.0)
                 with self._lock:
                     self.retries += 1
-                time.sleep(min(wait, 120.0))
+                    self.waited += wait
+                time.sleep(wait)
             except openai.APIStatusError as exc:
-                raise BackendError(f"{self.base_url} answered HTTP {exc.status_code}: {_detail(exc)}") from None
+                raise BackendError(f"{self.base_url} answered HTTP {exc.status_code}: {self._detail(exc)}") from None
         raise AssertionError("unreachable")
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
@@ -454,6 +477,46 @@ def first_token_score(continuation: str, top: Sequence[tuple[str, float]]) -> fl
     from scipy.special import logsumexp
 
     return float(logsumexp(matches))
+
+
+def _import_openai() -> Any:
+    try:
+        import openai
+    except ImportError:
+        raise BackendError("The openai backend needs the openai package.",
+                           hint="Install it with: pip install 'promptsel[openai]' (or pip install openai).") from None
+    return openai
+
+
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """Every ``scheme://user:password@host`` in ``text`` with ``***@`` for the credentials."""
+    return _USERINFO.sub("***@", text)
+
+
+def secrets_of(url: str, api_key: str | None) -> list[str]:
+    """Strings that must never be shown: the API key and the URL's credentials, as written,
+    percent-decoded and as the Basic authorization header carries them. Very short ones (under
+    4 characters) are left alone: replacing them would garble every message."""
+    found: list[str] = [api_key] if api_key else []
+    for userinfo in re.findall(r"//([^/@\s]*)@", url):
+        plain = urllib.parse.unquote(userinfo)
+        _, _, password = plain.partition(":")
+        found += [userinfo, plain, password, urllib.parse.quote(password, safe=""),
+                  base64.b64encode(plain.encode()).decode()]
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """The reason, when the request never reached a server (refused, no such host)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if any(c.__name__ == "ConnectError" for c in type(seen).__mro__) or isinstance(seen, ConnectionRefusedError):
+            return str(seen).splitlines()[0] if str(seen) else "connection refused"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _detail(exc: Exception) -> str:

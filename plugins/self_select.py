@@ -23,8 +23,15 @@ from promptsel.selector import SelectionContext, Selector
 QUESTION = "Which instruction will lead to the most accurate answers? Answer with the {kind} only."
 
 
+#: Single-token option names run out after Z.
+MAX_CANDIDATES = len(string.ascii_uppercase)
+
+
 def option_labels(k: int) -> list[str]:
-    """Single-token option names: digits up to 9 candidates, letters beyond."""
+    """Single-token option names: digits up to 9 candidates, letters beyond (26 at most)."""
+    if k > MAX_CANDIDATES:
+        raise CapabilityError(f"self-select can show the model at most {MAX_CANDIDATES} candidate prompts, got {k}.",
+                              hint="Leave self-select out of --methods for this prompt set, or split the set.")
     return [str(i + 1) for i in range(k)] if k <= 9 else list(string.ascii_uppercase[:k])
 
 

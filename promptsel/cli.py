@@ -103,7 +103,7 @@ MethodsOpt = Annotated[Optional[list[str]], typer.Option("--methods", "-m", envv
 MethodArgOpt = Annotated[Optional[list[str]], typer.Option("--method-arg", "-O", envvar=ENV + "METHOD_ARGS", help="Method option ID.KEY=VALUE (repeatable), e.g. -O locale.negate=true, -O zps-log.filter=false, -O self-select.permutations=3.")]
 SplitOpt = Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Split to evaluate; default: the dataset's eval split.")]
 LimitOpt = Annotated[Optional[int], typer.Option("--limit", "-n", envvar=ENV + "LIMIT", min=1, help="Use a seeded, class-stratified sample of N examples.")]
-SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", min=0, help="Seed for sampling, seeded methods and FUTE's training.")]
+SeedOpt = Annotated[int, typer.Option("--seed", envvar=ENV + "SEED", min=0, max=2**32 - 1, help="Seed for sampling, seeded methods and FUTE's training.")]
 DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "DATA_DIR", help="Directory with <name>/<split>.jsonl files.")]
 MaxCharsOpt = Annotated[Optional[int], typer.Option("--max-chars", envvar=ENV + "MAX_CHARS", min=1, help="Cut each input text to N characters at a word boundary (long reviews on a CPU).")]
 MetricOpt = Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", help="Performance metric.")]
@@ -320,8 +320,7 @@ def plot(
 def validate(
     prompts: Annotated[Optional[Path], typer.Argument(help="Prompt-set TOML file.")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="Check placeholders and classes against this dataset.")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="Read this split of a named dataset to check it too.")] = None,
-    data_dir: DataDirOpt = None,
+    split: Annotated[Optional[str], typer.Option("--split", envvar=ENV + "SPLIT", help="For a named dataset: the split the prompts will be run on.")] = None,
     field: FieldOpt = None,
     label_field: LabelFieldOpt = "label",
     classes: ClassesOpt = None,
@@ -337,9 +336,12 @@ def validate(
     if prompts is not None:
         from rich.text import Text
 
-        from .selection.inputs import validate_prompts
+        from .selection.validation import validate_prompt_set, validation_target
 
-        prompt_set = validate_prompts(_request({**locals(), "backend": backend or "llamacpp"}))
+        target = None if dataset is None else validation_target(
+            dataset, fields=pairs(field, "--field"), label_field=label_field, split=split,
+            classes=[c.strip() for c in classes.split(",")] if classes else None)
+        prompt_set = validate_prompt_set(prompts, target)
         cot = sum(p.cot for p in prompt_set.prompts)
         where = f" and fits dataset {dataset!r}" if dataset is not None else ""
         _stderr().print(Text.assemble(("OK", "green"), f" {prompts}: {len(prompt_set.prompts)} prompts ({cot} CoT){where}."))
@@ -497,16 +499,29 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json", help="Write JSON 
         sys.stdout.write(json.dumps(info, indent=2) + "\n")
         return
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(info["kinds"].items())) or "empty"
-    typer.echo(f"{info['path']}\n{info['entries']} entries ({kinds}), {info['bytes'] / 1e6:.1f} MB")
+    state = f"damaged ({info['damaged']}); promptsel cache clear removes it" if info["damaged"] else f"{info['entries']} entries ({kinds})"
+    typer.echo(f"{info['path']}\n{state}, {info['bytes'] / 1e6:.1f} MB")
+    if info["stored"]:
+        typer.echo("Also kept: " + ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in info["stored"].items()))
 
 
 @cache_app.command("clear")
-def cache_clear() -> None:
-    """Delete every cached result."""
+def cache_clear(
+    all_: Annotated[bool, typer.Option("--all", help="Also remove the downloaded models and archives and the task embeddings.")] = False,
+) -> None:
+    """Delete every cached result (and with --all everything else promptsel keeps)."""
     from .selection.cache import Cache
 
-    n = Cache().clear()
-    typer.echo(f"Removed {n} cached results.")
+    cleared = Cache().clear(all=all_)
+    if cleared.damaged:
+        typer.echo(f"Removed the damaged result cache ({cleared.damaged}).")
+    else:
+        typer.echo(f"Removed {cleared.results} cached results.")
+    for verb, items in (("Removed", cleared.removed), ("Kept", cleared.kept)):
+        if items:
+            typer.echo(f"{verb}: " + ", ".join(f"{name} {size / 1e6:.1f} MB ({path})" for name, (path, size) in items.items()))
+    if cleared.kept:
+        typer.echo("promptsel cache clear --all removes those too.")
 
 
 def _add_plugin_commands() -> None:

@@ -25,6 +25,8 @@ FUTE_PREFIX = "fute-"
 class FuteOptions(Options):
     """The settings of a FUTE run that every embedder shares (``select`` and ``embed`` flags)."""
 
+    owner: ClassVar[str] = "FUTE"
+
     #: U: 'builtin', 'pool', a file, or None (pool when the data dir has one, else builtin).
     unlabeled: str | None = None
     #: Texts drawn from U, balanced over its sources (the paper: 10,000).

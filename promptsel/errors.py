@@ -45,3 +45,7 @@ class BackendError(PromptselError):
 
 class CapabilityError(UsageError):
     """A method that needs something the backend (or a scores file) cannot give."""
+
+
+class CacheError(PromptselError):
+    """A result cache that cannot be opened or read (a damaged file, a folder without access)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import types
 import typing
 from collections.abc import Mapping
@@ -25,6 +26,8 @@ from typing import Any, ClassVar, Literal, TypeVar
 from .errors import UsageError
 
 T = TypeVar("T", bound="Options")
+#: Who is being parsed, for error messages (set by ``Options.parse`` around construction).
+_OWNER = threading.local()
 
 
 def option(default: Any, *, key: bool = True, minimum: float | None = None) -> Any:
@@ -37,28 +40,37 @@ def option(default: Any, *, key: bool = True, minimum: float | None = None) -> A
 class Options:
     """Base class of every options dataclass (subclasses add ``@dataclass(frozen=True)``)."""
 
-    #: How errors name the owner, e.g. "method 'locale'"; set by :meth:`parse`'s caller.
-    owner: ClassVar[str] = "this"
+    #: How errors name the owner, e.g. "method 'locale'" (``parse`` may say it for one call).
+    owner: ClassVar[str] = ""
 
     @classmethod
     def parse(cls: type[T], given: Mapping[str, Any] | None = None, *, owner: str | None = None) -> T:
-        """An instance from user input: unknown keys refused, strings coerced, bounds checked."""
+        """An instance from user input: unknown keys refused, values coerced and checked."""
         given = dict(given or {})
         owner = owner or cls.owner
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(given) - set(known))
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - known)
         if unknown:
             names = ", ".join(sorted(known)) or "none"
-            raise UsageError(f"{owner} has no option {', '.join(unknown)} (its options: {names}).")
-        hints = _hints(cls)
-        values = {}
-        for name, raw in given.items():
-            value = coerce(raw, hints[name], f"{owner} option {name}")
-            minimum = known[name].metadata.get("minimum")
+            raise UsageError(f"{owner or 'This'} has no option {', '.join(unknown)} (its options: {names}).")
+        try:
+            _OWNER.owner = owner
+            return cls(**given)
+        finally:
+            _OWNER.owner = None
+
+    def __post_init__(self) -> None:
+        # Every instance is checked, also one built in code or from a hand-edited lock: a value
+        # of the wrong type or out of bounds is refused, never scored.
+        owner = getattr(_OWNER, "owner", None) or type(self).owner
+        hints = _hints(type(self))
+        for f in dataclasses.fields(self):
+            what = f"{owner} option {f.name}".strip()
+            value = coerce(getattr(self, f.name), hints[f.name], what)
+            minimum = f.metadata.get("minimum")
             if minimum is not None and value is not None and value < minimum:
-                raise UsageError(f"{owner} option {name} must be at least {minimum:g}, got {value!r}.")
-            values[name] = value
-        return cls(**values)
+                raise UsageError(f"{what} must be at least {minimum:g}, got {value!r}.")
+            object.__setattr__(self, f.name, value)
 
     def identity(self) -> dict[str, Any]:
         """The options that can change a number: part of cache and embedding keys."""

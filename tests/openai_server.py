@@ -1,7 +1,9 @@
 """A small OpenAI-compatible HTTP server on loopback for the openai backend's tests.
 
 It speaks real HTTP (the official client talks to it over a socket) and can be told to misbehave:
-answer 429 with Retry-After, 500, garbage JSON, 401, or answer slowly, for the next N requests.
+answer 429 with Retry-After, 500, garbage JSON, 401, an error quoting the request's headers
+(``reflect``), or answer slowly, for the next N requests. It records each request's arrival time
+and the most requests it answered at once (``peak``), so tests check timing without a clock.
 Its "model" is a rule a test can compute by hand: words are tokens (each keeps its leading
 spaces), log p(token i | prefix) = ``token_logprob(prefix, token)``, and the greedy next token
 after a prefix of n tokens is ``" g<n>"`` with log-prob ``-0.1 - 0.01 n``.
@@ -48,6 +50,8 @@ class FakeOpenAI:
         self.faults: deque[tuple[str, Any]] = deque()  # (kind, arg) served before normal answers
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.times: list[float] = []  # time.monotonic() at each request's arrival
+        self.active = self.peak = 0  # requests being answered now, and the most at once
         self.chat_top: list[tuple[str, float]] = [("positive", -0.2), (" positive", -2.5), ("neg", -1.9), ("The", -3.0)]
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -150,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(500, {"error": {"message": "boom", "type": "server_error"}})
         elif kind == "401":
             self._json(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}})
+        elif kind == "reflect":  # a server that quotes the request back in its error
+            quoted = {"headers": dict(self.headers), "path": self.path}
+            self._json(int(arg or 400), {"error": {"message": f"bad request {json.dumps(quoted)}", "type": "invalid_request_error"}})
         elif kind == "garbage":
             self._send(200, b"{not json at all")
         elif kind == "slow":
@@ -159,6 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.fake.headers.append(dict(self.headers))
+        self.fake.times.append(time.monotonic())
         if self._fault():
             return
         if self.path.rstrip("/").endswith("/models"):
@@ -167,9 +175,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
+        fake = self.fake
+        with fake._lock:
+            fake.active += 1
+            fake.peak = max(fake.peak, fake.active)
+        try:
+            self._post()
+        finally:
+            with fake._lock:
+                fake.active -= 1
+
+    def _post(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.fake.requests.append({"path": self.path, **body})
         self.fake.headers.append(dict(self.headers))
+        self.fake.times.append(time.monotonic())
         if self._fault():
             return
         if self.path.endswith("/completions") and "/chat/" not in self.path:

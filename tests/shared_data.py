@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 
 def shared_root() -> Path:
     override = os.environ.get("PROMPTSEL_SHARED")
@@ -21,8 +19,7 @@ def shared_path(*parts: str) -> Path:
     """``shared/<parts...>``; skips (or fails, in CI) the calling test if it does not exist."""
     path = shared_root().joinpath(*parts)
     if not path.exists():
-        msg = f"Shared data not found: {path}. Set PROMPTSEL_SHARED to the shared folder."
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+        from tests.offline import unavailable
+
+        unavailable(f"Shared data not found: {path}. Set PROMPTSEL_SHARED to the shared folder.")
     return path

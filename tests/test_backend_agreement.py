@@ -23,7 +23,7 @@ import pytest
 
 from promptsel.backend import ContinuationRequest
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 REVIEWS = [
     "The movie was a delight from start to finish, with sharp writing and warm performances.",

@@ -101,7 +101,7 @@ GOOD = '[[prompt]]\nid = "a"\ntemplate = "{{text}}"\nanswer_choices = { positive
         (["select", "--dataset", "sst2", "--prompts", SA, "--backend", "lamacpp"], 2, "Unknown backend 'lamacpp'. Did you mean: llamacpp"),
         (["select", "--dataset", "sst2", "--prompts", SA, "--methods", "mii"], 2, "Unknown method 'mii'. Did you mean: mi"),
         (["select", "--dataset", "{empty}", "--prompts", "{good}", "--backend", "fake"], 1, "is empty"),
-        (["select", "--dataset", "wanli", "--prompts", str(ROOT / "prompts" / "nli.toml"), "--data-dir", "{tmp}"], 1, "'wanli' split 'test' is not available"),
+        (["select", "--dataset", "wanli", "--prompts", str(ROOT / "prompts" / "nli.toml"), "--data-dir", "{tmp}"], 1, "'wanli' split 'train' is not available"),
         (["select", "--scores", "{scores}", "--methods", "spell"], 2, "Method 'spell' needs prompt_nll"),
         (["select", "--scores", "{scores}", "--methods", "self-select"], 2, "needs continuation_logprobs"),
         (["select", "--scores", "{tmp}/none.npz"], 2, "Scores file not found"),

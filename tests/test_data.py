@@ -125,3 +125,14 @@ def test_truncated_cuts_input_fields_at_a_word_boundary():
     cut = ds.truncated(9)
     assert [e["text"] for e in cut.examples] == ["one two", "short"]
     assert [e["label"] for e in cut.examples] == ["a", "b"] and ds.examples[0]["text"] == "one two three four"
+
+
+@pytest.mark.parametrize("name", ["sst2", "imdb", "rotten_tomatoes", "cb", "anli_r3", "wanli", "rte"])
+def test_the_listed_splits_are_what_the_data_directory_provides(name):
+    """A dataset's default evaluation split (and its train split) must be there offline:
+    ../shared/data/README.md lists what each dataset ships."""
+    spec = registries().datasets.get(name)
+    for split in (spec.eval_split, spec.train_split):
+        if split is not None:
+            assert (shared_path("data") / spec.name / f"{split}.jsonl").is_file(), (name, split)
+    assert spec.eval_split != spec.train_split  # never train FUTE's embedding on the evaluated examples

@@ -12,7 +12,7 @@ from promptsel.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = {"mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "consensus", "self-select"}
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def select(capsys, *extra: str) -> dict:

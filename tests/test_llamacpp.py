@@ -178,6 +178,7 @@ def test_logprobs_are_real_not_the_zeros_trap(llamacpp_default):
 
 
 @pytest.mark.model
+@pytest.mark.timeout(900)
 def test_prefix_reuse_gives_identical_numbers(default_gguf, llamacpp_default):
     from promptsel_builtin.llamacpp import LlamaCppBackend
 

@@ -472,3 +472,33 @@ def test_label_free_lock_records_bootstrap_intervals(capsys, project):
     code, err = check(capsys)
     assert code == 0, err
     assert "| score before |" in Path("check.md").read_text()
+
+
+def test_the_default_bootstrap_interval_is_a_95_percent_one(tmp_path):
+    """SPELL scores a prompt by minus its mean perplexity, a plain mean over the examples. For
+    the mean of N values with standard deviation s, a 95% percentile bootstrap interval is about
+    2 x 1.96 s / sqrt(N) wide (normal theory): 0.196 for s = 1, N = 400; a 50% one would be
+    2 x 0.674 / 20 = 0.067."""
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=400)
+    perplexity = 5.0 + (z - z.mean()) / z.std()  # mean 5, standard deviation exactly 1
+    table = ScoreTable(prompt_ids=["a", "b"], class_names=["x", "y"], class_logprobs=np.zeros((2, 400, 2)),
+                       prompt_nll=np.log(np.stack([perplexity, perplexity[::-1]])))
+    intervals, _ = bootstrap_intervals(table, ["spell"], SelectionContext())  # the defaults
+    for lo, hi in intervals["spell"]:
+        assert lo < -5.0 < hi
+        assert 0.17 < hi - lo < 0.225, (lo, hi)
+    # ...and the interval a lock entry records is that one (make_entry is what `lock` calls).
+    from promptsel.gate.entry import make_entry
+    from promptsel.selection.prompts import load_prompt_set
+    from promptsel.selection.report import evaluate
+
+    prompts = tmp_path / "p.toml"
+    prompts.write_text("".join(f'[[prompt]]\nid = "{i}"\ntemplate = "{i} {{{{text}}}}"\nanswer_choices = {{ x = ["x"], y = ["y"] }}\n'
+                               for i in "ab"))
+    scores = {"spell": -np.exp(table.prompt_nll).mean(axis=1)}
+    report = {**evaluate(table, scores), "dataset": {"name": "d", "split": None, "n": 400, "sample_ids_sha256": "s"},
+              "backend": {"name": "fake", "model": "m", "fingerprint": "f"}, "versions": {}}
+    entry = make_entry({"seed": 0}, report, table, load_prompt_set(prompts), {"sha256": "digest", "source": "memory"})
+    lo, hi = entry["methods"]["spell"]["score_interval"]
+    assert entry["bootstrap"]["level"] == 0.95 and 0.17 < hi - lo < 0.225, (lo, hi)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 import numpy as np
 import pytest
@@ -148,10 +147,10 @@ def test_first_token_score_by_hand():
 def test_429_waits_for_retry_after(server):
     server.fail("429", arg=1)
     b = backend(server, backoff=30.0)  # without Retry-After the wait would be 30 s or more
-    began = time.monotonic()
     b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
-    assert 0.9 <= time.monotonic() - began < 10
-    assert b.retries == 1
+    assert b.retries == 1 and b.waited == 1.0  # the server's 1 s, not the 30 s backoff
+    # ...and it really waited before asking again (the server's clock, a lower bound only).
+    assert server.times[1] - server.times[0] >= 0.9  # the 429'd request, then its retry
 
 
 def test_5xx_and_garbage_json_are_retried_then_succeed(server):
@@ -197,13 +196,12 @@ def test_the_api_key_comes_from_the_environment_and_goes_nowhere_else(server, mo
         OpenAIBackend("m", api_key="sk-secret-123")
 
 
-def test_requests_run_concurrently_up_to_the_bound(server):
-    server.fail("slow", times=8, arg=0.4)
-    b = backend(server, concurrency=4)
-    began = time.monotonic()
+@pytest.mark.parametrize("jobs", [1, 4])
+def test_requests_run_concurrently_up_to_the_bound(server, jobs):
+    server.fail("slow", times=8, arg=0.4)  # each request takes long enough for the next to start
+    b = backend(server, concurrency=jobs)
     b.continuation_logprobs([ContinuationRequest(f"Text {i}:", (" yes", " no")) for i in range(4)])
-    elapsed = time.monotonic() - began
-    assert elapsed < 8 * 0.4 * 0.75, elapsed  # serial would take 3.2 s or more
+    assert (server.peak == 1) if jobs == 1 else (2 <= server.peak <= jobs), server.peak
 
 
 def test_retry_after_parses_seconds_and_http_dates():
@@ -295,3 +293,73 @@ def test_a_missing_endpoint_error_carries_the_server_message():
     finally:
         fake.close()
     assert "\n" not in str(info.value) and "base_url" in str(info.value)
+
+
+# --- secrets and unreachable servers ------------------------------------------------------
+
+def with_credentials(url: str, userinfo: str = "bob:hunter22-pw") -> str:
+    return url.replace("http://", f"http://{userinfo}@")
+
+
+@pytest.mark.parametrize("status", [400, 500], ids=["answered", "kept-failing"])
+@pytest.mark.parametrize("userinfo", [None, "bob:hunter22-pw"], ids=["api-key", "url-credentials"])
+def test_no_secret_reaches_a_message_even_when_the_server_quotes_the_headers(server, monkeypatch, status, userinfo):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-key")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-private-1234")  # the client sends it as a header too
+    server.fail("reflect", times=3, arg=status)
+    url = with_credentials(server.base_url, userinfo) if userinfo else server.base_url
+    b = backend(server, base_url=url, max_retries=2)
+    with pytest.raises(BackendError) as info:
+        b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    message = str(info.value)
+    assert "bad request" in message and "***" in message  # the server's words, secrets blanked
+    # What was sent: the key as a Bearer token, or (httpx's rule) the URL's user:password as Basic.
+    sent = {k.lower(): v for k, v in server.headers[-1].items()}["authorization"].split(" ", 1)[1]
+    assert sent in ("sk-very-secret-key", "Ym9iOmh1bnRlcjIyLXB3")
+    assert {k.lower(): v for k, v in server.headers[-1].items()}["openai-organization"] == "org-private-1234"
+    for secret in (sent, "sk-very-secret-key", "hunter22-pw", "bob:hunter22", "org-private-1234"):
+        assert secret not in message
+    assert "hunter22" not in json.dumps([b.base_url, b.fingerprint, b.cache_identity()])
+
+
+def test_credentials_in_the_url_are_redacted_everywhere():
+    from promptsel_builtin.openai_backend import redact_url, secrets_of
+
+    assert redact_url("see http://u:p%40ss@host:8/v1 and https://tok@h/x") == "see http://***@host:8/v1 and https://***@h/x"
+    assert redact_url("http://host/v1?a=b@c") == "http://host/v1?a=b@c"  # an @ after the host is not userinfo
+    import base64
+
+    assert set(secrets_of("http://alice:p%40ssword@h/v1", "sk-1234")) >= {
+        "sk-1234", "alice:p%40ssword", "alice:p@ssword", "p@ssword", "p%40ssword", base64.b64encode(b"alice:p@ssword").decode()}
+    assert secrets_of("http://h/v1", "abc") == []  # too short to blank without garbling messages
+
+
+def test_a_refused_connection_fails_at_once_with_a_hint_about_the_url():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    b = OpenAIBackend("m", base_url=f"http://bob:hunter22-pw@127.0.0.1:{port}/v1", backoff=0.01, max_retries=3)
+    with pytest.raises(BackendError) as info:
+        b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
+    message = str(info.value)
+    assert b.retries == 0 and b.waited == 0  # no retries: nothing listens there
+    assert message.startswith(f"Cannot connect to http://***@127.0.0.1:{port}/v1")
+    assert "base_url" in message and "-j" not in message and "hunter22" not in message
+
+
+def test_without_the_openai_package_the_error_says_what_to_install(monkeypatch, capsys, tmp_path):
+    import sys
+
+    from tests.test_cli import GOOD, one_line_error, run
+
+    monkeypatch.setitem(sys.modules, "openai", None)  # import openai now fails
+    with pytest.raises(BackendError, match="pip install"):
+        OpenAIBackend("m")
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "good", "label": "positive"}\n{"text": "bad", "label": "negative"}\n')
+    prompts = tmp_path / "p.toml"
+    prompts.write_text(GOOD)
+    code, _, err = run(capsys, "select", "--backend", "openai", "--model", "m", "--dataset", str(data), "--prompts", str(prompts))
+    assert code == 1 and "pip install 'promptsel[openai]'" in one_line_error(err)

@@ -29,7 +29,7 @@ from promptsel.selection.request import SelectRequest
 from promptsel.selection.run import run_select
 from tests.shared_data import shared_path
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 #: Largest difference allowed between the server's and the in-process class log-probs (nats).
 TOLERANCE = 0.1

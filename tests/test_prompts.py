@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from promptsel.errors import PromptFileError
@@ -72,11 +72,10 @@ def test_cot_prompt_has_a_follow_up_turn_after_the_reasoning(tmp_path):
 
 
 def test_templates_render_in_a_sandbox_with_strict_undefined(tmp_path):
-    prompt = load_prompt_set(write(tmp_path, MINIMAL.replace("{{text}}", "{{ text.__class__.__mro__ }}"))).prompts[0]
-    with pytest.raises(jinja2.exceptions.SecurityError):
-        prompt.render_template({"text": "x"})
+    with pytest.raises(PromptFileError, match=r"prompt 'a': template cannot be rendered \(SecurityError: access to attribute '__class__'"):
+        load_prompt_set(write(tmp_path, MINIMAL.replace("{{text}}", "{{ text.__class__.__mro__ }}")))  # rendered once at load
     prompt = load_prompt_set(write(tmp_path, MINIMAL)).prompts[0]
-    with pytest.raises(jinja2.exceptions.UndefinedError):
+    with pytest.raises(PromptFileError, match=r"\(UndefinedError: 'text' is undefined\)"):
         prompt.render_template({"sentence": "x"})
 
 
@@ -123,3 +122,35 @@ def test_template_hash_changes_with_behaviour_not_with_notes(tmp_path):
     swapped = load_prompt_set(write(tmp_path, MINIMAL.replace('["yes", "Yes"]', '["Yes", "yes"]'))).prompts[0]
     assert base.template_sha256 == noted.template_sha256
     assert base.template_sha256 != swapped.template_sha256
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ('template = "Review: {{text}}"', 'template = "{{ text.__class__ }}"', "template cannot be rendered (SecurityError"),
+        ('template = "Review: {{text}}"', 'template = "{{ text }}{{ 1 // 0 }}"', "template cannot be rendered (ZeroDivisionError"),
+        ('template = "Review: {{text}}"', 'template = "{{ text }}"\ncot = true\ncot_instruction = "Think."\n'
+                                          'cot_followup = "{{ label_space.__class__ }}"', "cot_followup cannot be rendered (SecurityError"),
+    ],
+    ids=["sandbox", "zero-division", "cot-followup"],
+)
+def test_every_prompt_is_rendered_before_any_model_runs(tmp_path, old, new, needle):
+    """The syntax is fine; only rendering shows the problem, and loading renders every prompt."""
+    with pytest.raises(PromptFileError) as err:
+        load_prompt_set(write(tmp_path, MINIMAL.replace(old, new)))
+    assert str(tmp_path) in str(err.value) and "prompt 'a'" in str(err.value) and needle in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ('instruction = "Answer with {{ labels }}."', "instruction: uses {{labels}}, but only {{label_space}} is known there"),
+        ('instruction = "{{ text }}"', "instruction: uses {{text}}"),
+        ('template = "{{ text | nosuchfilter }}"', "No filter named 'nosuchfilter'"),
+    ],
+    ids=["undefined", "field-in-instruction", "unknown-filter"],
+)
+def test_names_that_cannot_exist_are_refused_when_loading(tmp_path, body, needle):
+    text = MINIMAL.replace('template = "Review: {{text}}"', body if body.startswith("template") else f'template = "Review: {{{{text}}}}"\n{body}')
+    with pytest.raises(PromptFileError, match=re.escape(needle)):
+        load_prompt_set(write(tmp_path, text))

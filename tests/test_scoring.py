@@ -137,5 +137,5 @@ def test_cache_keys_depend_on_the_model_fingerprint(setup, tmp_path):
     assert other.calls  # a different model never reads the first model's results
     info = Cache(db).info()
     assert info["entries"] > 0 and set(info["kinds"]) == {"continuation", "sequence", "generate"}
-    assert Cache(db).clear() == info["entries"]
+    assert Cache(db).clear().results == info["entries"]
     assert Cache(db).info()["entries"] == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -55,12 +56,12 @@ def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] |
     table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
     table.add_column("prompt", style="bold", no_wrap=True)
     for header in headers or methods:
-        table.add_column(header, justify="right", overflow="fold")
-    table.add_column(report["metric"], justify="right", style="cyan", overflow="fold")
+        table.add_column(escape(header), justify="right", overflow="fold")
+    table.add_column(escape(report["metric"]), justify="right", style="cyan", overflow="fold")
     best = report["oracle"]["chosen"]
-    for p in report["prompts"]:
+    for p in report["prompts"]:  # ids, method names and titles are user text: never markup
         perf = _f(p["performance"])
-        table.add_row(p["id"], *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf)
+        table.add_row(escape(p["id"]), *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf)
     return table
 
 
@@ -69,7 +70,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     methods = list(report["methods"])
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
     chosen = {m: e["chosen"] for m, e in report["methods"].items()}
-    title = f"{ds['name']} · {ds['split'] or 'scores'} · n={ds['n']}" + (f" · {be['model']}" if be["name"] else "")
+    title = escape(f"{ds['name']} · {ds['split'] or 'scores'} · n={ds['n']}" + (f" · {be['model']}" if be["name"] else ""))
 
     def mark(m: str, p: dict[str, Any]) -> str:
         return "*" if chosen[m] == p["id"] else ""
@@ -78,28 +79,29 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     combined.caption = "score (rank); * = the method's choice"
     natural = combined.__rich_measure__(console, console.options.update(max_width=10_000)).maximum
     if be.get("approximate"):
-        console.print(f"[yellow]Approximate scores[/yellow] ({be['name']}): {be['approximate']}.", highlight=False)
+        note = escape(f"({be['name']}): {be['approximate']}.")
+        console.print(f"[yellow]Approximate scores[/yellow] {note}", highlight=False)
     if natural <= console.width:
         console.print(combined)
     else:  # a narrow terminal: one table of scores and one of ranks, methods numbered
         headers = [f"m{i + 1}" for i in range(len(methods))]
-        legend = "  ".join(f"m{i + 1}={m}" for i, m in enumerate(methods))
+        legend = escape("  ".join(f"m{i + 1}={m}" for i, m in enumerate(methods)))
         console.print(_prompt_table(report, f"{title} · scores", lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m), 2)}", headers))
         ranked = _prompt_table(report, "ranks", lambda m, p: f"{mark(m, p)}{ranks[m][p['id']]}", headers)
         ranked.caption = f"{legend}\n* = the method's choice; higher scores rank first"
         console.print(ranked)
     summary = Table(title="Choice per method", box=box.SIMPLE_HEAD)
     for col in ("method", "chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall"):
-        summary.add_column(col, justify="left" if col in ("method", "chosen") else "right")
+        summary.add_column(escape(col), justify="left" if col in ("method", "chosen") else "right")
     for m, e in report["methods"].items():
         tied = f" +{len(e['tied']) - 1} tied" if len(e["tied"]) > 1 else ""
-        summary.add_row(m, e["chosen"] + tied, _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"]))
+        summary.add_row(escape(m), escape(e["chosen"] + tied), _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"]))
     if report["oracle"]["chosen"] is not None:
-        summary.add_row("[dim]oracle[/dim]", report["oracle"]["chosen"], _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
+        summary.add_row("[dim]oracle[/dim]", escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
         summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
     console.print(summary)
     if report.get("fute"):
-        console.print(fute_summary(report["fute"]), highlight=False)
+        console.print(escape(fute_summary(report["fute"])), highlight=False)
 
 
 def fute_summary(fute: dict[str, Any]) -> str:
@@ -116,11 +118,12 @@ def fute_summary(fute: dict[str, Any]) -> str:
 
 
 def print_embeddings(result: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"Task embeddings in {result['store']}", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(f"Task embeddings in {result['store']}"), box=box.SIMPLE_HEAD)
     for col in ("kind", "embedder", "prompt / dataset", "status", "seconds", "key"):
         table.add_column(col, justify="right" if col == "seconds" else "left")
     for e in result["embeddings"]:
-        table.add_row(e["kind"].upper(), e["embedder"], e["prompt"] or e["dataset"] or "", e["status"], f"{e['seconds']:.1f}", e["key"][:12])
+        cells = (e["kind"].upper(), e["embedder"], e["prompt"] or e["dataset"] or "", e["status"], f"{e['seconds']:.1f}", e["key"][:12])
+        table.add_row(*map(escape, cells))
     console.print(table)
 
 
@@ -137,8 +140,8 @@ def print_plugins(rows: list[dict[str, Any]], console: Console) -> None:
     for col in ("name", "distribution", "version", "provides", "status"):
         table.add_column(col)
     for r in rows:
-        status = f"[red]failed: {r['error']}[/red]" if r["error"] else "[green]loaded[/green]"
-        table.add_row(r["name"], r["distribution"] or "", r["version"] or "", ", ".join(r["provides"]), status)
+        status = f"[red]failed: {escape(r['error'])}[/red]" if r["error"] else "[green]loaded[/green]"
+        table.add_row(*map(escape, (r["name"], r["distribution"] or "", r["version"] or "", ", ".join(r["provides"]))), status)
     console.print(table)
 
 
@@ -147,19 +150,19 @@ _VERDICT_STYLE = {"ok": "green", "warn": "yellow", "unavailable": "dim", "fail":
 
 def print_probe(result: Any, console: Console) -> None:
     """The capability probe as a table of checks, then what the backend can serve."""
-    table = Table(title=f"{result.backend} · {result.model}", box=box.SIMPLE_HEAD)
+    table = Table(title=escape(f"{result.backend} · {result.model}"), box=box.SIMPLE_HEAD)
     for col in ("check", "verdict", "detail"):
         table.add_column(col, overflow="fold")
     for c in result.checks:
         style = _VERDICT_STYLE.get(c.verdict, "")
-        table.add_row(c.name, f"[{style}]{c.verdict}[/{style}]", c.detail)
+        table.add_row(escape(c.name), f"[{style}]{c.verdict}[/{style}]", escape(c.detail))  # details quote servers
     console.print(table)
     if result.approximate:
-        console.print(f"[yellow]Approximate scores:[/yellow] {result.approximate}.", highlight=False)
+        console.print(f"[yellow]Approximate scores:[/yellow] {escape(result.approximate)}.", highlight=False)
     served = ", ".join(result.methods) or "none"
-    console.print(f"Methods this backend can serve: {served}.", highlight=False)
+    console.print(escape(f"Methods this backend can serve: {served}."), highlight=False)
     verdict = "[bold red]FAILED[/bold red]" if result.failed else "[green]OK[/green]"
-    console.print(f"{verdict} capabilities: {', '.join(result.capabilities) or 'none'}.", highlight=False)
+    console.print(f"{verdict} {escape('capabilities: ' + (', '.join(result.capabilities) or 'none'))}.", highlight=False)
 
 
 def print_check(result: Any, console: Console) -> None:

@@ -34,7 +34,7 @@ from ..assets.packages import VADER_SDIST, RegistryArchive, cache_dir, fetch
 from ..embedder import FuteOptions
 from ..errors import DataError, UsageError
 from ..selection.data import data_dir as resolve_data_dir
-from ..selection.data import read_jsonl, truncate
+from ..selection.data import read_jsonl, read_jsonl_lines, read_table_lines, truncate
 
 DEFAULT_SIZE = FuteOptions().unlabeled_size
 #: Characters per segment. The paper truncates at ~511 T5 tokens (about 2,000 characters);
@@ -255,20 +255,26 @@ def _clean(row: dict[str, Any]) -> dict[str, Any] | None:
 def _read_file(path: Path) -> list[dict[str, Any]]:
     suffix, stem = path.suffix.lower(), path.stem
     if suffix == ".txt":
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError as exc:
+            lineno = path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}).", hint="Save the file as UTF-8.") from None
         return [{"text": line, "text_b": None, "source": stem} for line in lines if line.strip()]
     if suffix == ".jsonl":
-        records = read_jsonl(path)
+        records = read_jsonl_lines(path)
     else:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            records = list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+        records = read_table_lines(path, "\t" if suffix == ".tsv" else ",")
     rows = []
-    for i, rec in enumerate(records, 1):
-        if not isinstance(rec, dict) or "text" not in rec:
+    for i, rec in records:
+        if "text" not in rec:
             raise DataError(
-                f"{path}: row {i} has no 'text' field.",
+                f"{path}:{i}: no 'text' field.",
                 hint="U files need a 'text' field (optional: 'text_b', 'source').",
             )
+        for key in ("text", "text_b"):
+            if isinstance(rec.get(key), (dict, list)):
+                raise DataError(f"{path}:{i}: {key!r} is a JSON {type(rec[key]).__name__}, not text.")
         rows.append(
             {
                 "text": rec["text"],

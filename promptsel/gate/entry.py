@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,12 @@ import numpy as np
 from ..embedder import FuteOptions
 from ..errors import UsageError
 from ..selection.inputs import Inputs, resolve_dataset_spec
-from ..selection.prompts import Prompt
+from ..selection.prompts import Prompt, PromptSet
 from ..selection.request import ScoringOptions, SelectRequest
 from ..selection.run import select
 from ..selection.scoretable import ScoreTable
 from ..selection.scoring import Progress
-from ..selector import SelectionContext
+from ..selector import SelectionContext, Selector
 from .bootstrap import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, bootstrap_intervals
 from .lockfile import LockFileError, new_lock, read_lock, rounded, write_lock
 
@@ -123,19 +124,23 @@ def run_entry(inputs: Inputs, lock_dir: Path) -> tuple[str, dict[str, Any], dict
     report, table = select(inputs)
     # Record what really ran: without --methods the default set is written out by name.
     record = request_record(replace(inputs.request, methods=list(report["methods"])), lock_dir, report["dataset"]["split"])
-    return entry_key(record, report["backend"]["model"]), make_entry(record, report, table, inputs), report
+    assert inputs.prompt_set is not None and inputs.dataset is not None
+    sample = {"sha256": inputs.dataset.content_sha256(), **inputs.dataset.describe_source()}
+    entry = make_entry(record, report, table, inputs.prompt_set, sample, make=inputs.selector)
+    return entry_key(record, report["backend"]["model"]), entry, report
 
 
-def make_entry(record: dict[str, Any], report: dict[str, Any], table: ScoreTable, inputs: Inputs) -> dict[str, Any]:
-    prompt_set, dataset = inputs.prompt_set, inputs.dataset
-    assert prompt_set is not None and dataset is not None
+def make_entry(record: dict[str, Any], report: dict[str, Any], table: ScoreTable, prompt_set: PromptSet,
+               sample: dict[str, Any], make: Callable[[str], Selector] | None = None) -> dict[str, Any]:
+    """The lock entry of a selection. ``sample``: the evaluation sample's content ``sha256`` and
+    its ``source``; ``make(name)``: a method with the run's options (default: its defaults)."""
     methods = list(report["methods"])
     labels = table.labels is not None
     intervals: dict[str, np.ndarray] = {}
     bootstrap = None
     if not labels:  # with labels the gate reads performance; the interval is for label-free runs
         context = SelectionContext(prompt_set=prompt_set, seed=record["seed"])
-        intervals, excluded = bootstrap_intervals(table, methods, context, seed=record["seed"], make=inputs.selector)
+        intervals, excluded = bootstrap_intervals(table, methods, context, seed=record["seed"], make=make)
         bootstrap = {"resamples": BOOTSTRAP_RESAMPLES, "level": BOOTSTRAP_LEVEL, "excluded": excluded}
     position = {p.id: i for i, p in enumerate(prompt_set.prompts)}
     prompts = {}
@@ -155,8 +160,8 @@ def make_entry(record: dict[str, Any], report: dict[str, Any], table: ScoreTable
     return rounded({
         "request": record,
         "dataset": {"name": ds["name"], "split": ds["split"], "n": ds["n"], "labels": labels,
-                    "sample_ids_sha256": ds["sample_ids_sha256"], "sample_sha256": dataset.content_sha256(),
-                    "source": dataset.describe_source()["source"]},
+                    "sample_ids_sha256": ds["sample_ids_sha256"], "sample_sha256": sample["sha256"],
+                    "source": sample["source"]},
         "backend": {"name": be["name"], "model": be["model"], "fingerprint": be["fingerprint"]},
         "prompt_set": {"name": prompt_set.name, "description": prompt_set.description},
         "versions": {k: v for k, v in report["versions"].items() if k not in _PLATFORM_VERSIONS},

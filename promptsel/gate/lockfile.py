@@ -100,7 +100,9 @@ def write_lock(path: Path, lock: dict[str, Any]) -> None:
 _NUMBER = (int, float, type(None))
 _SECTIONS: dict[str, dict[str, tuple[type, ...]]] = {
     "request": {"prompts": (str,), "dataset": (str,), "methods": (list,), "backend": (str,), "model_args": (dict,),
-                "scoring": (dict,), "seed": (int,), "metric": (str,), "fields": (dict,), "label_field": (str,)},
+                "scoring": (dict,), "seed": (int,), "metric": (str,), "fields": (dict,), "label_field": (str,),
+                "split": (str, type(None)), "limit": (int, type(None)), "model": (str, type(None)),
+                "max_chars": (int, type(None)), "classes": (list, type(None))},
     "dataset": {"n": (int,), "labels": (bool,), "sample_sha256": (str,)},
     "backend": {"fingerprint": (str,), "model": (str,)},
 }
@@ -120,6 +122,12 @@ def _check_entry(path: Path, key: str, entry: Any) -> None:
         if not isinstance(entry, dict) or not isinstance(entry.get(section), dict):
             raise LockFileError(f"{path}: entry {key!r} has no {section!r} table.", hint="Re-lock it with `promptsel lock`.")
         _check_fields(path, key, section, entry[section], fields)
+    request = entry["request"]
+    texts = {"methods": request["methods"], "classes": request.get("classes") or [], "fields": list(request["fields"].values())}
+    for name, values in texts.items():
+        if not all(isinstance(v, str) for v in values):
+            raise LockFileError(f"{path}: entry {key!r} has no valid request.{name} (names must be strings).",
+                                hint="Re-lock it with `promptsel lock`.")
     for kind, fields in (("prompts", _PER_PROMPT), ("methods", _PER_METHOD)):
         table = entry.get(kind)
         if not isinstance(table, dict) or not table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -113,10 +114,11 @@ class Dataset:
 
     def sample(self, limit: int | None, seed: int) -> Dataset:
         """A seeded, class-stratified sample of ``limit`` examples, in the split's own order."""
+        check_seed(seed)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+            raise UsageError(f"--limit must be a positive number, got {limit!r}.")
         if limit is None or limit >= len(self.examples):
             return self
-        if limit <= 0:
-            raise UsageError(f"--limit must be a positive number, got {limit}.")
         import numpy as np
 
         rng = np.random.default_rng(seed)
@@ -166,16 +168,74 @@ def data_dir(explicit: str | Path | None = None) -> Path | None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in read_jsonl_lines(path)]
+
+
+def read_jsonl_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line; any other line is a DataError naming it."""
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}).",
+                                hint="Save the file as UTF-8.") from None
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg}).", hint="Each line must be one JSON object.") from exc
+                row = json.loads(line)
+            except ValueError as exc:
+                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise DataError(f"{path}:{lineno}: not valid JSON ({msg}).", hint="Each line must be one JSON object.") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: a JSON {type(row).__name__}, not an object.",
+                                hint='Each line must be one JSON object, e.g. {"text": "...", "label": "..."}.')
+            rows.append((lineno, row))
     return rows
+
+
+def read_table_lines(path: Path, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, row) for every row of a CSV/TSV file with a header; a file that is not
+    UTF-8, or a row the csv module cannot read, is a DataError naming the line."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        lineno = raw[: exc.start].count(b"\n") + 1
+        raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}).", hint="Save the file as UTF-8.") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows = []
+    try:
+        for row in reader:
+            rows.append((reader.line_num, row))
+    except csv.Error as exc:
+        hint = "Use a .jsonl file for texts this long." if "field larger" in str(exc) else "Check the quoting on that line."
+        raise DataError(f"{path}:{reader.line_num + 1}: cannot read this {path.suffix[1:]} row ({exc}).", hint=hint) from None
+    return rows
+
+
+def check_text(value: Any, where: str) -> None:
+    """A template field's value: text (or a number), never null or a structure."""
+    if value is None or isinstance(value, (dict, list)):
+        got = "null or missing" if value is None else f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+        raise DataError(f"{where} is {got}, not text.", hint="Give every example a text for every field, or leave the example out.")
+
+
+def check_all_or_no_labels(examples: Sequence[Mapping[str, Any]], where: Sequence[str]) -> None:
+    """A split is labeled or label-free: a few missing labels would silently make all of it
+    label-free (no performance, no oracle), so they are an error naming the first one."""
+    missing = [i for i, ex in enumerate(examples) if ex.get("label") is None]
+    if missing and len(missing) < len(examples):
+        raise DataError(f"{where[missing[0]]}: no label, while {len(examples) - len(missing)} other examples have one.",
+                        hint="Label every example, or none (a label-free run).")
+
+
+def check_seed(seed: Any) -> int:
+    """Seeds are whole numbers in [0, 2**32): what numpy, torch and Python's random all take."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UsageError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}.")
+    return seed
 
 
 def load_named(spec: DatasetSpec, split: str, directory: str | Path | None = None) -> Dataset:
@@ -185,20 +245,19 @@ def load_named(spec: DatasetSpec, split: str, directory: str | Path | None = Non
     if root is not None:
         path = root / spec.name / f"{split}.jsonl"
         if path.is_file():
-            rows = read_jsonl(path)
-            return _make(spec, split, rows, f"data-dir:{path}")
+            return _make(spec, split, read_jsonl_lines(path), f"data-dir:{path}", path)
         tried.append(f"data directory ({path} not found)")
     else:
         tried.append("data directory (none set: --data-dir or PROMPTSEL_DATA_DIR)")
     if spec.hub is not None:
         rows, why = _load_hub(spec, split)
         if rows is not None:
-            return _make(spec, split, rows, f"hub:{spec.hub.path}")
+            return _make(spec, split, list(enumerate(rows, 1)), f"hub:{spec.hub.path}")
         tried.append(f"Hugging Face hub ({why})")
     if spec.offline is not None:
         rows = spec.offline(split)
         if rows is not None:
-            return _make(spec, split, rows, f"offline:{spec.offline_name}")
+            return _make(spec, split, list(enumerate(rows, 1)), f"offline:{spec.offline_name}")
         tried.append(f"offline {spec.offline_name} (has no {split!r} split)")
     raise DataError(
         f"Dataset {spec.name!r} split {split!r} is not available; tried: {'; '.join(tried)}.",
@@ -232,18 +291,24 @@ def _load_hub(spec: DatasetSpec, split: str) -> tuple[list[dict[str, Any]] | Non
     return rows, ""
 
 
-def _make(spec: DatasetSpec, split: str, rows: list[dict[str, Any]], source: str) -> Dataset:
+def _make(spec: DatasetSpec, split: str, rows: list[tuple[int, dict[str, Any]]], source: str,
+          path: Path | None = None) -> Dataset:
+    """Examples from numbered rows; errors name the file and line (or the source and row)."""
     examples = []
-    for i, row in enumerate(rows):
+    for lineno, row in rows:
+        where = f"{path}:{lineno}" if path is not None else f"{source}: row {lineno}"
         missing = [f for f in spec.fields if f not in row]
         if missing:
-            raise DataError(f"{source}: row {i + 1} has no field {missing[0]!r} (needs: {', '.join(spec.fields)}).")
+            raise DataError(f"{where}: no field {missing[0]!r} (needs: {', '.join(spec.fields)}).")
+        for f in spec.fields:
+            check_text(row[f], f"{where}: field {f!r}")
         label = row.get("label")
         if label is not None and label not in spec.classes:
-            raise DataError(f"{source}: row {i + 1} has label {label!r}, not one of {', '.join(spec.classes)}.")
+            raise DataError(f"{where}: label {label!r} is not one of {', '.join(spec.classes)}.")
         examples.append({**{f: row[f] for f in spec.fields}, "label": label})
     if not examples:
         raise DataError(f"Dataset {spec.name!r} split {split!r} from {source} is empty.", hint="Check the file has examples.")
+    check_all_or_no_labels(examples, [f"{path}:{n}" if path is not None else f"{source}: row {n}" for n, _ in rows])
     return Dataset(
         name=spec.name, split=split, fields=spec.fields, classes=spec.classes,
         examples=examples, ids=[f"{split}:{i}" for i in range(len(examples))], source=source, task=spec.task,
@@ -271,33 +336,45 @@ def load_local(
     if suffix not in LOCAL_SUFFIXES:
         raise UsageError(f"Unsupported data file {path}: use one of {', '.join(LOCAL_SUFFIXES)}.")
     if suffix == ".jsonl":
-        rows = read_jsonl(path)
+        rows = read_jsonl_lines(path)
     else:
-        with open(path, encoding="utf-8", newline="") as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+        rows = read_table_lines(path, "\t" if suffix == ".tsv" else ",")
     if not rows:
         raise DataError(f"Data file {path} is empty.", hint="It needs a header (csv/tsv) and at least one example.")
+    if classes is not None:
+        classes = check_classes(classes)
     rename = dict(rename or {})
-    columns = list(rows[0].keys())
+    columns = [str(c) for c in rows[0][1] if c is not None]
     has_labels = label_field is not None and label_field in columns
     if fields is None:
         fields = [c for c in columns if c != label_field and c not in rename.values()] + list(rename)
     fields = tuple(fields)
+    if not fields:
+        raise DataError(f"{path} has no column for the templates (only {label_field!r}).",
+                        hint="Add a text column, or map fields to columns with --field NAME=COLUMN.")
     examples = []
-    for i, row in enumerate(rows):
+    for lineno, row in rows:
         example = {}
         for f in fields:
             column = rename.get(f, f)
             if column not in row:
-                raise DataError(f"{path}: row {i + 1} has no column {column!r} for field {f!r} (columns: {', '.join(columns)}).",
+                raise DataError(f"{path}:{lineno}: no column {column!r} for field {f!r} (columns: {', '.join(columns)}).",
                                 hint="Map fields to columns with --field NAME=COLUMN.")
+            check_text(row[column], f"{path}:{lineno}: field {column!r}")
             example[f] = row[column]
-        example["label"] = str(row[label_field]) if has_labels and row.get(label_field) not in (None, "") else None
+        label = row.get(label_field) if has_labels else None
+        if isinstance(label, (dict, list)):
+            raise DataError(f"{path}:{lineno}: label is a JSON {'object' if isinstance(label, dict) else 'array'}, not a class name.")
+        example["label"] = str(label) if label not in (None, "") else None
         examples.append(example)
+    check_all_or_no_labels(examples, [f"{path}:{lineno}" for lineno, _ in rows])
     labels = sorted({ex["label"] for ex in examples if ex["label"] is not None})
     if classes is None:
         if not labels:
             raise UsageError(f"{path} has no {label_field!r} column; pass --classes to name the classes.")
+        if len(labels) < 2:
+            raise DataError(f"{path}: every label is {labels[0]!r}; choosing a prompt needs at least two classes.",
+                            hint="Pass all the classes with --classes A,B.")
         classes = labels
     unknown = sorted(set(labels) - set(classes))
     if unknown:
@@ -314,3 +391,16 @@ def truncate(text: str, max_chars: int) -> str:
         return text
     cut = text.rfind(" ", 0, max_chars + 1)
     return text[:cut].rstrip() if cut > 0 else text[:max_chars]
+
+
+def check_classes(classes: Sequence[str]) -> tuple[str, ...]:
+    """``--classes``: at least two distinct, non-empty names."""
+    names = tuple(str(c).strip() for c in classes)
+    if any(not c for c in names):
+        raise UsageError(f"--classes has an empty class name: {','.join(names)!r}.")
+    if len(set(names)) != len(names):
+        dup = next(c for i, c in enumerate(names) if c in names[:i])
+        raise UsageError(f"--classes names {dup!r} twice.")
+    if len(names) < 2:
+        raise UsageError(f"--classes needs at least two classes, got {', '.join(names)}.")
+    return names

@@ -45,7 +45,7 @@ def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
     else:
         dataset = load_named(spec, req.split or spec.eval_split, req.data_dir)
     dataset = dataset.sample(req.limit, req.seed)
-    return dataset.truncated(req.max_chars) if req.max_chars else dataset
+    return dataset.truncated(req.max_chars) if req.max_chars is not None else dataset
 
 
 def make_backend(name: str, model: str | None, model_args: dict[str, Any]) -> Backend:
@@ -131,10 +131,11 @@ class Inputs:
         if self.requested is None:
             names = [e.name for e in regs.selectors if e.target.default and e.target.needs <= available]
         else:
-            names = []
-            for name in self.requested:
-                entry = regs.selectors.entry(name)
+            entries = [regs.selectors.entry(name) for name in self.requested]
+            for entry in entries:  # each method's own reasons first: they say most
                 entry.target.preflight(self)
+            names = []
+            for entry in entries:
                 missing = entry.target.needs - available
                 if missing:
                     raise CapabilityError(
@@ -221,19 +222,3 @@ class Inputs:
         return {"backend": {"fingerprint": self.backend.fingerprint, "model": self.backend.model_name},
                 "dataset": {"sample_sha256": self.dataset.content_sha256(), **self.dataset.describe_source()}}
 
-
-def validate_prompts(req: SelectRequest) -> PromptSet:
-    """``promptsel validate PROMPTS [--dataset ...]``: the prompt set loads and, with a dataset,
-    its placeholders and classes fit it. A local file (and a named ``--split``) is read to know
-    its fields and classes; a named dataset is checked against its spec. No model runs."""
-    assert req.prompts is not None
-    prompt_set = load_prompt_set(req.prompts)
-    if req.dataset is None:
-        return prompt_set
-    spec = resolve_dataset_spec(req.dataset)
-    if spec is None or req.split is not None:
-        data = load_dataset(req, spec)
-        prompt_set.check_dataset(data.fields, data.classes, data.name)
-    else:
-        prompt_set.check_dataset(spec.fields, spec.classes, spec.name)
-    return prompt_set

@@ -85,17 +85,27 @@ class Prompt:
     def placeholders(self) -> set[str]:
         return jinja2.meta.find_undeclared_variables(_ENV.parse(self.template))
 
+    def _render(self, key: str, source: str, context: Mapping[str, Any]) -> str:
+        # A template can fail only when rendered (a sandbox violation, an undefined name, a
+        # division by zero): that is the prompt's fault, said in one line naming it.
+        try:
+            return _ENV.from_string(source).render(**context)
+        except Exception as exc:
+            detail = str(exc).splitlines()[0].rstrip(".") if str(exc) else ""
+            raise PromptFileError(f"prompt {self.id!r}: {key} cannot be rendered ({type(exc).__name__}: {detail}).",
+                                  hint="Fix the template; `promptsel validate PROMPTS --dataset NAME` checks it without a model.") from None
+
     def render_template(self, example: Mapping[str, Any]) -> str:
         """The template instantiated with one input: the raw text SPELL scores."""
-        return _ENV.from_string(self.template).render(**example)
+        return self._render("template", self.template, example)
 
-    def _extra(self, text: str | None) -> str | None:
-        return _ENV.from_string(text).render(label_space=self.label_space) if text else None
+    def _extra(self, text: str | None, key: str = "instruction") -> str | None:
+        return self._render(key, text, {"label_space": self.label_space}) if text else None
 
     def user_turn(self, example: Mapping[str, Any]) -> str:
         """The first user turn: template, then the answer (or reasoning) instruction."""
         body = self.render_template(example)
-        extra = self._extra(self.cot_instruction if self.cot else self.instruction)
+        extra = self._extra(*((self.cot_instruction, "cot_instruction") if self.cot else (self.instruction, "instruction")))
         return f"{body}\n{extra}" if extra else body
 
     def messages(self, example: Mapping[str, Any], reasoning: str | None = None) -> list[dict[str, str]]:
@@ -104,7 +114,7 @@ class Prompt:
         msgs.append({"role": "user", "content": self.user_turn(example)})
         if reasoning is not None:
             msgs.append({"role": "assistant", "content": reasoning})
-            follow = self._extra(self.cot_followup) or self._extra(self.instruction) or ""
+            follow = self._extra(self.cot_followup, "cot_followup") or self._extra(self.instruction) or ""
             msgs.append({"role": "user", "content": follow})
         return msgs
 
@@ -155,6 +165,20 @@ class PromptSet:
                     f"{self.path}: prompt {p.id!r} answer_choices classes do not match dataset "
                     f"{dataset!r} labels ({'; '.join(parts)}). Its labels are: {', '.join(classes)}."
                 )
+
+    def check_render(self, fields: Sequence[str]) -> None:
+        """Render every prompt (each turn, CoT's follow-up too) on a sample example built from
+        ``fields``: a template that fails only when rendered fails here, before any model runs
+        (:func:`load_prompt_set` calls it with the templates' own placeholders)."""
+        # Long enough for templates that slice or index their input (a few words per field).
+        example = {f: f"A sample {f}: the quick brown fox jumps over the lazy dog, twice over, and then rests." for f in fields}
+        for p in self.prompts:
+            try:
+                p.raw_text(example)
+                if p.cot:
+                    p.raw_text(example, reasoning="sample reasoning")
+            except PromptFileError as exc:
+                raise PromptFileError(f"{self.path}: {exc.message}", hint=exc.hint) from None
 
 
 def _fail(path: Path, where: str, message: str) -> PromptFileError:
@@ -232,13 +256,20 @@ def load_prompt_set(path: str | Path) -> PromptSet:
             if text is None:
                 continue
             try:
-                _ENV.parse(text)
+                _ENV.from_string(text)  # compiled, not only parsed: an unknown filter fails here
             except jinja2.TemplateSyntaxError as exc:
                 raise _fail(path, f"{where}: {key}", f"Jinja syntax error at line {exc.lineno}: {exc.message}") from exc
+        for key in ("instruction", "cot_instruction", "cot_followup"):
+            text = options[key]
+            names = jinja2.meta.find_undeclared_variables(_ENV.parse(text)) if text else set()
+            unknown = sorted(names - {"label_space", *_ENV.globals})  # Jinja's own globals (range, ...) are known
+            if unknown:
+                raise _fail(path, f"{where}: {key}", f"uses {{{{{unknown[0]}}}}}, but only {{{{label_space}}}} is known there "
+                                                     "(the input's fields belong in the template)")
         if prompt.cot and not prompt.cot_instruction:
             raise _fail(path, where, "cot = true needs a cot_instruction (in the prompt or [defaults])")
         prompts.append(prompt)
-    return PromptSet(
+    prompt_set = PromptSet(
         path=path,
         name=str(data.get("name") or path.stem),
         prompts=prompts,
@@ -246,3 +277,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         description=data.get("description"),
         sha256=hashlib.sha256(raw_bytes).hexdigest(),
     )
+    # Render once with the placeholders the templates use: a template that can only fail when
+    # rendered (a sandbox violation, a division by zero) fails here, whatever the command.
+    prompt_set.check_render(sorted(set().union(*(p.placeholders() for p in prompts))))
+    return prompt_set

@@ -17,6 +17,8 @@ from ..options import Options, option
 class ScoringOptions(Options):
     """How prompts are scored. Every field is in the cache and embedding keys."""
 
+    owner: ClassVar[str] = "scoring"
+
     #: ``full``: the whole label word; ``first_token``: its first token only (FUTE's code).
     mode: Literal["full", "first_token"] = "full"
     #: How a class's label words combine: ``sum`` of probabilities (logsumexp) or ``max``.

@@ -138,7 +138,8 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         "fute": methods.sections.get("fute"),
         "timings": {**{k: round(v, 4) for k, v in inputs.timings.items()},
                     "methods": {k: round(v, 4) for k, v in methods.seconds.items()}},
-        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses},
+        "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
+                                                "invalid": scorer.cache.invalid},
         "versions": versions(inputs.backend),
         "run": run_record(req.command, req.prompts),
     }

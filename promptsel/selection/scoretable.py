@@ -26,26 +26,30 @@ class ScoreTable:
     sample_ids: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        lp = np.asarray(self.class_logprobs, dtype=np.float64)
+        lp = _numbers("class_logprobs", self.class_logprobs)
         if lp.ndim != 3:
             raise UsageError(f"class_logprobs must have shape [P, N, C], got {lp.shape}.")
-        self.class_logprobs = log_softmax(lp, axis=-1)
         p, n, c = lp.shape
-        if len(self.prompt_ids) != p:
-            raise UsageError(f"{len(self.prompt_ids)} prompt ids for {p} prompts in class_logprobs.")
-        if len(self.class_names) != c:
-            raise UsageError(f"{len(self.class_names)} class names for {c} classes in class_logprobs.")
+        if not (p and n and c):
+            raise UsageError(f"class_logprobs has shape {lp.shape}: it needs at least one prompt, one example and two classes.")
+        if c < 2:
+            raise UsageError("class_logprobs has one class: choosing a prompt needs at least two.")
+        if np.isnan(lp).any():
+            raise UsageError("class_logprobs has NaN values.")
+        self.class_logprobs = log_softmax(lp, axis=-1)
+        self.prompt_ids = _names("prompt ids", self.prompt_ids, p, "prompts in class_logprobs", unique=True)
+        self.class_names = _names("class names", self.class_names, c, "classes in class_logprobs", unique=True)
         if self.prompt_nll is not None:
-            self.prompt_nll = np.asarray(self.prompt_nll, dtype=np.float64)
+            self.prompt_nll = _numbers("prompt_nll", self.prompt_nll)
             if self.prompt_nll.shape != (p, n):
                 raise UsageError(f"prompt_nll must have shape [{p}, {n}], got {self.prompt_nll.shape}.")
+            if not np.isfinite(self.prompt_nll).all():
+                raise UsageError("prompt_nll has NaN or infinite values.")
         if self.labels is not None:
-            self.labels = np.asarray(self.labels, dtype=np.int64)
-            if self.labels.shape != (n,):
-                raise UsageError(f"labels must have shape [{n}], got {self.labels.shape}.")
-            if n and (self.labels.min() < 0 or self.labels.max() >= c):
-                raise UsageError(f"labels must be class indices in [0, {c - 1}].")
-        if not self.sample_ids:
+            self.labels = _labels(self.labels, n, c)
+        if self.sample_ids:
+            self.sample_ids = _names("sample ids", self.sample_ids, n, "examples in class_logprobs")
+        else:
             self.sample_ids = [str(i) for i in range(n)]
 
     @property
@@ -91,28 +95,71 @@ class ScoreTable:
             raise UsageError(f"Scores file not found: {path}.", hint="Check the path given to --scores.")
         try:
             data = np.load(path, allow_pickle=False)
-        except Exception as exc:
-            raise UsageError(f"Cannot read scores file {path}: {exc}.", hint="It must be a .npz written by numpy.savez.") from exc
-        if "class_logprobs" not in data.files:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array (.npy), not a .npz of named arrays")
+            with data:
+                arrays = {key: data[key] for key in data.files}
+        except Exception as exc:  # not a zip, a damaged member, an object array (needs pickle)
+            raise UsageError(f"Cannot read scores file {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}.",
+                             hint="It must be a .npz of plain numeric and string arrays, written by numpy.savez.") from None
+        if "class_logprobs" not in arrays:
             raise UsageError(
-                f"Scores file {path} has no 'class_logprobs' array (it has: {', '.join(data.files) or 'nothing'}).",
+                f"Scores file {path} has no 'class_logprobs' array (it has: {', '.join(arrays) or 'nothing'}).",
                 hint="Save log-probs of shape [prompts, examples, classes] under that name.",
             )
-        lp = data["class_logprobs"]
-        if lp.ndim != 3:
-            raise UsageError(f"class_logprobs in {path} must have shape [P, N, C], got {lp.shape}.")
-        p, _n, c = lp.shape
-        if not np.all(np.isfinite(lp)):
-            raise UsageError(f"class_logprobs in {path} has NaN or infinite values.")
+        lp = arrays["class_logprobs"]
 
         def strings(key: str, default: list[str]) -> list[str]:
-            return [str(x) for x in data[key]] if key in data.files else default
+            if key not in arrays:
+                return default
+            if arrays[key].dtype.kind not in "Uiu" or arrays[key].ndim != 1:
+                raise UsageError(f"{key} must be a list of strings, got {arrays[key].dtype} of shape {arrays[key].shape}.")
+            return [str(x) for x in arrays[key]]
 
-        return cls(
-            prompt_ids=strings("prompt_ids", prompt_ids or [f"prompt_{i:02d}" for i in range(p)]),
-            class_names=strings("class_names", [f"class_{i}" for i in range(c)]),
-            class_logprobs=lp,
-            prompt_nll=data["prompt_nll"] if "prompt_nll" in data.files else None,
-            labels=data["labels"] if "labels" in data.files else None,
-            sample_ids=strings("sample_ids", []),
-        )
+        p = lp.shape[0] if lp.ndim == 3 else 0
+        c = lp.shape[2] if lp.ndim == 3 else 0
+        try:
+            if lp.dtype.kind in "fiu" and not np.isfinite(lp).all():
+                raise UsageError("class_logprobs has NaN or infinite values.")
+            return cls(
+                prompt_ids=strings("prompt_ids", prompt_ids or [f"prompt_{i:02d}" for i in range(p)]),
+                class_names=strings("class_names", [f"class_{i}" for i in range(c)]),
+                class_logprobs=lp,
+                prompt_nll=arrays.get("prompt_nll"),
+                labels=arrays.get("labels"),
+                sample_ids=strings("sample_ids", []),
+            )
+        except UsageError as exc:
+            raise UsageError(f"Scores file {path}: {exc.message}", hint=exc.hint) from None
+
+
+def _numbers(name: str, values: object) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise UsageError(f"{name} must hold numbers, got {array.dtype}.")
+    return array.astype(np.float64)
+
+
+def _names(what: str, names: list[str], n: int, of: str, *, unique: bool = False) -> list[str]:
+    names = [str(x) for x in names]
+    if len(names) != n:
+        raise UsageError(f"{len(names)} {what} for {n} {of}.")
+    if unique and len(set(names)) != n:
+        dup = next(x for i, x in enumerate(names) if x in names[:i])
+        raise UsageError(f"{what} must be unique; {dup!r} appears twice.")
+    return names
+
+
+def _labels(values: object, n: int, c: int) -> np.ndarray:
+    """Class indices; floats only when they are whole numbers (never truncated)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        raise UsageError(f"labels must be class indices (integers), got {array.dtype}.")
+    if array.shape != (n,):
+        raise UsageError(f"labels must have shape [{n}], got {array.shape}.")
+    if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
+        bad = next(float(x) for x in array if not (np.isfinite(x) and x == round(x)))
+        raise UsageError(f"labels must be class indices (whole numbers), got {bad}.")
+    if n and (array.min() < 0 or array.max() >= c):
+        raise UsageError(f"labels must be class indices in [0, {c - 1}].")
+    return array.astype(np.int64)

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..backend import Backend, ContinuationRequest, ScoringMode
-from .cache import Cache, make_key
+from .cache import Cache, finite_numbers, make_key
 from .data import Dataset
 from .prompts import Prompt, PromptSet
 from .request import ScoringOptions
@@ -52,9 +52,13 @@ class Scorer:
     def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str:
         return self.backend.render_chat(messages, add_generation_prompt=add_generation_prompt)
 
-    def _cached(self, kind: str, payloads: Sequence[Any], compute: Callable[[list[Any]], list[Any]]) -> list[Any]:
+    def _cached(self, kind: str, payloads: Sequence[Any], compute: Callable[[list[Any]], list[Any]],
+                valid: Callable[[Any, Any], bool]) -> list[Any]:
+        """``valid(payload, value)`` says whether a value read from the cache can be used; one
+        that cannot is recomputed and rewritten."""
         keys = [make_key(kind, self._identity, p) for p in payloads]
-        found = self.cache.get_many(keys)
+        by_key = dict(zip(keys, payloads))
+        found = self.cache.get_many(keys, valid=lambda key, value: valid(by_key[key], value))
         results: list[Any] = [found.get(k) for k in keys]
         missing = [i for i, k in enumerate(keys) if k not in found]
         self.progress.advance(len(keys) - len(missing))
@@ -77,13 +81,16 @@ class Scorer:
             reqs = [ContinuationRequest(p, tuple(c)) for p, c, _ in batch]
             return [np.asarray(a, dtype=float).tolist() for a in self.backend.continuation_logprobs(reqs, mode=mode)]
 
-        return [np.asarray(v, dtype=float) for v in self._cached("continuation", payloads, compute)]
+        def valid(payload: Any, value: Any) -> bool:  # one finite log-prob per continuation
+            return finite_numbers(value, len(payload[1]))
+
+        return [np.asarray(v, dtype=float) for v in self._cached("continuation", payloads, compute, valid)]
 
     def sequence_logprobs(self, texts: Sequence[str]) -> list[np.ndarray]:
         def compute(batch: list[str]) -> list[Any]:
             return [np.asarray(a, dtype=float).tolist() for a in self.backend.sequence_logprobs(batch)]
 
-        return [np.asarray(v, dtype=float) for v in self._cached("sequence", list(texts), compute)]
+        return [np.asarray(v, dtype=float) for v in self._cached("sequence", list(texts), compute, lambda _, v: finite_numbers(v))]
 
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
         payloads = [[p, max_tokens, list(stop or [])] for p in prompts]
@@ -91,7 +98,7 @@ class Scorer:
         def compute(batch: list[Any]) -> list[Any]:
             return list(self.backend.generate([b[0] for b in batch], max_tokens=max_tokens, stop=stop))
 
-        return self._cached("generate", payloads, compute)
+        return self._cached("generate", payloads, compute, lambda _, v: isinstance(v, str))
 
 
 def _class_scores(prompt: Prompt, classes: Sequence[str], word_logprobs: np.ndarray, aggregate: str) -> np.ndarray:
