@@ -178,9 +178,8 @@ _SCORES_IGNORES = ("limit", "backend", "model", "model_arg", "jobs", "max_chars"
 
 
 def _refuse_with_scores(ctx: typer.Context) -> None:
-    from click.core import ParameterSource
-
-    given = [name for name in _SCORES_IGNORES if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE]
+    # Compared by name: typer may run on a vendored click whose enum is not click's own.
+    given = [name for name in _SCORES_IGNORES if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise UsageError(f"{flags} cannot apply with --scores: the scores file already holds the model's log-probs.",

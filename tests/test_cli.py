@@ -193,3 +193,32 @@ def test_ctrl_c_exits_130_and_the_rerun_resumes_from_the_cache(capsys, tmp_path,
     code, out, err = run(capsys, *base, "--json", "-q")
     assert code == 0, err
     assert json.loads(out)["cache"]["hits"] >= 8  # the chunks finished before Ctrl-C were kept
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["-d", "sst2", "--field", "text=review"], "--field applies to local data files"),
+    (["-d", "{csv}", "--split", "test"], "--split applies to named datasets"),
+])
+def test_select_refuses_dataset_options_that_do_not_apply(capsys, tmp_path, argv, needle):
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\ngood,positive\nbad,negative\n")
+    code, _, err = run(capsys, "select", "-p", str(ROOT / "prompts" / "sa.toml"), *[a.replace("{csv}", str(csv)) for a in argv])
+    assert code == 2 and needle in one_line_error(err)
+
+
+def test_select_with_scores_refuses_options_that_need_a_model(capsys, fixture_scores):
+    code, _, err = run(capsys, "select", "--scores", str(fixture_scores), "--limit", "5", "--backend", "hf")
+    assert code == 2 and "--limit, --backend cannot apply with --scores" in one_line_error(err)
+
+
+def test_the_lock_never_records_a_urls_credentials(capsys, tmp_path, monkeypatch, fake_backend_plugin):
+    from tests.test_lock import DATA, PROMPTS
+
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in DATA))
+    (tmp_path / "p.toml").write_text(PROMPTS)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "lock", "-d", "d.jsonl", "-p", "p.toml", "-b", "fake", "-m", "mi", "-q", "--no-progress",
+                       "-M", "base_url=https://me:s3cret@gpu:8000/v1")
+    assert code == 0, err
+    text = (tmp_path / "promptsel.lock").read_text()
+    assert "s3cret" not in text and "https://***@gpu:8000/v1" in text

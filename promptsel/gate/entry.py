@@ -25,6 +25,7 @@ from ..embedder import FuteOptions
 from ..errors import UsageError
 from ..selection.inputs import Inputs, resolve_dataset_spec
 from ..selection.prompts import Prompt, PromptSet
+from ..selection.record import redact_url_credentials
 from ..selection.request import ScoringOptions, SelectRequest
 from ..selection.run import select
 from ..selection.scoretable import ScoreTable
@@ -73,7 +74,8 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
         "methods": list(req.methods or []),
         "backend": req.backend,
         "model": req.model,
-        "model_args": dict(req.model_args),
+        # A URL's credentials never go into a file that is committed: pass them at check time.
+        "model_args": {k: redact_url_credentials(v) if isinstance(v, str) else v for k, v in req.model_args.items()},
         "metric": req.metric,
         "max_chars": req.max_chars,
         "scoring": req.scoring.as_dict(),

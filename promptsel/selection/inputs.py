@@ -9,6 +9,7 @@ which it owns: leaving the ``with`` block closes it, whatever happened inside.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,20 @@ def resolve_dataset_spec(name: str) -> DatasetSpec | None:
     if Path(name).suffix.lower() in LOCAL_SUFFIXES:
         return None
     raise UsageError(regs.datasets.unknown_message(name) + f" A local {'/'.join(LOCAL_SUFFIXES)} file works too.")
+
+
+def refuse_inapplicable(spec: DatasetSpec | None, dataset: str, *, fields: Mapping[str, str] | None = None,
+                        label_field: str = "label", classes: Sequence[str] | None = None, split: str | None = None) -> None:
+    """Options that do not apply to this kind of dataset are an error, never silently ignored:
+    a named dataset has its own fields and classes; a local file has no splits."""
+    if spec is not None:
+        local_only = [opt for opt, given in (("--field", fields), ("--label-field", label_field != "label"),
+                                             ("--classes", classes)) if given]
+        if local_only:
+            raise UsageError(f"{local_only[0]} applies to local data files; {spec.name!r} is a named dataset with its own "
+                             f"fields ({', '.join(spec.fields)}) and classes ({', '.join(spec.classes)}).")
+    elif split is not None:
+        raise UsageError(f"--split applies to named datasets; {dataset} is a local file (the whole file is used).")
 
 
 def load_dataset(req: SelectRequest, spec: DatasetSpec | None) -> Dataset:
@@ -109,6 +124,8 @@ class Inputs:
             if self.prompt_set is None or request.dataset is None:
                 raise UsageError("select needs --dataset and --prompts (or --scores FILE.npz).")
             self.spec = resolve_dataset_spec(request.dataset)
+            refuse_inapplicable(self.spec, request.dataset, fields=request.fields, label_field=request.label_field,
+                                classes=request.classes, split=request.split)
             if self.spec is not None:  # check the prompts against the dataset before anything heavy
                 self.prompt_set.check_dataset(self.spec.fields, self.spec.classes, self.spec.name)
         self.capabilities = frozenset(registries().backends.get(request.backend).capabilities)

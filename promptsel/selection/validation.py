@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UsageError
 from .data import check_classes, load_local
 from .prompts import PromptSet, load_prompt_set
 
@@ -38,18 +37,12 @@ def validation_target(
 ) -> ValidationTarget:
     """Resolve ``--dataset`` with select's options: a named dataset gives its spec's fields and
     classes (nothing is loaded); a local file is read exactly as ``select`` reads it."""
-    from .inputs import resolve_dataset_spec
+    from .inputs import refuse_inapplicable, resolve_dataset_spec
 
     spec = resolve_dataset_spec(dataset)
+    refuse_inapplicable(spec, dataset, fields=fields, label_field=label_field, classes=classes, split=split)
     if spec is not None:
-        local_only = [opt for opt, given in (("--field", fields), ("--label-field", label_field != "label"),
-                                             ("--classes", classes)) if given]
-        if local_only:
-            raise UsageError(f"{local_only[0]} applies to local data files; {spec.name!r} is a named dataset with its own "
-                             f"fields ({', '.join(spec.fields)}) and classes ({', '.join(spec.classes)}).")
         return ValidationTarget(spec.name, spec.fields, spec.classes, split or spec.eval_split, f"named dataset {spec.name!r}")
-    if split is not None:
-        raise UsageError(f"--split applies to named datasets; {dataset} is a local file (the whole file is used).")
     local = load_local(dataset, label_field=label_field, classes=check_classes(classes) if classes else None,
                        rename=dict(fields or {}))
     return ValidationTarget(local.name, local.fields, local.classes, None, f"file {dataset}")
