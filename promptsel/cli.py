@@ -82,6 +82,13 @@ class NDCG(str, Enum):
     fute = "fute"
 
 
+class Calibration(str, Enum):
+    none = "none"
+    cc = "cc"
+    pmi = "pmi"
+    cbm = "cbm"
+
+
 class Mode(str, Enum):
     full = "full"
     first_token = "first_token"
@@ -121,6 +128,9 @@ UnlabeledExcludeOpt = Annotated[Optional[str], typer.Option("--unlabeled-exclude
 SurrogateOpt = Annotated[Optional[str], typer.Option("--surrogate", envvar=ENV + "SURROGATE", help="FUTE's surrogate model: 'minilm' (default, offline), 'smollm2', a model directory, a .gguf file or a hub id (e.g. t5-base).")]
 DteSizeOpt = Annotated[int, typer.Option("--dte-size", envvar=ENV + "DTE_SIZE", min=2, help="Labeled train examples (a seeded sample) for the dataset task embedding.")]
 EmbedderArgOpt = Annotated[Optional[list[str]], typer.Option("--embedder-arg", "-E", envvar=ENV + "EMBEDDER_ARGS", help="Embedder option ID.KEY=VALUE (repeatable), e.g. -E taskemb.estimator=fute.")]
+CalibrateOpt = Annotated[Calibration, typer.Option("--calibrate", envvar=ENV + "CALIBRATE", help="Divide each prompt's class prior out before every method: cc (content-free inputs, Zhao et al.), pmi (the empty input, as UPS), cbm (the mean over the evaluation inputs, as UPS), or none.")]
+RecommendOpt = Annotated[Optional[str], typer.Option("--recommend", envvar=ENV + "RECOMMEND", help="The label-free rule that recommends a prompt without labels: a method or consensus; default: consensus (zps-log when calibrated), from bench/RESULTS.md.")]
+BootstrapOpt = Annotated[int, typer.Option("--bootstrap", envvar=ENV + "BOOTSTRAP", min=10, help="Bootstrap resamples of the examples for the recommendation's intervals and stability.")]
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", envvar=ENV + "NO_CACHE", help="Do not read or write the result cache (recompute everything).")]
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")]
@@ -168,6 +178,7 @@ def _request(options: dict[str, Any]) -> SelectRequest:
         cache=not o("no_cache", False), scoring=scoring, fields=pairs(o("field"), "--field"),
         label_field=o("label_field", "label"), classes=[c.strip() for c in o("classes").split(",")] if o("classes") else None,
         max_chars=o("max_chars"), fute=fute, log_samples=o("log_samples"), command=_ARGV.get("argv"),
+        calibrate=o("calibrate", Calibration.none).value, recommend=o("recommend"), bootstrap=o("bootstrap", 1000),
     )
 
 
@@ -219,9 +230,12 @@ def select(
     surrogate: SurrogateOpt = None,
     dte_size: DteSizeOpt = _FUTE.dte_size,
     embedder_arg: EmbedderArgOpt = None,
+    calibrate: CalibrateOpt = Calibration.none,
+    recommend: RecommendOpt = None,
+    bootstrap: BootstrapOpt = 1000,
     no_cache: NoCacheOpt = False,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
-    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json or .md by extension; repeatable).")] = None,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md or .html by extension; repeatable).")] = None,
     log_samples: Annotated[Optional[Path], typer.Option("--log-samples", envvar=ENV + "LOG_SAMPLES", help="Write one JSON line per example to FILE.jsonl: its id, input, gold label and every prompt's predicted class and class probabilities.")] = None,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
@@ -393,6 +407,9 @@ def lock(
     surrogate: SurrogateOpt = None,
     dte_size: DteSizeOpt = _FUTE.dte_size,
     embedder_arg: EmbedderArgOpt = None,
+    calibrate: CalibrateOpt = Calibration.none,
+    recommend: RecommendOpt = None,
+    bootstrap: BootstrapOpt = 1000,
     no_cache: NoCacheOpt = False,
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,

@@ -118,7 +118,7 @@ def test_label_free_recommendation_renders():
            "calibration": "cbm", "calibration_prior": {"negative": 0.25, "pos<itive>": 0.75}}
     page = to_html({"recommendation": rec, "prompts": [], "methods": {}})
     assert "label-free rule <b>fute-tupate</b>" in page
-    assert "not estimated: FUTE scores prompts" in page
+    assert "not estimated: FUTE scores a prompt" in page
     assert "divide its class probabilities by its prior (negative 0.250, pos&lt;itive&gt; 0.750)" in page
 
 

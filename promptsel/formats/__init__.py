@@ -35,6 +35,7 @@ FORMATS: dict[str, dict[str, Format]] = {
     "select": {
         ".json": Format(".json", "the JSON report", "promptsel.formats:report_json"),
         ".md": Format(".md", "a Markdown report", "promptsel.formats.markdown:select_report"),
+        ".html": Format(".html", "a self-contained HTML report", "promptsel.formats.html:to_html"),
     },
     "check": {
         ".md": Format(".md", "a pull-request comment", "promptsel.formats.markdown:check_result"),

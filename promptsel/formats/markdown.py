@@ -15,11 +15,22 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
+from .summary import recommendation_lines, warning_lines
 from .tables import method_table, prompt_table
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _recommendation(report: dict[str, Any]) -> list[str]:
+    lines = recommendation_lines(report)
+    out = ["## Recommendation", "", f"**{_cell(lines[0])}**", "", *(f"- {_cell(line)}" for line in lines[1:]), ""] if lines else []
+    warnings = warning_lines(report)
+    if warnings:
+        out += ["## Warnings", "", *(f"- **{code}**{' (info)' if severity == 'info' else ''}: {_cell(message)}"
+                                     for severity, code, message in warnings), ""]
+    return out
 
 
 def select_report(report: dict[str, Any]) -> str:
@@ -31,6 +42,7 @@ def select_report(report: dict[str, Any]) -> str:
         "",
         f"Backend `{be['name']}`, model `{be['model']}`; metric {report['metric']}; seed {report['seed']}.",
         "",
+        *_recommendation(report),
         "## Prompts",
         "",
         "| prompt | " + " | ".join(methods) + " | performance |",

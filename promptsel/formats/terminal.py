@@ -65,7 +65,24 @@ def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] |
     return table
 
 
+def print_recommendation(report: dict[str, Any], console: Console) -> None:
+    """The answer first: the prompt to use, how sure that is, and what weakens the evidence."""
+    from rich.text import Text
+
+    from .summary import recommendation_lines, warning_lines
+
+    lines = recommendation_lines(report)
+    if lines:
+        console.print(Text(lines[0], style="bold green"))
+        for line in lines[1:]:
+            console.print(Text("  " + line))
+    for severity, code, message in warning_lines(report):
+        style = "cyan" if severity == "info" else "yellow"
+        console.print(Text.assemble((f"{'Note' if severity == 'info' else 'Warning'} ({code}): ", style), message))
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
+    print_recommendation(report, console)
     ds, be = report["dataset"], report["backend"]
     methods = list(report["methods"])
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}

@@ -88,6 +88,8 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
         record["method_options"] = {m: dict(o) for m, o in req.method_options.items()}
     if req.fute.changed():
         record["fute"] = req.fute.changed()
+    if req.calibrate != "none":
+        record["calibrate"] = req.calibrate
     return record
 
 
@@ -107,7 +109,7 @@ def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | 
             model_args={**record["model_args"], **(model_args or {})}, metric=record["metric"],
             max_chars=record.get("max_chars"), scoring=ScoringOptions.parse(record["scoring"], owner="the lock's scoring"),
             fields=dict(record["fields"]), label_field=record["label_field"], classes=record.get("classes"),
-            method_options=dict(record.get("method_options", {})),
+            method_options=dict(record.get("method_options", {})), calibrate=record.get("calibrate", "none"),
             fute=FuteOptions.parse(record.get("fute", {}), owner="the lock's fute"), data_dir=data_dir, cache=cache,
         )
     except UsageError as exc:  # a hand-edited request: an unknown or mistyped option

@@ -117,8 +117,10 @@ class Inputs:
         self._want_backend = backend and request.scores is None
         self.prompt_set: PromptSet | None = load_prompt_set(request.prompts) if request.prompts else None
         self.requested = expand_methods(request.methods)
+        self._check_calibration()
         if request.scores is not None:
             self._from_scores()
+            self.rule = self._check_rule()
             return
         if dataset:
             if self.prompt_set is None or request.dataset is None:
@@ -130,6 +132,7 @@ class Inputs:
                 self.prompt_set.check_dataset(self.spec.fields, self.spec.classes, self.spec.name)
         self.capabilities = frozenset(registries().backends.get(request.backend).capabilities)
         self.methods = self._choose(table_needs(self.capabilities))
+        self.rule = self._check_rule()
         if self.prompt_set is not None and any(p.cot for p in self.prompt_set.prompts) and GENERATE not in self.capabilities:
             raise CapabilityError(f"The prompt set has CoT prompts but backend {request.backend!r} cannot generate.")
         if dataset:
@@ -170,6 +173,28 @@ class Inputs:
             raise UsageError(f"--method-arg sets options of {', '.join(sorted(unknown_options))}, which this run does not use.",
                              hint=f"Methods of this run: {', '.join(names) or 'none'}.")
         return names
+
+    def _check_calibration(self) -> None:
+        from .calibration import CALIBRATIONS, REFERENCES
+
+        kind = self.request.calibrate
+        if kind not in CALIBRATIONS:
+            raise UsageError(f"Unknown calibration {kind!r}.", hint=f"Use one of: {', '.join(CALIBRATIONS)}.")
+        if REFERENCES[kind] and self.request.scores is not None:
+            raise UsageError(f"--calibrate {kind} scores content-free inputs through the model; a scores file has no model.",
+                             hint="Use --calibrate cbm (it needs only the scores) or none.")
+
+    def _check_rule(self) -> str:
+        """The label-free rule of the recommendation: a registered method that this run has, or
+        can rerun from the table alone."""
+        from .recommend import default_rule, stability_reason
+
+        rule = self.request.recommend or default_rule(self.request.calibrate)
+        entry = registries().selectors.entry(rule)
+        if entry.name not in self.methods and stability_reason(entry.name) is not None:
+            raise UsageError(f"--recommend {entry.name} needs its scores from this run, and it is not among its methods.",
+                             hint=f"Add it: --methods {','.join([*self.methods, entry.name])}.")
+        return entry.name
 
     def selector(self, name: str) -> Selector:
         """A fresh instance of method ``name`` with the options the request gives it."""

@@ -1,4 +1,4 @@
-"""The selection report: a versioned JSON-able dict, and its Markdown rendering."""
+"""The selection report: a versioned JSON-able dict of per-prompt and per-method results."""
 
 from __future__ import annotations
 
@@ -52,9 +52,12 @@ def evaluate(
         }
         if perf is not None:
             spearman, kendall = metrics.rank_correlations(scores, perf)
+            # Tied prompts: what a random pick among them earns (as NDCG averages tied orders),
+            # so the order of the prompt file cannot change a reported number.
+            expected = float(np.sort(perf[tied]).mean())
             entry.update(
-                performance=_num(perf[chosen]),
-                rate=_num(metrics.performance_rate(perf[chosen], perf)),
+                performance=_num(expected),
+                rate=_num(metrics.performance_rate(expected, perf)),
                 ndcg=_num(metrics.ndcg(scores, perf, variant=ndcg_variant)),
                 spearman=_num(spearman),
                 kendall=_num(kendall),

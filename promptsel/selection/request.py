@@ -70,6 +70,13 @@ class SelectRequest:
     #: Truncate each input text to this many characters at a word boundary (long reviews).
     max_chars: int | None = None
     fute: FuteOptions = field(default_factory=FuteOptions)
+    #: Divide each prompt's class prior out before every method: none | cc | pmi | cbm.
+    calibrate: str = "none"
+    #: The label-free rule that recommends without labels (a method or ``consensus``); None:
+    #: the default for the calibration (``promptsel.selection.recommend.DEFAULT_RULES``).
+    recommend: str | None = None
+    #: Bootstrap resamples of the examples for intervals and stability.
+    bootstrap: int = 1000
     #: Write one JSON line per evaluation example (inputs, gold label, every prompt's prediction).
     log_samples: Path | None = None
     #: The command line that made this request (the CLI sets it; the report records it).

@@ -1,4 +1,5 @@
-"""``select`` as a library call, in stages: inputs -> score -> ScoreTable -> methods -> report."""
+"""``select`` as a library call, in stages: inputs -> score -> ScoreTable -> calibrate -> methods
+-> report (with the recommendation and its warnings)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .. import __version__
 from ..backend import Backend
 from ..errors import PromptselError
 from ..selector import SelectionContext
+from .data import Dataset
 from .inputs import Inputs
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
@@ -24,6 +26,17 @@ from .request import SelectRequest
 from .samples import write_samples
 from .scoretable import ScoreTable
 from .scoring import Progress, build_score_table
+
+
+@dataclass
+class Calibrated:
+    """The table every method reads, and what calibration did to get it."""
+
+    table: ScoreTable
+    raw: ScoreTable
+    kind: str
+    #: [P, C] the class prior divided out of each prompt (None without calibration).
+    priors: np.ndarray | None = None
 
 
 @dataclass
@@ -46,16 +59,23 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
 def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, Any], ScoreTable]:
     """The stages after the inputs: score, save the table if asked, run the methods, report."""
     started = time.perf_counter() if started is None else started
-    table = score(inputs)
+    raw = score(inputs)
     if inputs.request.save_scores is not None:
-        table.save(inputs.request.save_scores)
+        raw.save(inputs.request.save_scores)
+    calibrated = calibrate(inputs, raw)
+    table = calibrated.table
     if inputs.request.log_samples is not None:
         write_samples(inputs.request.log_samples, table, inputs.dataset)
     t = time.perf_counter()
     methods = run_methods(inputs, table)
     inputs.timings["selection"] = time.perf_counter() - t
+    report = build_report(inputs, table, methods)
+    t = time.perf_counter()
+    report.update(recommendation(inputs, calibrated, methods, report))
+    inputs.timings["recommendation"] = time.perf_counter() - t
     inputs.timings["total"] = time.perf_counter() - started
-    return build_report(inputs, table, methods), table
+    report["timings"] = timings(inputs, methods)
+    return report, table
 
 
 def score(inputs: Inputs) -> ScoreTable:
@@ -69,6 +89,29 @@ def score(inputs: Inputs) -> ScoreTable:
     inputs.timings["scoring"] = time.perf_counter() - t
     inputs.timings["backend"] = inputs.scorer.timings.backend_seconds
     return inputs.table
+
+
+def calibrate(inputs: Inputs, raw: ScoreTable) -> Calibrated:
+    """``--calibrate``: divide each prompt's class prior out of the table before any method reads
+    it. ``cc`` and ``pmi`` score content-free inputs through every prompt, exactly as the
+    evaluation inputs are scored (same rendering, label words, cache); ``cbm`` needs nothing more."""
+    from . import calibration
+
+    kind = inputs.request.calibrate
+    if kind == "none":
+        return Calibrated(raw, raw, kind)
+    references = None
+    if calibration.REFERENCES[kind]:
+        assert inputs.scorer is not None and inputs.prompt_set is not None and inputs.dataset is not None
+        fields, classes = inputs.dataset.fields, inputs.dataset.classes
+        examples = calibration.reference_inputs(kind, fields)
+        free = Dataset(name="content-free", split=kind, fields=fields, classes=classes, examples=examples,
+                       ids=[f"{kind}:{i}" for i in range(len(examples))], source=f"calibration:{kind}")
+        t = time.perf_counter()
+        references = build_score_table(inputs.prompt_set, free, inputs.scorer, inputs.request.scoring,
+                                       need_nll=False).class_logprobs
+        inputs.timings["calibration"] = time.perf_counter() - t
+    return Calibrated(calibration.calibrate(raw, kind, references), raw, kind, calibration.priors(raw, kind, references))
 
 
 def run_methods(inputs: Inputs, table: ScoreTable) -> MethodScores:
@@ -123,6 +166,32 @@ def _backend_info(inputs: Inputs) -> dict[str, Any]:
             "capabilities": sorted(inputs.runtime_capabilities or ()), "approximate": backend.approximate}
 
 
+def recommendation(inputs: Inputs, calibrated: Calibrated, methods: MethodScores, report: dict[str, Any]) -> dict[str, Any]:
+    """The report's ``recommendation``, ``warnings`` and ``agreement``; per-prompt intervals and
+    shares go into the prompts' entries."""
+    from .recommend import decide, stability_reason
+
+    req = inputs.request
+    rule = inputs.rule
+    context = SelectionContext(prompt_set=inputs.prompt_set, seed=req.seed)
+    rescore = None
+    if stability_reason(rule) is None:  # rerun with the options the run gave the rule
+        selector = inputs.selector(rule)
+        rescore = lambda t: selector.score(t, context)  # noqa: E731
+    fute = report.get("fute") or {}
+    found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
+                   rescore=rescore, fute_diagnostics=fute.get("diagnostics"), calibration=calibrated.kind,
+                   calibration_priors=calibrated.priors, raw=calibrated.raw)
+    stats = found.pop("prompt_stats") or {}
+    for entry in report["prompts"]:
+        entry.update(stats.get(entry["id"], {}))
+    return found
+
+
+def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
+    return {**{k: round(v, 4) for k, v in inputs.timings.items()}, "methods": {k: round(v, 4) for k, v in methods.seconds.items()}}
+
+
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
     req, prompt_set, scorer = inputs.request, inputs.prompt_set, inputs.scorer
     report: dict[str, Any] = {
@@ -132,12 +201,12 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
         "metric": req.metric,
         "ndcg_variant": req.ndcg,
+        "calibration": req.calibrate,
         "seed": req.seed,
         "scoring": None if scorer is None else req.scoring.as_dict(),
         **evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg),
         "fute": methods.sections.get("fute"),
-        "timings": {**{k: round(v, 4) for k, v in inputs.timings.items()},
-                    "methods": {k: round(v, 4) for k, v in methods.seconds.items()}},
+        "timings": timings(inputs, methods),
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
                                                 "invalid": scorer.cache.invalid},
         "versions": versions(inputs.backend),

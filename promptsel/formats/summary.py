@@ -1,0 +1,63 @@
+"""The recommendation and its warnings in plain sentences: one wording for the terminal and the
+Markdown report (the HTML report lays the same fields out as a card)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _n(x: Any, digits: int = 3) -> str:
+    return "–" if x is None else f"{float(x):.{digits}f}"
+
+
+def _interval(pair: Any, digits: int = 3) -> str:
+    return "–" if not pair else f"{_n(pair[0], digits)}–{_n(pair[1], digits)}"
+
+
+def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
+    """What to use and how sure that is; empty for a report without a recommendation."""
+    rec = report.get("recommendation")
+    if not rec:
+        return []
+    level = f"{rec.get('level', 0.95):.0%}"
+    metric = rec.get("metric") or report.get("metric") or "performance"
+    n = (report.get("dataset") or {}).get("n")
+    head = f"Recommended prompt: {rec['prompt']}"
+    lines = []
+    if rec.get("basis") == "labels":
+        lines.append(f"{head}, the best measured {metric}: {_n(rec.get('performance'))} ({level} interval "
+                     f"{_interval(rec.get('performance_interval'))}; {rec.get('resamples')} paired bootstrap resamples of {n} examples).")
+        alternatives = rec.get("indistinguishable") or []
+        if alternatives:
+            shown = ", ".join(f"{a['prompt']} ({_n(a.get('performance'))})" for a in alternatives)
+            lines.append(f"Statistically indistinguishable from it (its lead over them includes 0): {shown}.")
+        else:
+            lines.append("Its lead over every other prompt excludes 0.")
+        free = rec.get("label_free")
+        if free:
+            verdict = "the same prompt" if free.get("agrees") else f"{free.get('prompt')} ({_n(free.get('performance'))})"
+            lines.append(f"Without labels, {free.get('rule')} would pick {verdict}.")
+    else:
+        lines.append(f"{head}, chosen without labels by {rec.get('rule')}.")
+    stability = rec.get("stability") or {}
+    if stability.get("estimated"):
+        cover = ", ".join(stability.get("cover") or [])
+        lines.append(f"Stability: chosen in {stability.get('share', 0):.0%} of {rec.get('resamples')} resamples of the examples; "
+                     f"{stability.get('cover_level', 0.9):.0%} of the choices fall in {cover or '–'}.")
+    elif stability:
+        lines.append(f"Stability: not estimated: {stability.get('how')}.")
+    tied = rec.get("tied") or []
+    if len(tied) > 1:
+        lines.append(f"Tied at the top: {', '.join(tied)}; the {metric} shown is their mean, {_n(rec.get('expected_performance'))}.")
+    if rec.get("calibration") not in (None, "none"):
+        prior = rec.get("calibration_prior") or {}
+        shown = ", ".join(f"{c} {_n(v)}" for c, v in prior.items())
+        lines.append(f"Calibrated ({rec['calibration']}): use the prompt the same way, dividing its class probabilities by "
+                     f"its prior ({shown}).")
+    return lines
+
+
+def warning_lines(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(severity, code, message) of every warning, in report order."""
+    return [(w.get("severity", "warning"), w.get("code", ""), w.get("message", "")) for w in report.get("warnings") or []]
