@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from scipy.special import entr
-from sklearn.cluster import KMeans
 
 from promptsel.errors import CapabilityError
 from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
@@ -117,10 +116,27 @@ def confident_prompts(probs: np.ndarray) -> np.ndarray:
         return np.ones(confidence.size, dtype=bool)
     # Cluster the sorted values so the result cannot depend on the order of the prompts.
     order = np.argsort(confidence, kind="stable")
-    kmeans = KMeans(n_clusters=2, random_state=0, n_init=10).fit(confidence[order, None])
     keep = np.empty(confidence.size, dtype=bool)
-    keep[order] = kmeans.labels_ == kmeans.cluster_centers_[:, 0].argmax()
+    keep[order] = np.arange(confidence.size) >= two_means_split(confidence[order])
     return keep
+
+
+def two_means_split(values: np.ndarray) -> int:
+    """Exact 2-means of sorted 1-D ``values`` (at least two distinct): the index where the upper
+    cluster starts. In one dimension the optimal clusters are a split of the sorted values, so
+    scanning every split for the least within-cluster sum of squares finds the optimum that
+    ``KMeans(n_clusters=2, n_init=10)`` (FUTE's and Yang et al.'s call) searches for with restarts
+    and occasionally misses (4 of 200 random cases in the tests), and is a thousand times faster
+    (the recommendation's bootstrap reruns ZPS a thousand times). Equal values never split."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    left = np.arange(1, n)  # size of the lower cluster for each split
+    total, squares = np.cumsum(x), np.cumsum(x * x)
+    low_sum, low_sq = total[:-1], squares[:-1]
+    high_sum, high_sq = total[-1] - low_sum, squares[-1] - low_sq
+    cost = (low_sq - low_sum**2 / left) + (high_sq - high_sum**2 / (n - left))
+    cost[x[:-1] == x[1:]] = np.inf
+    return int(np.argmin(cost)) + 1
 
 
 class ZpsLog(_ZeroLabelSelection):

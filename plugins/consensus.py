@@ -9,8 +9,7 @@ all three ZPS ensembles or one of them:
 * ZPS is left out. On raw (uncalibrated) scores it is below a random ranking by NDCG in 6 of
   the 8 settings measured, and every member set that includes it did worse; its three
   ensembles are near-duplicates (identical on every quality-benchmark dataset), so keeping them
-  would give one idea three votes. Leaving it out also makes rerunning the consensus on
-  bootstrap resamples cheap (no k-means). After calibration the picture turns: ZPS alone is
+  would give one idea three votes. After calibration the picture turns: ZPS alone is
   then the best rule measured, and the recommendation's default rule switches to it
   (``promptsel.selection.recommend.DEFAULT_RULES``) rather than to a consensus containing it.
 * Standardized scores (z-scores) rather than ranks: with these members they gave the best mean

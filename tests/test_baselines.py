@@ -161,6 +161,39 @@ def test_zps_filter_keeps_confident_cluster():
     assert ZpsVote(filter=False).score(table, CTX).tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
 
 
+def test_exact_two_means_matches_sklearn_kmeans():
+    # The filter's exact 1-D 2-means against scikit-learn's KMeans (as FUTE's code calls it) on
+    # random confidences of every shape the filter meets: few or many prompts, clumps, outliers.
+    from sklearn.cluster import KMeans
+
+    from promptsel_builtin.baselines import two_means_split
+
+    rng = np.random.default_rng(0)
+    same = ties = stuck = 0
+    for trial in range(200):
+        n = int(rng.integers(2, 40))
+        kind = trial % 3
+        x = rng.uniform(0, 1, n) if kind == 0 else rng.beta(0.3, 2, n) if kind == 1 else np.round(rng.uniform(0, 1, n), 1)
+        x = np.sort(x)
+        if np.unique(x).size < 2:
+            continue
+        km = KMeans(n_clusters=2, random_state=0, n_init=10).fit(x[:, None])
+        want = km.labels_ == km.cluster_centers_[:, 0].argmax()
+        got = np.arange(n) >= two_means_split(x)
+
+        def sse(upper, x=x):
+            return sum(((x[m] - x[m].mean()) ** 2).sum() for m in (upper, ~upper))
+
+        assert sse(got) <= sse(want) + 1e-12, x  # never worse than KMeans
+        if got.tolist() == want.tolist():
+            same += 1
+        elif sse(got) < sse(want) - 1e-12:
+            stuck += 1  # KMeans stopped at a local optimum despite its 10 restarts
+        else:
+            ties += 1  # two splits tie exactly (the rounded values make some)
+    assert same >= 180, (same, ties, stuck)
+
+
 def test_zps_filter_keeps_all_without_two_distinct_confidences():
     same = binary_table([[0.7, 0.3], [0.3, 0.7], [0.7, 0.7]])  # every confidence is 0.4
     assert confident_prompts(same.probs).all()
