@@ -22,9 +22,10 @@ import contextlib
 import hashlib
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -41,6 +42,7 @@ from promptsel.backend import (
     with_prefix,
 )
 from promptsel.errors import BackendError, UsageError
+from promptsel.options import option
 
 #: Files whose bytes decide a checkpoint's numbers (weights, config, tokenizer, chat template).
 _FINGERPRINT_GLOBS = (
@@ -50,19 +52,8 @@ _FINGERPRINT_GLOBS = (
     "chat_template.json",
 )
 _HUB_PATTERNS = [g for g in _FINGERPRINT_GLOBS if g not in ("*.bin", "*.pt", "*.pth")]
-_DTYPES = ("float32", "bfloat16", "float16")
 #: Most vocabulary logits (float32 elements) held at once by sequence_logprobs (256 MiB).
 _LOGIT_BUDGET = 1 << 26
-
-
-def _int_option(name: str, value: Any, minimum: int) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"hf option {name} must be an integer, got {value!r}.") from None
-    if isinstance(value, bool) or number < minimum:
-        raise UsageError(f"hf option {name} must be an integer of at least {minimum}, got {value!r}.")
-    return number
 
 
 def directory_fingerprint(directory: Path) -> str:
@@ -136,26 +127,27 @@ class HFBackend(HFTokens, Backend):
 
     backend_id = "hf"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    scoring_options: ClassVar[tuple[str, ...]] = ("device", "dtype")
 
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        gguf_file: str | None = None,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int = 8,
-        revision: str | None = None,
-        trust_remote_code: bool = False,
-    ) -> None:
-        batch_size = _int_option("batch_size", batch_size, 1)
-        device, dtype = self._resolve_device(str(device), str(dtype))
-        super().__init__(model, gguf_file=gguf_file, device=device, dtype=dtype, batch_size=batch_size)
-        self.device, self.dtype, self.batch_size = device, dtype, batch_size
-        self.revision = revision
-        self.trust_remote_code = bool(trust_remote_code)
-        self.source, self.gguf_file, self.hub = self._resolve_source(model, gguf_file)
+    @dataclass(frozen=True)
+    class Options(Backend.Options):
+        # The GGUF and the revision are part of the model's fingerprint, not of the options key.
+        gguf_file: str | None = option(None, key=False)
+        #: auto: cuda when available, else cpu (the resolved device is what the key holds).
+        device: str = "auto"
+        #: auto: float32 on cpu, bfloat16 on cuda.
+        dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+        batch_size: int = option(8, key=False, minimum=1)
+        revision: str | None = option(None, key=False)
+        trust_remote_code: bool = option(False, key=False)
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        device, dtype = self._resolve_device(self.options.device, self.options.dtype)
+        self.options = replace(self.options, device=device, dtype=dtype)  # keys hold what really runs
+        self.device, self.dtype, self.batch_size = device, dtype, self.options.batch_size
+        self.revision = self.options.revision
+        self.trust_remote_code = self.options.trust_remote_code
+        self.source, self.gguf_file, self.hub = self._resolve_source(model, self.options.gguf_file)
         self._fingerprint: str | None = None
         self._tok: Any = None
         self._model: Any = None
@@ -172,8 +164,6 @@ class HFBackend(HFTokens, Backend):
             raise BackendError(f"device={device} was asked for, but torch sees no CUDA GPU.", hint="Use -M device=cpu.")
         if dtype == "auto":
             dtype = "float32" if device == "cpu" else "bfloat16"
-        if dtype not in _DTYPES:
-            raise UsageError(f"hf option dtype must be one of auto, {', '.join(_DTYPES)}; got {dtype!r}.")
         return device, dtype
 
     @staticmethod

@@ -34,6 +34,7 @@ import itertools
 import math
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,6 +54,7 @@ from promptsel.backend import (
     with_prefix,
 )
 from promptsel.errors import BackendError, UsageError
+from promptsel.options import option
 
 #: Default context size, capped at the model's training context. 8192 holds the longest IMDB
 #: review (~3,300 tokens) with its template, or a CoT turn; for SmolLM2-135M its f16 KV cache
@@ -66,29 +68,6 @@ def _cpu_count() -> int:
         return len(os.sched_getaffinity(0)) or 1
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _int_option(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise UsageError(f"llamacpp option {name} must be an integer, got {value!r}.")
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageError(f"llamacpp option {name} must be an integer, got {value!r}.") from None
-    if number < minimum:
-        raise UsageError(f"llamacpp option {name} must be at least {minimum}, got {number}.")
-    return number
-
-
-def _bool_option(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise UsageError(f"llamacpp option {name} must be true or false, got {value!r}.")
 
 
 def _chunks(n: int, size: int) -> list[tuple[int, int]]:
@@ -118,33 +97,24 @@ class LlamaCppBackend(Backend):
 
     backend_id = "llamacpp"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    #: GPU kernels give different numbers from CPU ones; the other options do not change them.
-    scoring_options: ClassVar[tuple[str, ...]] = ("n_gpu_layers",)
 
-    def __init__(
-        self,
-        model: str | None = None,
-        *,
-        n_ctx: int = DEFAULT_N_CTX,
-        n_threads: int | None = None,
-        n_batch: int = 512,
-        n_gpu_layers: int = 0,
-        seed: int = 0,
-        prefix_reuse: bool = True,
-    ) -> None:
-        n_ctx = _int_option("n_ctx", n_ctx, 16)
-        n_threads = _cpu_count() if n_threads is None else _int_option("n_threads", n_threads, 1)
-        n_batch = _int_option("n_batch", n_batch, 8)
-        n_gpu_layers = _int_option("n_gpu_layers", n_gpu_layers, -1)
-        seed = _int_option("seed", seed, 0)
-        prefix_reuse = _bool_option("prefix_reuse", prefix_reuse)
-        super().__init__(
-            model, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch, n_gpu_layers=n_gpu_layers,
-            seed=seed, prefix_reuse=prefix_reuse,
-        )
+    @dataclass(frozen=True)
+    class Options(Backend.Options):
+        # GPU kernels give different numbers from CPU ones; the other options do not change them.
+        n_ctx: int = option(DEFAULT_N_CTX, key=False, minimum=16)
+        #: None: every usable core.
+        n_threads: int | None = option(None, key=False, minimum=1)
+        n_batch: int = option(512, key=False, minimum=8)
+        n_gpu_layers: int = option(0, minimum=-1)
+        seed: int = option(0, key=False, minimum=0)
+        prefix_reuse: bool = option(True, key=False)
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)
+        o = self.options
         self.path = self._resolve(model)
-        self.n_ctx, self.n_threads, self.n_batch = n_ctx, n_threads, n_batch
-        self.n_gpu_layers, self.seed, self.prefix_reuse = n_gpu_layers, seed, prefix_reuse
+        self.n_ctx, self.n_threads, self.n_batch = o.n_ctx, o.n_threads or _cpu_count(), o.n_batch
+        self.n_gpu_layers, self.seed, self.prefix_reuse = o.n_gpu_layers, o.seed, o.prefix_reuse
         self._fingerprint: str | None = None
         self._llm: Any = None
         self._tokens = TokenMemo(_TOKEN_CACHE_MAX)

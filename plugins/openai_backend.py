@@ -44,8 +44,9 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import metadata
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -59,6 +60,7 @@ from promptsel.backend import (
     ScoringMode,
 )
 from promptsel.errors import BackendError, UsageError
+from promptsel.options import option
 
 #: render_chat's output in chat mode: the messages themselves, for the chat endpoint.
 CHAT_MARK = "\x00promptsel-chat\x00"
@@ -72,16 +74,6 @@ _HEAD_CHARS = 16
 _ALIGN_TOLERANCE = 0.5
 #: A raw text for the alignment probe (any text works; this one is in every tokenizer).
 _PROBE_TEXT = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16"
-
-
-def _number(name: str, value: Any, kind: type, minimum: float) -> Any:
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise UsageError(f"openai option {name} must be a number, got {value!r}.") from None
-    if number < minimum:
-        raise UsageError(f"openai option {name} must be at least {minimum}, got {number}.")
-    return number
 
 
 def retry_after(headers: Any) -> float | None:
@@ -125,7 +117,21 @@ class OpenAIBackend(Backend):
 
     backend_id = "openai"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    scoring_options = ("top_logprobs",)
+
+    @dataclass(frozen=True)
+    class Options(Backend.Options):
+        # The server, model and chat template are in the fingerprint; the endpoint actually used
+        # is added to the cache identity below. Of the rest only top_logprobs changes a number.
+        base_url: str | None = option(None, key=False)
+        api_key_env: str = option("OPENAI_API_KEY", key=False)
+        endpoint: Literal["auto", "completions", "chat"] = option("auto", key=False)
+        chat_template: str | None = option(None, key=False)
+        concurrency: int = option(4, key=False, minimum=1)
+        timeout: float = option(60.0, key=False, minimum=0.001)
+        max_retries: int = option(6, key=False, minimum=0)
+        backoff: float = option(0.5, key=False, minimum=0.0)
+        top_logprobs: int = option(20, minimum=1)
+        model_fingerprint: str | None = option(None, key=False)
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         if "api_key" in options:
@@ -135,20 +141,16 @@ class OpenAIBackend(Backend):
             )
         _import_openai()  # a missing package is said before any data is loaded
         super().__init__(model, **options)
-        url = str(options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
+        o = self.options
+        url = str(o.base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
         self._url = url  # what the client connects to; it may hold user:password@
         #: The URL as every message, report and cache key shows it: credentials replaced by ***.
         self.base_url = redact_url(url)
-        self.api_key_env = str(options.get("api_key_env", "OPENAI_API_KEY"))
+        self.api_key_env = o.api_key_env
         self._secrets = secrets_of(url, os.environ.get(self.api_key_env))
-        self.endpoint = str(options.get("endpoint", "auto"))
-        if self.endpoint not in ("auto", "completions", "chat"):
-            raise UsageError(f"openai option endpoint must be auto, completions or chat, got {self.endpoint!r}.")
-        self.concurrency = _number("concurrency", options.get("concurrency", 4), int, 1)
-        self.timeout = _number("timeout", options.get("timeout", 60), float, 0.001)
-        self.max_retries = _number("max_retries", options.get("max_retries", 6), int, 0)
-        self.top_logprobs = _number("top_logprobs", options.get("top_logprobs", 20), int, 1)
-        self.backoff = _number("backoff", options.get("backoff", 0.5), float, 0.0)
+        self.endpoint = o.endpoint
+        self.concurrency, self.timeout, self.max_retries = o.concurrency, o.timeout, o.max_retries
+        self.top_logprobs, self.backoff = o.top_logprobs, o.backoff
         self.chunk_size = max(8, 4 * self.concurrency)
         self.approximate: str | None = "chat endpoint: top-k log-probs of the first generated token" if self.endpoint == "chat" else None
         self._client: Any = None
@@ -166,7 +168,7 @@ class OpenAIBackend(Backend):
 
     @property
     def fingerprint(self) -> str:
-        pinned = self.options.get("model_fingerprint")
+        pinned = self.options.model_fingerprint
         if pinned:
             return str(pinned)
         template = self._chat_template()
@@ -277,10 +279,10 @@ class OpenAIBackend(Backend):
 
     # --- chat -----------------------------------------------------------------------------
     def _chat_template(self) -> Any:
-        if self._template is None and self.options.get("chat_template"):
+        if self._template is None and self.options.chat_template:
             from promptsel.assets.chat_template import load_chat_template
 
-            self._template = load_chat_template(str(self.options["chat_template"]))
+            self._template = load_chat_template(self.options.chat_template)
         return self._template
 
     def _mode(self) -> str:

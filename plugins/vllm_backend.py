@@ -27,6 +27,7 @@ import contextlib
 import gc
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar
@@ -44,50 +45,15 @@ from promptsel.backend import (
     TokenMemo,
 )
 from promptsel.errors import BackendError, UsageError
+from promptsel.options import PassthroughOptions, option
 
 from .hf import HFTokens, directory_fingerprint
 
-#: Engine options and the Python type vLLM wants; any other option is passed on unchanged.
-_INT_OPTIONS = frozenset({
-    "tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_model_len", "max_num_seqs",
-    "max_num_batched_tokens", "block_size", "max_logprobs", "seed",
-})
-_FLOAT_OPTIONS = frozenset({"gpu_memory_utilization", "swap_space", "cpu_offload_gb"})
-_BOOL_OPTIONS = frozenset({
-    "enforce_eager", "enable_prefix_caching", "trust_remote_code", "enable_chunked_prefill",
-    "disable_custom_all_reduce", "disable_log_stats", "skip_tokenizer_init",
-})
-_STR_OPTIONS = frozenset({
-    "dtype", "quantization", "revision", "tokenizer", "tokenizer_revision", "tokenizer_mode", "kv_cache_dtype",
-    "load_format", "download_dir",
-})
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
-
-def _coerce(key: str, value: Any) -> Any:
-    """``value`` as the type vLLM expects for ``key`` (``"2"`` -> 2, ``"true"`` -> True)."""
-    text = str(value).strip().lower()
-    if key in _BOOL_OPTIONS:
-        if isinstance(value, bool):
-            return value
-        if text in _TRUE + _FALSE:
-            return text in _TRUE
-        raise UsageError(f"vllm option {key} must be true or false, got {value!r}.")
-    if key in _INT_OPTIONS:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        with contextlib.suppress(TypeError, ValueError):
-            if not isinstance(value, bool) and float(value).is_integer():
-                return int(float(value))
-        raise UsageError(f"vllm option {key} must be an integer, got {value!r}.")
-    if key in _FLOAT_OPTIONS:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"vllm option {key} must be a number, got {value!r}.") from None
-    if key in _STR_OPTIONS:
-        return None if value is None else str(value)  # a revision such as 1234 stays text
-    if isinstance(value, str):  # an option we do not know: pass it on, typed as its text suggests
+def _typed(value: Any) -> Any:
+    """An engine option vLLM's arguments are not declared for here: typed as its text suggests."""
+    if isinstance(value, str):
+        text = value.strip().lower()
         if text in ("true", "false"):
             return text == "true"
         for kind in (int, float):
@@ -107,17 +73,45 @@ class VLLMBackend(HFTokens, Backend):
 
     backend_id = "vllm"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    # Options that change the numbers: the weights' dtype and quantisation, the KV cache's dtype
-    # (attention reads it back), and the tokenizer (other token ids). Not max_model_len (a text
-    # that fits scores the same; one that does not is an error), not parallelism or CUDA graphs
-    # (the same computation in another order: float noise, not a different model), not seed
-    # (decoding is greedy). The revision of a hub model is part of its fingerprint instead.
-    scoring_options: ClassVar[tuple[str, ...]] = (
-        "dtype", "quantization", "kv_cache_dtype", "tokenizer", "tokenizer_revision", "hf_overrides",
-    )
     #: Requests per scoring call: vLLM schedules a whole call at once, so big calls keep the
     #: GPU busy; each call's results are cached when it ends, so an interruption loses one.
     chunk_size = 256
+
+    @dataclass(frozen=True)
+    class Options(PassthroughOptions):
+        """vLLM's engine arguments. The declared ones get their types; any other ``-M`` key is
+        passed to ``vllm.LLM`` as given (typed as its text suggests), and vLLM judges it.
+
+        In the cache key: the weights' dtype and quantisation, the KV cache's dtype (attention
+        reads it back), the tokenizer (other token ids) and config overrides. Not max_model_len
+        (a text that fits scores the same; one that does not is an error), not parallelism or
+        CUDA graphs (the same computation in another order: float noise, not a different model),
+        not seed (decoding is greedy). A hub model's revision is part of its fingerprint."""
+
+        dtype: str | None = None
+        quantization: str | None = None
+        kv_cache_dtype: str | None = None
+        tokenizer: str | None = None
+        tokenizer_revision: str | None = None
+        hf_overrides: Any = None
+        revision: str | None = option(None, key=False)
+        tensor_parallel_size: int | None = option(None, key=False, minimum=1)
+        pipeline_parallel_size: int | None = option(None, key=False, minimum=1)
+        max_model_len: int | None = option(None, key=False, minimum=1)
+        max_num_seqs: int | None = option(None, key=False, minimum=1)
+        max_logprobs: int | None = option(None, key=False, minimum=1)
+        seed: int | None = option(None, key=False)
+        gpu_memory_utilization: float | None = option(None, key=False, minimum=0.0)
+        enforce_eager: bool | None = option(None, key=False)
+        trust_remote_code: bool | None = option(None, key=False)
+        # Prompt log-probs with prefix caching crashed or came back wrong in several vLLM
+        # versions (vllm#3251, #8268, #13105; stale cached buffers as late as #42245). Recent
+        # versions skip the prefix cache for such requests anyway, so off costs scoring nothing.
+        enable_prefix_caching: bool = option(False, key=False)
+
+        def engine_arguments(self) -> dict[str, Any]:
+            declared = {k: v for k, v in self.as_dict().items() if k != "extra" and v is not None}
+            return {**declared, **{k: _typed(v) for k, v in self.extra.items()}}
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         if model is None:
@@ -125,12 +119,7 @@ class VLLMBackend(HFTokens, Backend):
                 "The vllm backend has no default model.",
                 hint="Pass --model with a Hugging Face model directory or hub id.",
             )
-        llm_options = {key: _coerce(key, value) for key, value in options.items()}
-        # Prompt log-probs with prefix caching crashed or came back wrong in several vLLM versions
-        # (vllm#3251, #8268, #13105; stale cached buffers as late as #42245). Recent versions skip
-        # the prefix cache for such requests anyway, so turning it off costs scoring nothing.
-        llm_options.setdefault("enable_prefix_caching", False)
-        super().__init__(model, **llm_options)
+        super().__init__(model, **options)
         self.source, self.hub = self._resolve_source(model)
         self._fingerprint: str | None = None
         self._llm: Any = None
@@ -170,7 +159,7 @@ class VLLMBackend(HFTokens, Backend):
         if self._fingerprint is None:
             path = Path(self.source)
             if self.hub:
-                ident = f"hub:{self.source}@{self.options.get('revision') or 'main'}"
+                ident = f"hub:{self.source}@{self.options.revision or 'main'}"
                 self._fingerprint = hashlib.sha256(ident.encode()).hexdigest()
             elif path.is_file():
                 self._fingerprint = models.file_fingerprint(path)
@@ -189,7 +178,7 @@ class VLLMBackend(HFTokens, Backend):
         if self._llm is None:
             vllm = _import_vllm()
             try:
-                self._llm = vllm.LLM(model=self.source, **self.options)
+                self._llm = vllm.LLM(model=self.source, **self.options.engine_arguments())
             except TypeError as exc:  # an option name (or type) vLLM's engine arguments do not take
                 raise UsageError(
                     f"vLLM does not accept these model options ({_one_line(exc)}).",

@@ -6,12 +6,15 @@ and never caches (the scoring layer does, for every backend alike).
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+
+from .options import Options
 
 #: Capabilities a backend may declare; methods declare which they need.
 CONTINUATION_LOGPROBS = "continuation_logprobs"
@@ -84,16 +87,19 @@ class Backend(ABC):
 
     backend_id: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: Options (from ``-M key=value``) that change scores and so belong in cache keys.
-    scoring_options: ClassVar[tuple[str, ...]] = ()
     #: Requests handed to one scoring call (a backend that works in parallel wants more).
     chunk_size: int = 8
     #: Why this backend's scores are not exact (``None`` when they are); shown in reports.
     approximate: str | None = None
 
+    @dataclasses.dataclass(frozen=True)
+    class Options(Options):
+        """The backend's ``-M key=value`` options: fields with typed defaults. Fields declared
+        with ``option(..., key=False)`` cannot change a number and stay out of cache keys."""
+
     def __init__(self, model: str | None = None, **options: Any) -> None:
         self.model = model
-        self.options = options
+        self.options = self.Options.parse(options, owner=f"backend {self.backend_id!r}")
 
     # --- identity -------------------------------------------------------------------------
     @property
@@ -111,7 +117,7 @@ class Backend(ABC):
         return {
             "backend": self.backend_id,
             "fingerprint": self.fingerprint,
-            "options": {k: self.options[k] for k in self.scoring_options if k in self.options},
+            "options": self.options.identity(),
         }
 
     def runtime_capabilities(self) -> frozenset[str]:

@@ -85,6 +85,22 @@ class Options:
         return {k: v for k, v in self.as_dict().items() if getattr(default, k) != v}
 
 
+@dataclasses.dataclass(frozen=True)
+class PassthroughOptions(Options):
+    """Options handed on to another library (vLLM's engine arguments): keys a subclass does not
+    declare are kept in ``extra`` as given instead of refused, and the library judges them. Only
+    declared fields are in :meth:`identity`; declare the ones that change numbers."""
+
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={"key": False})
+
+    @classmethod
+    def parse(cls: type[T], given: Mapping[str, Any] | None = None, *, owner: str | None = None) -> T:
+        given = dict(given or {})
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        extra = {k: given.pop(k) for k in list(given) if k not in known}
+        return super().parse({**given, "extra": extra}, owner=owner)  # type: ignore[misc]
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,6 +31,7 @@ from .contract import (
     bind_fixtures,
     parametrize_backend_checks,
 )
+from .options import option
 
 __all__ = [
     "CHECKS",
@@ -55,13 +57,21 @@ class FakeBackend(Backend):
     backend_id = "fake"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
 
-    def __init__(self, model: str | None = None, *, fail_after: int | None = None, interrupt_after: int | None = None,
-                 cue: str = "great", cued_words: Sequence[str] = ("yes", "good", "positive"), **options: Any) -> None:
+    @dataclass(frozen=True)
+    class Options(Backend.Options):
+        #: Fail (a RuntimeError) once this many calls were made.
+        fail_after: int | None = option(None, key=False)
+        #: Simulate Ctrl-C (KeyboardInterrupt) once this many calls were made.
+        interrupt_after: int | None = option(None, key=False)
+        cue: str = "great"
+        cued_words: tuple[str, ...] = ("yes", "good", "positive")
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
-        self.fail_after = fail_after
-        self.interrupt_after = interrupt_after  # simulates Ctrl-C after that many calls
-        self.cue = cue
-        self.cued_words = set(cued_words)
+        self.fail_after = self.options.fail_after
+        self.interrupt_after = self.options.interrupt_after
+        self.cue = self.options.cue
+        self.cued_words = set(self.options.cued_words)
         self.calls: list[tuple[str, Any]] = []
 
     @property

@@ -225,7 +225,7 @@ def test_the_lock_never_records_a_urls_credentials(capsys, tmp_path, monkeypatch
     (tmp_path / "p.toml").write_text(PROMPTS)
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "lock", "-d", "d.jsonl", "-p", "p.toml", "-b", "fake", "-m", "mi", "-q", "--no-progress",
-                       "-M", "base_url=https://me:s3cret@gpu:8000/v1")
+                       "-M", "cue=https://me:s3cret@gpu:8000/v1")  # any option holding a URL
     assert code == 0, err
     text = (tmp_path / "promptsel.lock").read_text()
     assert "s3cret" not in text and "https://***@gpu:8000/v1" in text

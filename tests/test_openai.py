@@ -190,7 +190,7 @@ def test_the_api_key_comes_from_the_environment_and_goes_nowhere_else(server, mo
     b = backend(server, api_key_env="MY_KEY")
     b.continuation_logprobs([ContinuationRequest("Sentiment:", (" yes",))])
     assert {k.lower(): v for k, v in server.headers[-1].items()}["authorization"] == "Bearer sk-secret-123"
-    identity = json.dumps([b.cache_identity(), b.fingerprint, b.model_name, b.options])
+    identity = json.dumps([b.cache_identity(), b.fingerprint, b.model_name, b.options.as_dict()])
     assert "sk-secret" not in identity
     with pytest.raises(UsageError, match=r"environment|OPENAI_API_KEY"):
         OpenAIBackend("m", api_key="sk-secret-123")

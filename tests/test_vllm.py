@@ -129,7 +129,11 @@ def test_model_options_reach_vllm_with_their_types(fake_vllm, tiny_llama_dir):
     assert seen["gpu_memory_utilization"] == 0.5 and seen["enforce_eager"] is True
     assert (seen["dtype"], seen["logprobs_mode"], seen["revision"]) == ("float32", "raw_logprobs", "1234")
     assert seen["enable_prefix_caching"] is False  # off unless asked for
-    assert backend.cache_identity()["options"] == {"dtype": "float32"}  # parallelism does not change scores
+    identity = backend.cache_identity()["options"]
+    assert identity["dtype"] == "float32"
+    # Parallelism, lengths, the seed, CUDA graphs and the revision (in the fingerprint) do not change scores.
+    assert not identity.keys() & {"tensor_parallel_size", "max_model_len", "seed", "max_num_seqs", "gpu_memory_utilization",
+                                  "enforce_eager", "revision", "logprobs_mode", "enable_prefix_caching"}
     backend.close()
     on = VLLMBackend(str(tiny_llama_dir), enable_prefix_caching="true")
     assert on._engine().engine_kwargs["enable_prefix_caching"] is True

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from promptsel.backend import (
@@ -23,6 +24,7 @@ from promptsel.backend import (
     ScoringMode,
 )
 from promptsel.errors import BackendError, UsageError
+from promptsel.options import option
 
 from .model import EOS, UNK, NgramMixture
 
@@ -36,16 +38,15 @@ class NgramBackend(Backend):
 
     backend_id = "ngram"
     capabilities: ClassVar[frozenset[str]] = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE})
-    #: order changes every number, so it belongs in promptsel's cache keys.
-    scoring_options: ClassVar[tuple[str, ...]] = ("order",)
 
-    def __init__(self, model: str | None = None, *, order: int = 5) -> None:
-        if isinstance(order, bool) or not str(order).isdigit() or int(order) < 1:
-            raise UsageError(f"ngram option order must be a positive integer, got {order!r}.")
-        order = int(order)
-        # Always record order (not only when given), so the cache identity names it.
-        super().__init__(model, order=order)
-        self.order = order
+    @dataclass(frozen=True)
+    class Options(Backend.Options):
+        #: The longest n-gram (a different order is a different model: it is in the cache key).
+        order: int = option(5, minimum=1)
+
+    def __init__(self, model: str | None = None, **options: Any) -> None:
+        super().__init__(model, **options)  # -M order=3: typed and checked by promptsel
+        self.order = self.options.order
         if model is not None and not Path(model).expanduser().is_file():
             raise BackendError(f"Training text not found: {model}.", hint="Pass a UTF-8 text file with --model.")
         self._text: str | None = None
