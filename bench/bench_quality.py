@@ -3,9 +3,13 @@ evaluation datasets, with the default model, like Table 3 of the FUTE paper.
 
 Per dataset and method: the chosen prompt, its performance, the rate (performance / best
 prompt's), NDCG (min-max relevance) beside the NDCG a random ranking gets, and wall time. Then
-averages per task category (sentiment: SST-2, RT, IMDB; NLI: CB, ANLI-R3, RTE). FUTE's cost is
-recorded per embedding: each MTE, each DTE, and whether the second dataset of a task reused the
-first one's MTEs.
+averages per task category (sentiment: SST-2, RT, IMDB; NLI: CB, ANLI-R3, RTE), and, per method,
+the rank correlation (Spearman) of its prompt scores between every two datasets of the same
+task: a method whose ranking does not move when the dataset changes (correlation 1.000) cannot
+be telling datasets apart. FUTE's cost is recorded per embedding: each MTE, each DTE, and
+whether the second dataset of a task reused the first one's MTEs. ``--save-tables DIR`` keeps
+each dataset's ScoreTable, so calibrations and label-free rules can be compared on them later
+without the model (``bench/bench_consensus.py --tables DIR``).
 
 Data comes from the shared data directory (``PROMPTSEL_SHARED`` or ``../shared`` beside the
 repository; never copied into the project). ANLI-R3 has no train split offline: its DTE trains
@@ -57,6 +61,7 @@ def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
         dataset=name, prompts=ROOT / "prompts" / prompts, methods=["all"], limit=args.limit, seed=args.seed,
         data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None,
         fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),
+        save_scores=args.save_tables / f"{name}.npz" if args.save_tables else None,
     )
     began = time.perf_counter()
     report, _ = run_select(req)
@@ -73,6 +78,51 @@ def rows_for(name: str, report: dict) -> list[dict]:
             "seconds": report["timings"]["methods"].get(method),
         })
     return out
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    from scipy.stats import spearmanr
+
+    if len(set(a)) < 2 or len(set(b)) < 2:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def correlation_lines(reports: dict[str, dict]) -> list[str]:
+    """Per method, Spearman between its prompt scores on every two datasets of one task (the
+    prompts are the same set); ``performance`` is the true accuracies' own correlation."""
+    lines = ["", "Rank correlation (Spearman) of each method's prompt scores between datasets of the same task; the",
+             "`performance` row is the true accuracies' (how much the best prompts really change):", ""]
+    pairs = [(a, b) for i, a in enumerate(reports) for b in list(reports)[i + 1:] if DATASETS[a][1] == DATASETS[b][1]]
+    if not pairs:
+        return []
+    lines += ["| method | " + " | ".join(f"{a} ~ {b}" for a, b in pairs) + " |", "|---|" + "---|" * len(pairs)]
+    methods = ["performance", *dict.fromkeys(m for r in reports.values() for m in r["methods"])]
+    for method in methods:
+        cells = []
+        for a, b in pairs:
+            pa = {p["id"]: (p["performance"] if method == "performance" else p["scores"].get(method)) for p in reports[a]["prompts"]}
+            pb = {p["id"]: (p["performance"] if method == "performance" else p["scores"].get(method)) for p in reports[b]["prompts"]}
+            ids = [i for i in pa if pa[i] is not None and pb.get(i) is not None]
+            cells.append(fmt(spearman([pa[i] for i in ids], [pb[i] for i in ids])) if len(ids) > 2 else "–")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def recommendation_lines(reports: dict[str, dict]) -> list[str]:
+    lines = ["", "The recommendation per dataset (with labels: the best measured prompt; `label-free` is what the",
+             "default rule picks without them, and its stability over resamples of the inputs):", "",
+             "| dataset | recommended | performance (95 % interval) | indistinguishable | label-free pick | its performance | warnings |",
+             "|---|---|---|---|---|---|---|"]
+    for name, report in reports.items():
+        rec = report.get("recommendation") or {}
+        free = rec.get("label_free") or {}
+        interval = rec.get("performance_interval") or [None, None]
+        alts = ", ".join(a["prompt"] for a in rec.get("indistinguishable") or []) or "none"
+        codes = ", ".join(sorted({w["code"] for w in report.get("warnings") or []})) or "none"
+        lines.append(f"| {name} | {rec.get('prompt', '–')} | {fmt(rec.get('performance'))} ({fmt(interval[0])}–{fmt(interval[1])}) | "
+                     f"{alts} | {free.get('rule', '–')}: {free.get('prompt', '–')} | {fmt(free.get('performance'))} | {codes} |")
+    return lines
 
 
 def mean(rows: list[dict], key: str) -> float | None:
@@ -118,6 +168,8 @@ def markdown(reports: dict[str, dict], args: argparse.Namespace, command: str) -
             rs = [r for r in all_rows if r["method"] == method and r["dataset"] in names]
             lines.append(f"| {category} | {method} | {len(rs)} | {fmt(mean(rs, 'performance'))} | {fmt(mean(rs, 'rate'))} | "
                          f"{fmt(mean(rs, 'ndcg'))} | {fmt(mean(rs, 'random_ndcg'))} |")
+    lines += correlation_lines(reports)
+    lines += recommendation_lines(reports)
     lines += ["", "Time per dataset. Eval scoring (LLM on the eval split) is shared by every method; a baseline's own",
               "seconds above are only its arithmetic on that table. FUTE's: training per embedding (`reused` = read",
               "from the store), U scoring (LLM on U, once per model, prompt set and task), and FUTE in all:", "",
@@ -130,8 +182,10 @@ def markdown(reports: dict[str, dict], args: argparse.Namespace, command: str) -
         dc = [e for e in emb if e["kind"] == "dte" and e["status"] == "computed"]
         mr = [e for e in emb if e["kind"] == "mte" and e["status"] == "reused"]
         avg = lambda es: fmt(sum(e["seconds"] for e in es) / len(es), 1) if es else "–"  # noqa: E731
+        fute_seconds = sum(s for m, s in report["timings"]["methods"].items() if m.startswith("fute-"))
+        fute_seconds += f["timings"].get("unlabeled_scoring", 0.0)
         lines.append(f"| {name} | {fmt(report['timings'].get('scoring'), 1)} | {len(mc)} | {len(mr)} | {len(dc)} | {avg(mc)} | {avg(dc)} | "
-                     f"{fmt(f['timings'].get('unlabeled_scoring'), 1)} | {fmt(report['timings'].get('fute'), 1)} |")
+                     f"{fmt(f['timings'].get('unlabeled_scoring'), 1)} | {fmt(fute_seconds, 1)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -144,6 +198,7 @@ def main() -> None:
     ap.add_argument("--imdb-chars", type=int, default=600, help="IMDB reviews cut to this many characters")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write every report to this JSON file")
+    ap.add_argument("--save-tables", type=Path, help="keep each dataset's ScoreTable in this folder (NAME.npz)")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
     ap.add_argument("--from-json", type=Path, action="append",
                     help="only render the tables from reports saved with --json (repeatable: runs of different datasets)")
