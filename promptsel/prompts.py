@@ -8,6 +8,7 @@ a misspelt placeholder is an error, never an empty string.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,18 @@ DEFAULTS: dict[str, Any] = {
     "target_delimiter": None,
     "note": None,
 }
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> jinja2.Template:
+    """A template compiled once (a scoring pass renders each one for every input)."""
+    return _ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered_extra(text: str, label_space: str) -> str:
+    """An instruction rendered for a prompt (it reads only the label space, so once per prompt)."""
+    return _compiled(text).render(label_space=label_space)
 
 
 @dataclass(frozen=True)
@@ -87,10 +100,10 @@ class Prompt:
 
     def render_template(self, example: Mapping[str, Any]) -> str:
         """The template instantiated with one input: the raw text SPELL scores."""
-        return _ENV.from_string(self.template).render(**example)
+        return _compiled(self.template).render(**example)
 
     def _extra(self, text: str | None) -> str | None:
-        return _ENV.from_string(text).render(label_space=self.label_space) if text else None
+        return _rendered_extra(text, self.label_space) if text else None
 
     def user_turn(self, example: Mapping[str, Any]) -> str:
         """The first user turn: template, then the answer (or reasoning) instruction."""
