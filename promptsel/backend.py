@@ -89,6 +89,11 @@ class Backend(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: Requests handed to one scoring call (a backend that works in parallel wants more).
     chunk_size: int = 8
+    #: Prompts a backend generates together: ``generate`` gets at least this many per call.
+    generate_batch: int = 1
+    #: ``True`` when the backend keeps the KV cache of the previous request and reuses its common
+    #: prefix: the scorer then sends requests sorted by text, so shared prefixes run back to back.
+    reuses_prefix: ClassVar[bool] = False
     #: Why this backend's scores are not exact (``None`` when they are); shown in reports.
     approximate: str | None = None
 
@@ -150,6 +155,11 @@ class Backend(ABC):
     def generate(self, prompts: Sequence[str], *, max_tokens: int, stop: Sequence[str] | None = None) -> list[str]:
         """Greedy generation (temperature 0) of at most ``max_tokens`` tokens per prompt."""
         raise NotImplementedError(f"{self.backend_id} cannot generate")
+
+    def token_counts(self, texts: Sequence[str]) -> list[int] | None:
+        """How many tokens each text is for this model, for cost estimates before a run; ``None``
+        (the default) when the backend cannot say cheaply (promptsel then counts 4 characters a token)."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

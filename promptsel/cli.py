@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -52,10 +53,50 @@ def _stderr():
     return Console(stderr=True)
 
 
-def _progress(console, no_progress: bool):
+def _progress(console, no_progress: bool, long_run=None):
     from .formats.terminal import RichProgress
 
-    return None if no_progress else RichProgress(console)
+    return None if no_progress else RichProgress(console, long_run=long_run)
+
+
+#: A select run expected to take longer than this without --limit is told how to try a sample first.
+LONG_RUN_SECONDS = 15 * 60
+#: What that sample should take.
+SAMPLE_SECONDS = 5 * 60
+
+
+def _long_run_advice(ctx: typer.Context, limit: int | None):
+    """The advice for a long run without --limit: the same command with a --limit that fits."""
+
+    def advice(seconds: float, plan) -> str | None:
+        if limit is not None or seconds <= LONG_RUN_SECONDS or plan.inputs < 100:
+            return None
+        n = max(50, int(plan.inputs * SAMPLE_SECONDS / seconds) // 50 * 50)
+        if n >= plan.inputs:
+            return None
+        return (f"That is over {LONG_RUN_SECONDS // 60} min. To try a seeded, class-stratified sample of {n} inputs first "
+                f"(about {max(1, round(seconds * n / plan.inputs / 60))} min), stop with Ctrl-C (what is done stays cached) "
+                f"and run: {_command_line(ctx, ['--limit', str(n)])}")
+
+    return advice
+
+
+def _command_line(ctx: typer.Context, extra: list[str]) -> str:
+    """This command as typed (the options given on the command line), plus ``extra``."""
+    import shlex
+
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name) if param.opts else None
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        flag, value = max(param.opts, key=len), ctx.params[param.name]
+        if getattr(param, "is_flag", False):
+            words += [flag] if value else []
+            continue
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            words += [flag, str(item.value if isinstance(item, Enum) else item)]
+    return shlex.join(words + extra)
 
 
 def _version(value: bool) -> None:
@@ -89,6 +130,11 @@ class Calibration(str, Enum):
     cbm = "cbm"
 
 
+class SpellOn(str, Enum):
+    raw = "raw"
+    prompt = "prompt"
+
+
 class Mode(str, Enum):
     full = "full"
     first_token = "first_token"
@@ -118,6 +164,7 @@ NdcgOpt = Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG
 ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
 AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
 FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
+SpellOnOpt = Annotated[Optional[SpellOn], typer.Option("--spell-on", envvar=ENV + "SPELL_ON", help="What SPELL scores: raw, the instantiated template alone (default; a pass of its own); prompt, the template's tokens where the model sees them, after the system turn (read from the label-scoring pass).")]
 MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", min=1, help="Bound on the reasoning generated for CoT prompts.")]
 FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")]
 LabelFieldOpt = Annotated[str, typer.Option("--label-field", envvar=ENV + "LABEL_FIELD", help="For a local file: the label column.")]
@@ -164,6 +211,8 @@ def _request(options: dict[str, Any]) -> SelectRequest:
     else:
         scoring = ScoringOptions(mode=o("scoring", Mode(_SCORING.mode)).value, aggregate=o("aggregate", Aggregate(_SCORING.aggregate)).value,
                                  max_new_tokens=o("max_new_tokens", _SCORING.max_new_tokens))
+    if o("spell_on") is not None:  # said explicitly: wins over --fute-compat's chat text
+        scoring = replace(scoring, spell_text="template" if o("spell_on") is SpellOn.raw else "prompt")
     fute = FuteOptions.parse({
         "unlabeled": o("unlabeled"), "unlabeled_size": o("unlabeled_size", _FUTE.unlabeled_size),
         "unlabeled_exclude": o("unlabeled_exclude") or "", "surrogate": o("surrogate"), "dte_size": o("dte_size", _FUTE.dte_size),
@@ -183,7 +232,7 @@ def _request(options: dict[str, Any]) -> SelectRequest:
 
 
 #: Options that mean nothing with ``--scores`` (no backend, no data file): refused when given.
-_SCORES_IGNORES = ("limit", "backend", "model", "model_arg", "jobs", "max_chars", "scoring", "aggregate", "fute_compat",
+_SCORES_IGNORES = ("limit", "backend", "model", "model_arg", "jobs", "max_chars", "scoring", "aggregate", "fute_compat", "spell_on",
                    "max_new_tokens", "field", "label_field", "classes", "unlabeled", "unlabeled_size", "unlabeled_exclude",
                    "surrogate", "dte_size", "embedder_arg", "no_cache")
 
@@ -220,6 +269,7 @@ def select(
     scoring: ScoringOpt = Mode(_SCORING.mode),
     aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
     fute_compat: FuteCompatOpt = False,
+    spell_on: SpellOnOpt = None,
     max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
     field: FieldOpt = None,
     label_field: LabelFieldOpt = "label",
@@ -252,7 +302,7 @@ def select(
     from .selection.run import run_select
 
     console = _stderr()
-    report, _ = run_select(request, progress=_progress(console, no_progress))
+    report, _ = run_select(request, progress=_progress(console, no_progress, _long_run_advice(ctx, limit)))
     if as_json:
         sys.stdout.write(formats.report_json(report))
     for path in output or []:
@@ -275,6 +325,7 @@ def embed(
     scoring: ScoringOpt = Mode(_SCORING.mode),
     aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
     fute_compat: FuteCompatOpt = False,
+    spell_on: SpellOnOpt = None,
     max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
     unlabeled: UnlabeledOpt = None,
     unlabeled_size: UnlabeledSizeOpt = _FUTE.unlabeled_size,
@@ -397,6 +448,7 @@ def lock(
     scoring: ScoringOpt = Mode(_SCORING.mode),
     aggregate: AggregateOpt = Aggregate(_SCORING.aggregate),
     fute_compat: FuteCompatOpt = False,
+    spell_on: SpellOnOpt = None,
     max_new_tokens: MaxNewTokensOpt = _SCORING.max_new_tokens,
     field: FieldOpt = None,
     label_field: LabelFieldOpt = "label",

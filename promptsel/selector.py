@@ -13,9 +13,10 @@ from .options import Options
 
 if TYPE_CHECKING:
     from .selection.inputs import Inputs
+    from .selection.progress import Progress
     from .selection.prompts import PromptSet
     from .selection.scoretable import ScoreTable
-    from .selection.scoring import Progress, Scorer
+    from .selection.scoring import Scorer
 
 #: What a selector may need. ``class_logprobs`` and ``prompt_nll`` are ScoreTable arrays;
 #: the others are backend capabilities (see promptsel.backend).

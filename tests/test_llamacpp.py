@@ -276,3 +276,75 @@ def test_too_long_text_is_reported(default_gguf):
         assert small.sequence_logprobs(["short text"])[0].size > 0
     finally:
         small.close()
+
+
+# --- speed without changing a number: shared prefixes, SPELL from the pass, batched CoT ----------------
+
+
+@pytest.mark.model
+def test_batched_generation_is_one_at_a_time_generation(default_gguf, llamacpp_default):
+    """Several prompts in one batch (independent KV streams) give the same text as each prompt alone,
+    whatever else is in the batch: the group does not matter, so neither do cache hits."""
+    from promptsel_builtin.llamacpp import LlamaCppBackend
+
+    alone = LlamaCppBackend(str(default_gguf), n_parallel=1)
+    batched = LlamaCppBackend(str(default_gguf), n_parallel=4)
+    try:
+        prompts = [alone.render_chat([{"role": "user", "content": f"Explain in two sentences what this review says: {r}"}])
+                   for r in REVIEWS]
+        reference, tokens = [], []
+        for p in prompts:
+            before = alone.counters["generated"]
+            reference.append(alone.generate([p], max_tokens=16)[0])
+            tokens.append(alone.counters["generated"] - before)
+        assert alone._streams is None and len(set(reference)) > 1 and min(tokens) > 8
+        assert batched.generate(prompts, max_tokens=16) == reference  # groups of 4 and 2
+        assert batched._streams is not None and batched._streams.n == 4
+        assert batched.generate(prompts[::-1], max_tokens=16) == reference[::-1]  # other groups
+        assert batched.generate(prompts[1:4], max_tokens=16) == reference[1:4]
+        assert batched.counters["generated"] == 2 * sum(tokens) + sum(tokens[1:4])  # each stopped where it did alone
+    finally:
+        alone.close()
+        batched.close()
+
+
+def _small_pass():
+    from promptsel.selection.data import Dataset
+    from promptsel.selection.prompts import PromptSet, load_prompt_set
+
+    sa = load_prompt_set(Path(__file__).resolve().parents[1] / "prompts" / "sa.toml")
+    picked = [p for p in sa.prompts if p.id in ("sa01", "sa02", "sa07", "sa09", "sa11")]  # both kinds of template, CoT
+    prompts = PromptSet(path=sa.path, name="sa", prompts=picked)
+    labels = ["positive", "negative", "positive", "negative"]
+    dataset = Dataset(name="reviews", split="test", fields=("text",), classes=("negative", "positive"),
+                      examples=[{"text": r, "label": y} for r, y in zip(REVIEWS, labels)],
+                      ids=[f"test:{i}" for i in range(4)], source="memory")
+    return prompts, dataset
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("spell_on", ["template", "prompt"])
+def test_the_sorted_pass_gives_bit_identical_scores(default_gguf, spell_on):
+    """The new order (one pass sorted by text, prefixes shared, SPELL's rows read from the label
+    pass) against the old one (prompt by prompt, every sequence evaluated from scratch)."""
+    from promptsel.selection.cache import Cache
+    from promptsel.selection.request import ScoringOptions
+    from promptsel.selection.scoring import Scorer, build_score_table
+    from promptsel_builtin.llamacpp import LlamaCppBackend
+
+    prompts, dataset = _small_pass()
+    options = ScoringOptions(spell_text=spell_on, max_new_tokens=8)
+    fast = LlamaCppBackend(str(default_gguf))
+    old = LlamaCppBackend(str(default_gguf), prefix_reuse=False, n_parallel=1)
+    old.reuses_prefix = False  # the old order: kind by kind, prompt by prompt
+    try:
+        tables = [build_score_table(prompts, dataset, Scorer(b, Cache(enabled=False)), options) for b in (fast, old)]
+        np.testing.assert_array_equal(tables[0].class_logprobs, tables[1].class_logprobs)
+        np.testing.assert_array_equal(tables[0].prompt_nll, tables[1].prompt_nll)
+        assert np.isfinite(tables[0].prompt_nll).all() and (tables[0].prompt_nll > 0).all()
+        # the same work asked for; far less of it evaluated
+        assert fast.counters["generated"] == old.counters["generated"] > 0
+        assert fast.counters["evaluated"] < 0.8 * old.counters["evaluated"]
+    finally:
+        fast.close()
+        old.close()

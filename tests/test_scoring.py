@@ -6,6 +6,7 @@ from scipy.special import logsumexp
 
 from promptsel.selection.cache import Cache
 from promptsel.selection.data import Dataset
+from promptsel.selection.progress import Progress
 from promptsel.selection.prompts import load_prompt_set
 from promptsel.selection.request import ScoringOptions
 from promptsel.selection.scoring import Scorer, build_score_table
@@ -139,3 +140,102 @@ def test_cache_keys_depend_on_the_model_fingerprint(setup, tmp_path):
     assert info["entries"] > 0 and set(info["kinds"]) == {"continuation", "sequence", "generate"}
     assert Cache(db).clear().results == info["entries"]
     assert Cache(db).info()["entries"] == 0
+
+
+# --- one pass, planned: sorted requests, SPELL on the prompt, progress events -----------------------
+
+
+class PrefixFake(FakeBackend):
+    """A FakeBackend that asks for requests sorted by text, one at a time, and counts words as tokens."""
+
+    reuses_prefix = True
+    chunk_size = 1
+    generate_batch = 2
+
+    def token_counts(self, texts):
+        return [len(t.split()) for t in texts]
+
+
+class Recorder(Progress):
+    def __init__(self, backend):
+        self.backend, self.events = backend, []
+
+    def plan(self, plan):
+        self.events.append(("plan", plan, len(self.backend.calls)))
+
+    def start(self, label, total):
+        self.events.append(("start", total))
+
+    def advance(self, n=1):
+        self.events.append(("advance", n))
+
+    def estimate(self, seconds, remaining):
+        self.events.append(("estimate", seconds, remaining))
+
+
+def test_a_prefix_reusing_backend_gets_one_sorted_pass_and_the_same_table(setup, tmp_path):
+    ps, ds = setup
+    options = ScoringOptions(spell_text="prompt", max_new_tokens=2)
+    reference = build_score_table(ps, ds, Scorer(FakeBackend(), Cache(tmp_path / "a.sqlite")), options)
+    backend = PrefixFake()
+    table = build_score_table(ps, ds, Scorer(backend, Cache(tmp_path / "b.sqlite")), options)
+    np.testing.assert_array_equal(table.class_logprobs, reference.class_logprobs)
+    np.testing.assert_array_equal(table.prompt_nll, reference.prompt_nll)
+    kinds = [kind for kind, _ in backend.calls]
+    # the reasoning first (one batch of 2), then its follow-ups at once (the backend still holds their first turns)
+    assert kinds[:4] == ["generate", "generate", "continuation", "continuation"] and "generate" not in kinds[4:]
+    assert all("So (bad, good)?" in r.prompt for _, r in backend.calls[2:4])
+    texts = [p.prompt if kind == "continuation" else p for kind, p in backend.calls[4:]]
+    assert texts == sorted(texts) and len(texts) == len(set(texts))  # then everything else, by text
+    # a SPELL text is the start of the label prompt it belongs to, and runs just before it
+    first_seq = kinds.index("sequence") - 4
+    assert texts[first_seq + 1].startswith(texts[first_seq])
+
+
+def test_spell_on_the_prompt_averages_the_templates_tokens_in_context(setup, tmp_path):
+    ps, ds = setup
+    backend = FakeBackend()
+    table = build_score_table(ps, ds, Scorer(backend, Cache(tmp_path / "c.sqlite")), ScoringOptions(spell_text="prompt"))
+    # p1 is a chat prompt: the fake's chat text is "<user>Review: a great film\nAnswer (yes, Yes, no).</user><assistant>".
+    # The fake's tokens are words, so the text before the template ("<user>") is one token, merged with "Review:":
+    # the template's tokens in context are those after it.
+    lp = backend.word_logprob
+    expected = -np.mean([lp("<user>Review:", "a"), lp("<user>Review: a", "great"), lp("<user>Review: a great", "film")])
+    assert table.prompt_nll[0, 0] == pytest.approx(expected, rel=1e-12)
+    # p2 is not a chat prompt: its text starts with the template, so it is the raw template's NLL
+    raw = build_score_table(ps, ds, Scorer(FakeBackend(), Cache(tmp_path / "d.sqlite")))
+    assert table.prompt_nll[1, 1] == raw.prompt_nll[1, 1]
+    assert table.prompt_nll[0, 0] != raw.prompt_nll[0, 0]
+
+
+def test_the_plan_comes_before_any_backend_call_and_progress_moves_per_sequence(setup, tmp_path):
+    ps, ds = setup
+    backend = PrefixFake()
+    recorder = Recorder(backend)
+    build_score_table(ps, ds, Scorer(backend, Cache(tmp_path / "e.sqlite"), progress=recorder), ScoringOptions(max_new_tokens=2))
+    (_, plan, calls_before), start = recorder.events[:2]
+    assert calls_before == 0
+    # 2 inputs: label requests for p1 and p2 (4), p3's CoT follow-ups (2), its reasoning (2), and SPELL's
+    # 6 distinct raw templates
+    assert (plan.sequences, plan.cached, plan.generate, plan.inputs, plan.exact) == (14, 0, 4, 2, True)
+    assert start == ("start", 14)
+    steps = [n for kind, n, *_ in recorder.events if kind == "advance"]
+    assert sum(steps) == 14 and set(steps) <= {0, 1, 2}  # one request at a time (reasoning: 2 per batch)
+    assert len(backend.calls) == 14
+    # a rerun is all cache: the plan says so
+    again = Recorder(PrefixFake())
+    build_score_table(ps, ds, Scorer(again.backend, Cache(tmp_path / "e.sqlite"), progress=again), ScoringOptions(max_new_tokens=2))
+    plan = again.events[0][1]
+    assert (plan.sequences, plan.cached, plan.tokens, plan.evaluate) == (0, 14, 0, 0) and again.backend.calls == []
+
+
+def test_tokens_to_evaluate_leave_out_shared_prefixes_for_a_reusing_backend(setup, tmp_path):
+    ps, ds = setup
+    plans = {}
+    for backend in (FakeBackend(), PrefixFake()):
+        recorder = Recorder(backend)
+        build_score_table(ps, ds, Scorer(backend, Cache(enabled=False), progress=recorder), ScoringOptions(max_new_tokens=2))
+        plans[type(backend).__name__] = recorder.events[0][1]
+    assert not plans["FakeBackend"].exact  # no tokenizer: 4 characters a token
+    assert plans["FakeBackend"].evaluate == plans["FakeBackend"].tokens
+    assert plans["PrefixFake"].evaluate < plans["PrefixFake"].tokens

@@ -3,6 +3,9 @@ in the CLI, never in the library)."""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rich import box
@@ -14,37 +17,120 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
-from ..selection.scoring import Progress as ProgressProtocol
+from ..selection.progress import Plan
+from ..selection.progress import Progress as ProgressProtocol
 
 
 class RichProgress(ProgressProtocol):
-    """Progress bars on stderr."""
+    """Progress on stderr: a bar that moves per sequence with its rate and the time left, or,
+    when stderr is not a terminal (CI, a log file), a plain line every ``interval`` seconds.
+    Before a scoring pass it prints what the pass will cost; once the first batches give a rate,
+    the expected duration, and ``long_run(seconds)`` (from the CLI) may add advice to it."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, *, long_run: Callable[[float, Plan], str | None] | None = None,
+                 interval: float | None = None) -> None:
         self.console = console
+        self.long_run = long_run
+        self.interval = interval if interval is not None else float(os.environ.get("PROMPTSEL_PROGRESS_INTERVAL", "10"))
         self._bar: Progress | None = None
         self._task: Any = None
+        self._plan: Plan | None = None
+        self._estimated = self._advised = False
+        self._left: float | None = None
+        self._line: dict[str, Any] | None = None  # the plain-line state off a terminal
+
+    def plan(self, plan: Plan) -> None:
+        self._plan, self._estimated, self._left = plan, False, None
+        if not plan.sequences:
+            return
+        about = "" if plan.exact else "about "
+        parts = [f"{plan.sequences:,} requests to compute" + (f" ({plan.cached:,} more from the cache)" if plan.cached else ""),
+                 f"{about}{plan.tokens:,} tokens, {plan.evaluate:,} to evaluate after shared prefixes"]
+        if plan.generate:
+            parts.append(f"up to {plan.generate:,} to generate")
+        self.console.print("Plan: " + "; ".join(parts) + ".", highlight=False, markup=False, soft_wrap=True)
+
+    def estimate(self, seconds: float, remaining: float) -> None:
+        self._left = remaining
+        if self._estimated:
+            return
+        self._estimated = True
+        plan = self._plan
+        message = f"Estimated time: {_duration(seconds)} in all, {_duration(remaining)} left."
+        advice = None
+        if self.long_run is not None and plan is not None and not self._advised:  # the run's first pass only
+            self._advised = True
+            advice = self.long_run(seconds, plan)
+        self.note(f"{message} {advice}" if advice else message)
+
+    def note(self, message: str) -> None:
+        (self._bar.console if self._bar is not None else self.console).print(message, highlight=False, markup=False, soft_wrap=True)
 
     def start(self, label: str, total: int) -> None:
+        self.done()
+        if not self.console.is_terminal:
+            self._line = {"label": label, "total": total, "n": 0, "began": time.monotonic(), "printed": time.monotonic()}
+            self.console.print(f"{label}: {total:,} to do.", highlight=False, markup=False, soft_wrap=True)
+            return
         self._bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, transient=False,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TextColumn("{task.fields[left]}"), console=self.console, transient=False,
         )
         self._bar.start()
-        self._task = self._bar.add_task(label, total=total)
+        self._task = self._bar.add_task(escape(label), total=total, rate="", left="")
 
     def advance(self, n: int = 1) -> None:
         if self._bar is not None:
             self._bar.advance(self._task, n)
+            task = self._bar.tasks[0]
+            rate, left = self._rate_and_left(task.completed, task.total or 0, task.elapsed or 0.0)
+            self._bar.update(self._task, rate=rate, left=left)
+        elif self._line is not None:
+            line = self._line
+            line["n"] += n
+            now = time.monotonic()
+            if now - line["printed"] >= self.interval:
+                line["printed"] = now
+                self._print_line(now)
 
     def done(self) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+        if self._line is not None:
+            self._print_line(time.monotonic())
+            self._line = None
+
+    def _rate_and_left(self, done: float, total: float, elapsed: float) -> tuple[str, str]:
+        """Sequences per second, and the time left: the library's estimate (weighted by each
+        request's tokens) once it has one, until then the average so far."""
+        if done <= 0 or elapsed <= 0:
+            return "", "time left: estimating"
+        left = self._left if self._left is not None else elapsed / done * max(total - done, 0)
+        return f"{done / elapsed:.1f}/s", f"{_duration(left)} left"
+
+    def _print_line(self, now: float) -> None:
+        line = self._line
+        assert line is not None
+        elapsed = now - line["began"]
+        rate, left = self._rate_and_left(line["n"], line["total"], elapsed)
+        share = 100 * line["n"] / max(line["total"], 1)
+        parts = [f"{line['n']:,}/{line['total']:,} ({share:.0f} %)", rate, f"{_duration(elapsed)} elapsed", left]
+        self.console.print(f"{line['label']}: " + ", ".join(p for p in parts if p), highlight=False, markup=False, soft_wrap=True)
+
+
+def _duration(seconds: float) -> str:
+    """A duration as people say it: 45 s, 12 min, 3 h 20 min."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 def _f(x: float | None, digits: int = 3) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 from ..errors import UsageError
 from ..plugins import registries
 from ..selection.inputs import Inputs, resolve_dataset_spec
+from ..selection.progress import Progress
 from ..selection.prompts import PromptSet
 from ..selection.report import SCHEMA_VERSION
 from ..selection.request import SelectRequest
-from ..selection.scoring import Progress
 from .embeddings import Fute, check_backend, check_dataset
 from .method import check_training_installed
 from .store import EmbeddingStore

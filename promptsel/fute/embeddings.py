@@ -31,9 +31,10 @@ from .unlabeled import Corpus, load_corpus, task_exclusions
 
 if TYPE_CHECKING:
     from ..selection.inputs import Inputs
+    from ..selection.progress import Progress
     from ..selection.prompts import PromptSet
     from ..selection.request import ScoringOptions
-    from ..selection.scoring import Progress, Scorer
+    from ..selection.scoring import Scorer
     from .surrogate import Surrogate, TaskData
 
 HELDOUT_FRACTION = 0.1
@@ -90,7 +91,7 @@ class Fute:
     def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
                  options: FuteOptions, store: EmbeddingStore, seed: int = 0, data_dir: str | None = None,
                  progress: Progress | None = None) -> None:
-        from ..selection.scoring import Progress
+        from ..selection.progress import Progress
 
         self.prompt_set = prompt_set
         self.spec = check_dataset(spec)

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..selection.inputs import Inputs, resolve_dataset_spec
-from ..selection.scoring import Progress
+from ..selection.progress import Progress
 from .compare import NOT_COMPARABLE, REGRESSED, Finding, compare, compare_inputs
 from .entry import request_from_record, run_entry
 from .lockfile import read_lock, write_lock

@@ -19,10 +19,11 @@ from ..plugins import registries
 from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
 from .cache import Cache
 from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
+from .progress import Progress
 from .prompts import PromptSet, load_prompt_set
 from .request import SelectRequest
 from .scoretable import ScoreTable
-from .scoring import Progress, Scorer
+from .scoring import Scorer
 
 #: ScoreTable array -> the backend capability that computes it.
 TABLE_SOURCES = {NEEDS_CLASS_LOGPROBS: CONTINUATION_LOGPROBS, NEEDS_PROMPT_NLL: SEQUENCE_LOGPROBS}

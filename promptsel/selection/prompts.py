@@ -8,6 +8,7 @@ a misspelt placeholder is an error, never an empty string.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,18 @@ DEFAULTS: dict[str, Any] = {
     "target_delimiter": None,
     "note": None,
 }
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> jinja2.Template:
+    """A template compiled once (a scoring pass renders each one for every input)."""
+    return _ENV.from_string(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rendered_extra(text: str, label_space: str) -> str:
+    """An instruction rendered for a prompt (it reads only the label space, so once per prompt)."""
+    return _compiled(text).render(label_space=label_space)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class Prompt:
         # A template can fail only when rendered (a sandbox violation, an undefined name, a
         # division by zero): that is the prompt's fault, said in one line naming it.
         try:
-            return _ENV.from_string(source).render(**context)
+            return _compiled(source).render(**context)
         except Exception as exc:
             detail = str(exc).splitlines()[0].rstrip(".") if str(exc) else ""
             raise PromptFileError(f"prompt {self.id!r}: {key} cannot be rendered ({type(exc).__name__}: {detail}).",
@@ -100,7 +113,12 @@ class Prompt:
         return self._render("template", self.template, example)
 
     def _extra(self, text: str | None, key: str = "instruction") -> str | None:
-        return self._render(key, text, {"label_space": self.label_space}) if text else None
+        if not text:
+            return None
+        try:  # once per prompt: it reads only the label space
+            return _rendered_extra(text, self.label_space)
+        except Exception:
+            return self._render(key, text, {"label_space": self.label_space})  # raises, naming the prompt
 
     def user_turn(self, example: Mapping[str, Any]) -> str:
         """The first user turn: template, then the answer (or reasoning) instruction."""

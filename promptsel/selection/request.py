@@ -23,8 +23,11 @@ class ScoringOptions(Options):
     mode: Literal["full", "first_token"] = "full"
     #: How a class's label words combine: ``sum`` of probabilities (logsumexp) or ``max``.
     aggregate: Literal["sum", "max"] = "sum"
-    #: SPELL scores the instantiated template alone (``template``) or the chat-formatted input.
-    spell_text: Literal["template", "chat"] = "template"
+    #: What SPELL scores (``--spell-on``): ``template`` (``raw``), the instantiated template alone;
+    #: ``prompt``, the template's tokens where the model sees them, after the system turn and the
+    #: chat header (read from the label-scoring pass); ``chat``, the whole chat-formatted first
+    #: turn (FUTE's code). The texts differ, so each has its own cache entries.
+    spell_text: Literal["template", "prompt", "chat"] = "template"
     #: Bound on the reasoning generated for CoT prompts.
     max_new_tokens: int = option(64, minimum=1)
 

@@ -20,12 +20,13 @@ from ..errors import PromptselError
 from ..selector import SelectionContext
 from .data import Dataset
 from .inputs import Inputs
+from .progress import Progress
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
 from .request import SelectRequest
 from .samples import write_samples
 from .scoretable import ScoreTable
-from .scoring import Progress, build_score_table
+from .scoring import build_score_table
 
 
 @dataclass
