@@ -3,7 +3,7 @@
 It speaks real HTTP (the official client talks to it over a socket) and can be told to misbehave:
 answer 429 with Retry-After, 500, garbage JSON, 401, an error quoting the request's headers
 (``reflect``), or answer slowly, for the next N requests. It records each request's arrival time
-and the most requests it answered at once (``peak``), so tests check timing without a clock.
+and the most slow answers it held at once (``peak``), so tests check timing without a clock.
 Its "model" is a rule a test can compute by hand: words are tokens (each keeps its leading
 spaces), log p(token i | prefix) = ``token_logprob(prefix, token)``, and the greedy next token
 after a prefix of n tokens is ``" g<n>"`` with log-prob ``-0.1 - 0.01 n``.
@@ -51,7 +51,7 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.times: list[float] = []  # time.monotonic() at each request's arrival
-        self.active = self.peak = 0  # requests being answered now, and the most at once
+        self.active = self.peak = 0  # slow answers being waited on now, and the most at once
         self.chat_top: list[tuple[str, float]] = [("positive", -0.2), (" positive", -2.5), ("neg", -1.9), ("The", -3.0)]
         self._lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"fake": self})
@@ -160,7 +160,17 @@ class _Handler(BaseHTTPRequestHandler):
         elif kind == "garbage":
             self._send(200, b"{not json at all")
         elif kind == "slow":
-            time.sleep(float(arg or 2))
+            # Counted only while sleeping, i.e. before the answer is sent: a client that waits for
+            # one answer before its next request can then never be seen twice, however late the
+            # handler thread of the answered request finishes.
+            with fake._lock:
+                fake.active += 1
+                fake.peak = max(fake.peak, fake.active)
+            try:
+                time.sleep(float(arg or 2))
+            finally:
+                with fake._lock:
+                    fake.active -= 1
             return False  # then answer normally (the client has given up by then)
         return True
 
@@ -175,17 +185,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": {"message": "not found"}})
 
     def do_POST(self) -> None:
-        fake = self.fake
-        with fake._lock:
-            fake.active += 1
-            fake.peak = max(fake.peak, fake.active)
-        try:
-            self._post()
-        finally:
-            with fake._lock:
-                fake.active -= 1
-
-    def _post(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         self.fake.requests.append({"path": self.path, **body})
         self.fake.headers.append(dict(self.headers))

@@ -58,7 +58,7 @@ def test_greedy_generation_follows_the_training_text(tmp_path):
 
 def test_options_and_errors(tmp_path):
     assert NgramBackend(order="3").cache_identity()["options"] == {"order": 3}
-    with pytest.raises(UsageError, match="positive integer"):
+    with pytest.raises(UsageError, match="at least 1"):
         NgramBackend(order=0)
     with pytest.raises(BackendError, match="not found"):
         NgramBackend(str(tmp_path / "missing.txt"))
