@@ -1,4 +1,4 @@
-"""What FUTE's task embeddings cost on this machine, and how the cost grows.
+"""What FUTE's task embeddings cost on this machine, and what the cost buys.
 
 Measured in one run, side by side, without the LLM (its soft labels on U are drawn from a
 fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark records):
@@ -7,12 +7,16 @@ fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark re
    the number of MTEs is the number of prompts, each paid once per model and task);
 2. seconds per DTE at train sizes 150 and 300 and 500 (paid once per dataset);
 3. determinism: the same MTE computed twice is bit-identical;
-4. separation, a cheap proxy for selection quality: on 96 SST-2 train sentences, the DTE (gold
-   labels) against three simulated prompts labelling the same sentences: gold (perfect),
-   shuffled gold (unrelated to the text), constant. separation = cos(perfect, DTE) − the larger
-   of the other two; positive means the embedding ranks the agreeing prompt first.
+4. the premise margin (promptsel.fute.premise, the same code as tests/test_fute_premise.py): two
+   DTEs over the same SST-2 sentences (gold sentiment; "more than 20 words") against four
+   simulated prompts on U (a sentiment lexicon, the length rule, a constant, coin flips).
+   margin = the agreeing prompt's similarity minus the best other prompt's, per DTE; both
+   positive means each dataset ranks the prompt that follows its rule first. With
+   ``--settings`` it is measured for each embedder setting given (the table behind the
+   defaults), with the seconds it took and whether each DTE learned.
 
-Usage: ``python bench/bench_fute_cost.py [--surrogates minilm,smollm2] [--write]``.
+Usage: ``python bench/bench_fute_cost.py [--surrogates minilm,smollm2] [--write]``;
+``--premise-only --embedders tupate --settings "lr=0.005,batch_size=16;lr=0.02,batch_size=8"``.
 """
 
 from __future__ import annotations
@@ -30,20 +34,32 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def separation(embedder, surrogate, train, cosine) -> float:
-    from promptsel.fute.surrogate import TaskData
+def parse_settings(text: str) -> list[dict[str, str]]:
+    """``"lr=0.02,batch_size=8;lr=0.01"`` -> [{"lr": "0.02", "batch_size": "8"}, {"lr": "0.01"}];
+    an empty setting is the defaults."""
+    return [dict(kv.split("=", 1) for kv in part.split(",") if kv) for part in text.split(";")]
 
-    sample = train.sample(96, 0)
-    inputs, labels = sample.inputs(), sample.labels
-    dte, _ = embedder.embed(surrogate, TaskData("dte", inputs, ("text",), 2, labels=labels), 0)
 
-    def mte(predicted: np.ndarray) -> float:
-        soft = np.full((len(inputs), 2), 0.1)
-        soft[np.arange(len(inputs)), predicted] = 0.9
-        return cosine(embedder.embed(surrogate, TaskData("mte", inputs, ("text",), 2, targets=soft), 0)[0], dte)
+def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str, str]], data: Path,
+                 u_size: int, dte_size: int) -> list[tuple]:
+    from promptsel.embedder import FuteOptions
+    from promptsel.fute import premise
+    from promptsel.fute.method import FuteMethod
+    from promptsel.fute.surrogate import Surrogate
+    from promptsel.plugins import registries
 
-    good = mte(labels)
-    return good - max(mte(np.random.default_rng(0).permutation(labels)), mte(np.ones_like(labels)))
+    surrogate = Surrogate(surrogate_name, max_length=premise.MAX_LENGTH)
+    method = FuteMethod.for_embedder(registries().embedders.get(embedder_id))
+    rows = []
+    for setting in settings:
+        embedder = method.make_embedder(FuteOptions(embedder_options={embedder_id: setting}))
+        result = premise.run(embedder, surrogate, data_dir=data, u_size=u_size, dte_size=dte_size, seed=0)
+        learned = "/".join("yes" if result.training[f"dte:{r}"]["learned"] else "NO" for r in ("sentiment", "long"))
+        epochs = "/".join(str(result.training[f"dte:{r}"]["epochs"]) for r in ("sentiment", "long"))
+        rows.append((surrogate.name, embedder_id, ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults",
+                     result.margins["sentiment"], result.margins["long"], learned, epochs, result.seconds))
+        print(rows[-1], result.scores, file=sys.stderr, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -52,11 +68,16 @@ def main() -> None:
     ap.add_argument("--u-sizes", default="50,100,200")
     ap.add_argument("--dte-sizes", default="150,300,500")
     ap.add_argument("--embedders", default="taskemb,tupate")
-    ap.add_argument("--write", action="store_true", help="append the table to bench/RESULTS.md")
+    ap.add_argument("--premise-only", action="store_true", help="only the premise margin (part 4)")
+    ap.add_argument("--settings", default="", help="embedder settings to measure the margin for, ';'-separated")
+    ap.add_argument("--premise-u", type=int, default=None, help="|U| for the margin (default: the premise test's)")
+    ap.add_argument("--premise-dte", type=int, default=None, help="DTE sample for the margin (default: the test's)")
+    ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
     args = ap.parse_args()
     data = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
 
-    from promptsel.fute.embeddings import cosine, split_heldout
+    from promptsel.fute import premise
+    from promptsel.fute.embeddings import split_heldout
     from promptsel.fute.surrogate import Surrogate, TaskData
     from promptsel.fute.unlabeled import load_corpus, task_exclusions
     from promptsel.plugins import registries
@@ -64,45 +85,54 @@ def main() -> None:
 
     spec = registries().datasets.get("sst2")
     train = load_named(spec, "train", data)
-    rows = []
+    settings = parse_settings(args.settings)
+    u_size, dte_size = args.premise_u or premise.U_SIZE, args.premise_dte or premise.DTE_SIZE
+    rows, margins = [], []
     for name in args.surrogates.split(","):
         surrogate = Surrogate(name)
         t = time.perf_counter()
         surrogate.classifier(2, 0)
         load = time.perf_counter() - t
         for embedder in (registries().embedders.get(e)() for e in args.embedders.split(",")):
-            for size in map(int, args.u_sizes.split(",")):
-                corpus = load_corpus("pool", size=size, data_dir=data, exclude=task_exclusions("sentiment"))
-                inputs = corpus.inputs(("text",))
-                targets = np.random.default_rng(0).dirichlet([1.0, 1.0], size=len(inputs))
-                task = TaskData("mte", inputs, ("text",), 2, targets=targets)
-                t = time.perf_counter()
-                first, _ = embedder.embed(surrogate, task, 0)
-                seconds = time.perf_counter() - t
-                same = ""
-                if size == int(args.u_sizes.split(",")[0]):
-                    again, _ = embedder.embed(surrogate, task, 0)
-                    same = "yes" if np.array_equal(first, again) else "NO"
-                rows.append((surrogate.name, embedder.embedder_id, f"MTE, {size} texts of U", seconds, first.size, same))
-                print(rows[-1], file=sys.stderr, flush=True)
-            for size in map(int, args.dte_sizes.split(",")):
-                part, held = split_heldout(train.sample(size, 0), 0)
-                heldout = TaskData("dte", held.inputs(), ("text",), 2, labels=held.labels)
-                task = TaskData("dte", part.inputs(), ("text",), 2, labels=part.labels, heldout=heldout)
-                t = time.perf_counter()
-                vector, info = embedder.embed(surrogate, task, 0)
-                rows.append((surrogate.name, embedder.embedder_id, f"DTE, {size} train ({info['epochs']} epochs)",
-                             time.perf_counter() - t, vector.size, ""))
-                print(rows[-1], file=sys.stderr, flush=True)
-            rows.append((surrogate.name, embedder.embedder_id, "separation (see 4.)", separation(embedder, surrogate, train, cosine), 0, ""))
-            print(rows[-1], file=sys.stderr, flush=True)
-        rows.append((surrogate.name, "(load)", "first load of the surrogate", load, 0, ""))
+            if not args.premise_only:
+                for size in map(int, args.u_sizes.split(",")):
+                    corpus = load_corpus("pool", size=size, data_dir=data, exclude=task_exclusions("sentiment"))
+                    inputs = corpus.inputs(("text",))
+                    targets = np.random.default_rng(0).dirichlet([1.0, 1.0], size=len(inputs))
+                    task = TaskData("mte", inputs, ("text",), 2, targets=targets)
+                    t = time.perf_counter()
+                    first, _ = embedder.embed(surrogate, task, 0)
+                    seconds = time.perf_counter() - t
+                    same = ""
+                    if size == int(args.u_sizes.split(",")[0]):
+                        again, _ = embedder.embed(surrogate, task, 0)
+                        same = "yes" if np.array_equal(first, again) else "NO"
+                    rows.append((surrogate.name, embedder.embedder_id, f"MTE, {size} texts of U", seconds, first.size, same))
+                    print(rows[-1], file=sys.stderr, flush=True)
+                for size in map(int, args.dte_sizes.split(",")):
+                    part, held = split_heldout(train.sample(size, 0), 0)
+                    heldout = TaskData("dte", held.inputs(), ("text",), 2, labels=held.labels)
+                    task = TaskData("dte", part.inputs(), ("text",), 2, labels=part.labels, heldout=heldout)
+                    t = time.perf_counter()
+                    vector, info = embedder.embed(surrogate, task, 0)
+                    rows.append((surrogate.name, embedder.embedder_id, f"DTE, {size} train ({info['epochs']} epochs)",
+                                 time.perf_counter() - t, vector.size, ""))
+                    print(rows[-1], file=sys.stderr, flush=True)
+            margins += premise_rows(name, embedder.embedder_id, settings, data, u_size, dte_size)
+        if not args.premise_only:
+            rows.append((surrogate.name, "(load)", "first load of the surrogate", load, 0, ""))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"### {stamp}, {platform.machine()}, {os.cpu_count()} cores", "",
-             f"Command: `python bench/bench_fute_cost.py {' '.join(sys.argv[1:])}`", "",
-             "| surrogate | embedder | what | seconds | dimensions | bit-identical rerun |", "|---|---|---|---|---|---|"]
-    lines += [f"| {s} | {e} | {w} | {sec:.{3 if w.startswith('separation') else 1}f} | {dim or ''} | {same} |"
-              for s, e, w, sec, dim, same in rows]
+             f"Command: `python bench/bench_fute_cost.py {' '.join(sys.argv[1:])}`", ""]
+    if rows:
+        lines += ["| surrogate | embedder | what | seconds | dimensions | bit-identical rerun |", "|---|---|---|---|---|---|"]
+        lines += [f"| {s} | {e} | {w} | {sec:.1f} | {dim or ''} | {same} |" for s, e, w, sec, dim, same in rows]
+        lines.append("")
+    lines += [f"Premise margin: |U| = {u_size} (pool), {dte_size} SST-2 train sentences per DTE, max_length "
+              f"{premise.MAX_LENGTH}, seed 0.", "",
+              "| surrogate | embedder | setting | margin, sentiment DTE | margin, length DTE | DTEs learned | DTE epochs | seconds |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {s} | {e} | {w} | {m1:+.3f} | {m2:+.3f} | {ok} | {ep} | {sec:.0f} |" for s, e, w, m1, m2, ok, ep, sec in margins]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -11,8 +11,8 @@
 3. Pool it into a vector. Token-embedding matrices are left out: only the rows of tokens that
    occur get a gradient, so they measure vocabulary overlap rather than the task, and they are
    most of a small model's parameters. ``pool=unit`` (default) averages each weight matrix's
-   Fisher over its inputs, one value per output unit (all-MiniLM-L6-v2: 38,400 values);
-   ``pool=none`` keeps every entry (21M for MiniLM; large to store).
+   Fisher over its inputs, one value per output unit (all-MiniLM-L6-v2: 52,224 values);
+   ``pool=none`` keeps every entry (10.8M for MiniLM; large to store).
 """
 
 from __future__ import annotations
@@ -74,11 +74,10 @@ def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: i
     model, head = surrogate.classifier(data.n_classes, seed)
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     epochs = int(o["mte_epochs"] if data.kind == "mte" else o["dte_epochs"])
-    config = TrainConfig(lr=float(o["lr"]), batch_size=int(o["batch_size"]), epochs=epochs,
-                         patience=int(o["patience"]) if data.kind == "dte" else None)
-    info = train(model, params, surrogate, data, config, seed)
-    trained = time.perf_counter()
+    config = TrainConfig(lr=float(o["lr"]), batch_size=int(o["batch_size"]), epochs=epochs, patience=int(o["patience"]))
     names = body_parameters(model, head)
+    info = train(model, params, surrogate, data, config, seed, watch=names)
+    trained = time.perf_counter()
     vector = pool(fisher(model, names, surrogate, data, estimator=str(o["estimator"]),
                          batch_size=int(o["fisher_batch_size"])), str(o["pool"]))
     info.update(parameters=len(names), train_seconds=round(trained - began, 3),

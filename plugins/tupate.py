@@ -12,6 +12,11 @@ so every query sees the whole prefix.
 Only the prefix and the new classification head train; the surrogate stays frozen. The
 embedding is the prefix averaged over layers: [2, kv_heads, prefix_len, head_dim] flattened
 (methods.md §6; for T5 only the decoder's self-attention by default, as in the paper's code).
+
+By default the embedding is what training changed: the trained prefix minus the seeded start
+that every MTE and DTE of a run shares (``compare=change``). The raw trained prefix (the paper
+code's, ``compare=raw`` or ``--fute-compat``) keeps that shared start, and the cosine of two raw
+prefixes then says mostly how far each one moved, not what it learned (issue 10).
 """
 
 from __future__ import annotations
@@ -118,6 +123,12 @@ def add_prefix(model: torch.nn.Module, surrogate: Surrogate, *, prefix_len: int,
     return layers
 
 
+def pooled(layers: list[torch.nn.Module]) -> torch.Tensor:
+    """The prefix averaged over layers: [2, kv_heads, prefix_len, head_dim] flattened."""
+    with torch.no_grad():
+        return torch.stack([torch.stack([m.prefix_key, m.prefix_value]) for m in layers]).mean(dim=0).reshape(-1)
+
+
 def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
     o = options
     began = time.perf_counter()
@@ -126,15 +137,14 @@ def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: i
         p.requires_grad_(False)
     layers = add_prefix(model, surrogate, prefix_len=int(o["prefix_len"]), dropout=float(o["dropout"]),
                         encoder=bool(o["encoder_prefix"]), generator=torch.Generator().manual_seed(seed))
+    start = pooled(layers).clone()
     params = [(n, p) for n, p in model.named_parameters() if n in head or n.endswith(("prefix_key", "prefix_value"))]
     for _, p in params:
         p.requires_grad_(True)
     epochs = int(o["mte_epochs"] if data.kind == "mte" else o["dte_epochs"])
-    config = TrainConfig(lr=float(o["lr"]), batch_size=int(o["batch_size"]), epochs=epochs,
-                         patience=int(o["patience"]) if data.kind == "dte" else None)
-    info = train(model, params, surrogate, data, config, seed)
-    with torch.no_grad():
-        stacked = torch.stack([torch.stack([m.prefix_key, m.prefix_value]) for m in layers])
-    vector = stacked.mean(dim=0).reshape(-1).numpy().astype(np.float32)
-    info.update(layers=len(layers), shape=list(stacked.shape[1:]), train_seconds=round(time.perf_counter() - began, 3))
+    config = TrainConfig(lr=float(o["lr"]), batch_size=int(o["batch_size"]), epochs=epochs, patience=int(o["patience"]))
+    info = train(model, params, surrogate, data, config, seed, watch=[n for n, _ in params if n not in head])
+    trained = pooled(layers)
+    vector = (trained if o["compare"] == "raw" else trained - start).numpy().astype(np.float32)
+    info.update(layers=len(layers), shape=[2, *layers[0].prefix_key.shape], train_seconds=round(time.perf_counter() - began, 3))
     return vector, info

@@ -163,7 +163,7 @@ MetricOpt = Annotated[Metric, typer.Option("--metric", envvar=ENV + "METRIC", he
 NdcgOpt = Annotated[NDCG, typer.Option("--ndcg", envvar=ENV + "NDCG", help="NDCG variant: minmax relevance (default), raw accuracy, or the FUTE code's formula.")]
 ScoringOpt = Annotated[Mode, typer.Option("--scoring", envvar=ENV + "SCORING", help="Score the full label word or only its first token.")]
 AggregateOpt = Annotated[Aggregate, typer.Option("--aggregate", envvar=ENV + "AGGREGATE", help="Combine a class's label words by summing probabilities or taking the max.")]
-FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text.")]
+FuteCompatOpt = Annotated[bool, typer.Option("--fute-compat", envvar=ENV + "FUTE_COMPAT", help="The paper code's scoring: first token, max over label words, SPELL on the chat text; FUTE compares the raw trained embeddings.")]
 SpellOnOpt = Annotated[Optional[SpellOn], typer.Option("--spell-on", envvar=ENV + "SPELL_ON", help="What SPELL scores: raw, the instantiated template alone (default; a pass of its own); prompt, the template's tokens where the model sees them, after the system turn (read from the label-scoring pass).")]
 MaxNewTokensOpt = Annotated[int, typer.Option("--max-new-tokens", envvar=ENV + "MAX_NEW_TOKENS", min=1, help="Bound on the reasoning generated for CoT prompts.")]
 FieldOpt = Annotated[Optional[list[str]], typer.Option("--field", envvar=ENV + "FIELDS", help="For a local file: template field NAME=COLUMN (repeatable).")]
@@ -217,6 +217,7 @@ def _request(options: dict[str, Any]) -> SelectRequest:
         "unlabeled": o("unlabeled"), "unlabeled_size": o("unlabeled_size", _FUTE.unlabeled_size),
         "unlabeled_exclude": o("unlabeled_exclude") or "", "surrogate": o("surrogate"), "dte_size": o("dte_size", _FUTE.dte_size),
         "embedder_options": scoped_pairs(o("embedder_arg"), "--embedder-arg", "taskemb.estimator=fute"),
+        "raw_similarity": bool(o("fute_compat")),
     })
     return SelectRequest(
         dataset=o("dataset"), prompts=o("prompts"), backend=o("backend", "llamacpp"), model=o("model"),

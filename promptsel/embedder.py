@@ -40,6 +40,15 @@ class FuteOptions(Options):
     dte_size: int = option(500, minimum=2)
     #: embedder id -> its options as given (``-E tupate.lr=0.01``), checked by the embedder.
     embedder_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    #: Compare the trained vectors themselves, as the paper code does (``--fute-compat``), not what
+    #: training changed: sets ``compare=raw`` on embedders that have the option, unless given.
+    raw_similarity: bool = False
+
+    def embedder_options_for(self, embedder: type[Embedder]) -> dict[str, Any]:
+        chosen = dict(self.embedder_options.get(embedder.embedder_id, {}))
+        if self.raw_similarity and "compare" in {f.name for f in dataclasses.fields(embedder.Options)}:
+            chosen.setdefault("compare", "raw")
+        return chosen
 
 
 class Embedder(ABC):

@@ -2,7 +2,7 @@
 
 Everything here runs on tiny random surrogates of the three architectures (no weights are
 downloaded) and the FakeBackend; the real model and real surrogate run in the benchmark and in
-tests/test_fute_real.py.
+tests/test_fute_premise.py.
 """
 
 from __future__ import annotations
@@ -135,8 +135,83 @@ def test_dte_early_stopping_reads_the_heldout_slice(tiny_surrogates):
     _, info = TuPaTE(dte_epochs=5, patience=1, lr=0.5).embed(surrogate, data, seed=0)
     losses = info["heldout_loss"]
     assert 1 <= len(losses) <= 5 and info["epochs"] == len(losses)
-    if len(losses) < 5:  # stopped early: the last epoch did not improve on the best
+    assert info["stopped_early"] == (len(losses) < 5)
+    if info["stopped_early"]:  # the last epoch did not improve on the best
         assert losses[-1] >= min(losses[:-1])
+    # The kept weights are the best epoch's; "learned" compares them with the constant predictor.
+    assert info["heldout"] == min(losses) == losses[info["kept_epoch"] - 1]
+    assert info["chance"] == pytest.approx(held.constant_loss(data), abs=1e-6)
+    assert info["learned"] == (info["heldout"] < info["chance"])
+
+
+def test_constant_loss_is_the_fitted_prior_on_the_heldout_rows():
+    """By hand: cross-entropy of the Laplace-smoothed train prior (DTE); BCE of the mean soft
+    target (MTE)."""
+    fit = TaskData("dte", PAIRS[:4], ("premise", "hypothesis"), 2, labels=np.array([0, 0, 0, 1]))
+    held = TaskData("dte", PAIRS[:2], ("premise", "hypothesis"), 2, labels=np.array([0, 1]))
+    assert held.constant_loss(fit) == pytest.approx(-(math.log(4 / 6) + math.log(2 / 6)) / 2)
+    targets = np.array([[0.9, 0.1], [0.5, 0.5], [0.7, 0.3]])
+    fit = TaskData("mte", PAIRS[:3], ("premise", "hypothesis"), 2, targets=targets)
+    held = TaskData("mte", PAIRS[:1], ("premise", "hypothesis"), 2, targets=np.array([[1.0, 0.0]]))
+    # mean target [0.7, 0.3]; BCE per class against the held-out [1, 0], averaged
+    assert held.constant_loss(fit) == pytest.approx(-(math.log(0.7) + math.log(1 - 0.3)) / 2, rel=1e-6)
+
+
+def test_movement_is_the_relative_change_of_the_watched_parameters(tiny_surrogates):
+    from promptsel.fute.surrogate import TrainConfig, train
+
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    model, head = surrogate.classifier(3, seed=0)
+    params = [(n, p) for n, p in model.named_parameters() if n in head]
+    watched = next(n for n in head if n.endswith("weight"))
+    before = dict(params)[watched].detach().clone()
+    info = train(model, params, surrogate, mte_data(), TrainConfig(lr=0.1, batch_size=4, epochs=2), seed=0, watch=[watched])
+    after = dict(model.named_parameters())[watched].detach()
+    assert info["movement"] == pytest.approx(float((after - before).norm() / before.norm()), abs=1e-6) and info["movement"] > 0
+    assert "heldout" not in info and info["stopped_early"] is False  # no held-out slice: nothing to report
+
+
+def test_tupate_compares_what_training_changed(tiny_surrogates):
+    """compare=change is the trained prefix minus the seeded start, which a fresh model with the
+    same seed rebuilds; compare=raw is the trained prefix itself (the paper code)."""
+    surrogate = Surrogate(str(tiny_surrogates["decoder"]))
+    raw, _ = TuPaTE(mte_epochs=1, compare="raw").embed(surrogate, mte_data(), seed=3)
+    change, _ = TuPaTE(mte_epochs=1).embed(surrogate, mte_data(), seed=3)
+    model, _ = surrogate.classifier(3, seed=3)
+    layers = tupate.add_prefix(model, surrogate, prefix_len=16, dropout=0.15, encoder=False,
+                               generator=torch.Generator().manual_seed(3))
+    start = tupate.pooled(layers).numpy()
+    np.testing.assert_allclose(raw - change, start, atol=1e-6)
+    assert np.linalg.norm(change) > 0
+    assert TuPaTE().identity() != TuPaTE(compare="raw").identity()
+    with pytest.raises(UsageError, match="compare"):
+        TuPaTE(compare="delta")
+
+
+def test_fute_compat_compares_the_raw_vectors():
+    from promptsel.fute.method import FuteMethod
+
+    method = FuteMethod.for_embedder(TuPaTE)
+    assert method.make_embedder(FuteOptions()).options.compare == "change"
+    assert method.make_embedder(FuteOptions(raw_similarity=True)).options.compare == "raw"
+    # An explicit --embedder-arg wins over the switch; embedders without the option ignore it.
+    explicit = FuteOptions(raw_similarity=True, embedder_options={"tupate": {"compare": "change"}})
+    assert method.make_embedder(explicit).options.compare == "change"
+    assert FuteMethod.for_embedder(TaskEmb).make_embedder(FuteOptions(raw_similarity=True)).options == TaskEmb.Options()
+
+
+def test_every_mte_holds_out_the_same_slice_of_u():
+    from promptsel.fute.embeddings import mte_task
+
+    inputs = [{"text": f"t{i}"} for i in range(20)]
+    a = mte_task(inputs, ("text",), soft_targets(20, 2, seed=0), seed=0)
+    b = mte_task(inputs, ("text",), soft_targets(20, 2, seed=1), seed=0)
+    assert a.heldout is not None and b.heldout is not None
+    assert len(a) == 18 and len(a.heldout) == 2 and a.inputs == b.inputs and a.heldout.inputs == b.heldout.inputs
+    assert sorted(x["text"] for x in a.inputs + a.heldout.inputs) == sorted(x["text"] for x in inputs)
+    rows = {x["text"]: i for i, x in enumerate(inputs)}
+    targets = soft_targets(20, 2, seed=0)
+    np.testing.assert_array_equal(a.heldout.targets, targets[[rows[x["text"]] for x in a.heldout.inputs]])
 
 
 # -- TaskEmb's Fisher ---------------------------------------------------------------------
@@ -425,6 +500,58 @@ def test_report_times_each_method(fute_world):
     assert set(seconds) == {"mi", "fute-tupate"}
     trained = sum(e["seconds"] for e in report["fute"]["embeddings"])
     assert seconds["fute-tupate"] == pytest.approx(trained, abs=1e-3) and trained > 0
+
+
+def test_the_report_says_which_embeddings_learned(fute_world):
+    report, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    diag = report["fute"]["diagnostics"]["fute-tupate"]
+    assert sorted(diag["mte"]) == ["good", "odd", "plain"] and diag["dte"] is not None
+    for entry in [diag["dte"], *diag["mte"].values()]:
+        assert entry["epochs"] >= 1 and isinstance(entry["stopped_early"], bool) and entry["movement"] > 0
+        assert entry["learned"] == (entry["heldout"] < entry["chance"])
+    not_learned = [p for p, e in diag["mte"].items() if not e["learned"]]
+    codes = [w for w in report["warnings"] if w["code"] == "fute_not_learned"]
+    if diag["dte"]["learned"] and not not_learned:
+        assert not codes
+    else:
+        assert codes and all(p in codes[0]["message"] for p in not_learned)
+    # Reused embeddings bring their diagnostics from the store.
+    again, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
+    assert again["fute"]["diagnostics"] == report["fute"]["diagnostics"]
+    assert {e["status"] for e in again["fute"]["embeddings"]} == {"reused"}
+
+
+def test_an_untrained_embedding_is_reported_as_such(fute_world):
+    """With lr 0 nothing moves; whether each embedding beat the constant predictor decides the
+    warning, both ways."""
+    req = _request(fute_world, "sst2", ["fute-tupate"])
+    req.fute.embedder_options["tupate"]["lr"] = 0.0
+    report, _ = run_select(req)
+    diag = report["fute"]["diagnostics"]["fute-tupate"]
+    assert diag["dte"]["movement"] == 0.0 and all(e["movement"] == 0.0 for e in diag["mte"].values())
+    failed = [p for p, e in diag["mte"].items() if e["learned"] is False] + (["DTE"] if diag["dte"]["learned"] is False else [])
+    warnings = [w for w in report["warnings"] if w["code"] == "fute_not_learned"]
+    assert bool(warnings) == bool(failed)
+    for name in failed:
+        assert name in warnings[0]["message"]
+
+
+def test_fute_compat_switch_reaches_the_embedder(fute_world, capsys):
+    common = ["select", "-d", "sst2", "-p", str(fute_world["prompts"]), "-m", "fute-tupate", "--backend", "fake",
+              "--data-dir", fute_world["data"], "--unlabeled", fute_world["unlabeled"], "--unlabeled-size", "20",
+              "--surrogate", fute_world["surrogate"], "--dte-size", "30", "-E", "tupate.mte_epochs=2",
+              "-E", "tupate.dte_epochs=2", "-n", "10", "--json", "--no-progress", "-q"]
+    keys = {}
+    for compat in (False, True):
+        assert cli(common + (["--fute-compat"] if compat else [])) == 0
+        report = json.loads(capsys.readouterr().out)
+        keys[compat] = next(e["key"] for e in report["fute"]["embeddings"] if e["kind"] == "dte")
+    # The DTE does not depend on the LLM's scoring: only the raw comparison changes its key.
+    assert keys[False] != keys[True]
+    req = _request(fute_world, "sst2", ["fute-tupate"])
+    req.fute.embedder_options["tupate"]["compare"] = "raw"
+    report, _ = run_select(req)
+    assert next(e["key"] for e in report["fute"]["embeddings"] if e["kind"] == "dte") == keys[True]
 
 
 def test_identical_prompts_share_one_mte(fute_world):

@@ -24,7 +24,7 @@ EXPECTED_FAILURES = {
 }
 #: Every FUTE method (one per embedder): it scores from task embeddings it trains on the run's
 #: inputs (a dataset's train split, the unlabeled corpus through the backend), never from a
-#: table alone. Its own checks are in tests/test_fute.py and tests/test_fute_real.py.
+#: table alone. Its own checks are in tests/test_fute.py and tests/test_fute_premise.py.
 FUTE_FAILURES = {check: "FUTE needs a run's inputs (a dataset and U), not a bare ScoreTable"
                  for check in ("finite_and_deterministic", "order_invariant")}
 

@@ -22,7 +22,7 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
     """The MTEs of every prompt (unless ``dte_only``) and the DTE of every dataset, per embedder."""
     regs = registries()
     classes = [regs.embedders.get(name) for name in embedders] if embedders else [e.target for e in regs.embedders]
-    instances = [cls(**req.fute.embedder_options.get(cls.embedder_id, {})) for cls in classes]
+    instances = [cls(**req.fute.embedder_options_for(cls)) for cls in classes]
     inputs = Inputs(req, progress, backend=not dte_only, dataset=False)
     if inputs.prompt_set is None and not dte_only:
         raise UsageError("embed needs --prompts for the model task embeddings (or --dte-only).")

@@ -17,11 +17,12 @@ import hashlib
 import json
 import time
 from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedder import Embedder, FuteOptions
+from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
 from ..errors import CapabilityError, DataError, UsageError
 from ..plugins import registries
 from ..selection.cache import make_key
@@ -41,6 +42,8 @@ HELDOUT_FRACTION = 0.1
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The similarity FUTE ranks by. What the vectors hold is the embedder's choice: by default
+    what training changed, so that the start every embedding shares does not decide the ranking."""
     na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
     if na == 0.0 or nb == 0.0:
         return 0.0
@@ -67,6 +70,38 @@ def split_heldout(sample: Dataset, seed: int) -> tuple[Dataset, Dataset]:
     held_ids = set(held.ids)
     keep = [i for i, x in enumerate(sample.ids) if x not in held_ids]
     return replace(sample, examples=[sample.examples[i] for i in keep], ids=[sample.ids[i] for i in keep]), held
+
+
+def dte_task(sample: Dataset, seed: int) -> TaskData:
+    """A DTE's training data: gold labels, with a stratified held-out slice of the sample."""
+    from .surrogate import TaskData
+
+    train, held = split_heldout(sample, seed)
+    heldout = TaskData("dte", held.inputs(), sample.fields, len(sample.classes), labels=held.labels)
+    return TaskData("dte", train.inputs(), sample.fields, len(sample.classes), labels=train.labels, heldout=heldout)
+
+
+def mte_task(inputs: list[dict[str, Any]], fields: Sequence[str], targets: np.ndarray, seed: int) -> TaskData:
+    """An MTE's training data: the LLM's soft labels on U, with the same seeded
+    ``HELDOUT_FRACTION`` of U held out for every prompt (early stopping, and the check that the
+    MTE learned anything from the inputs)."""
+    from .surrogate import TaskData
+
+    n = len(inputs)
+    held = set(np.random.default_rng(seed + 1).choice(n, size=min(n - 1, max(1, round(HELDOUT_FRACTION * n))), replace=False).tolist())
+    hold, rows = sorted(held), [i for i in range(n) if i not in held]
+    heldout = TaskData("mte", [inputs[i] for i in hold], tuple(fields), targets.shape[1], targets=targets[hold])
+    return TaskData("mte", [inputs[i] for i in rows], tuple(fields), targets.shape[1], targets=targets[rows], heldout=heldout)
+
+
+#: What the report keeps of an embedder's training record for its diagnostics.
+DIAGNOSIS_KEYS = ("epochs", "stopped_early", "kept_epoch", "heldout", "chance", "learned", "movement")
+
+
+def diagnosis(trained: Mapping[str, Any]) -> dict[str, Any]:
+    """The diagnostic fields of one embedding's training record (``None`` where the embedder did
+    not measure one: a plugin's embedder, or an embedding stored before they were recorded)."""
+    return {k: trained.get(k) for k in DIAGNOSIS_KEYS}
 
 
 def check_backend(name: str) -> None:
@@ -142,18 +177,18 @@ class Fute:
             "seed": self.seed,
         })
 
-    def train_split(self) -> tuple[Dataset, Dataset]:
-        """A seeded, stratified sample of the train split and its held-out slice."""
+    def train_sample(self) -> Dataset:
+        """A seeded, stratified sample of the train split (its held-out slice: :func:`dte_task`)."""
         assert self.spec.train_split is not None
         full = load_named(self.spec, self.spec.train_split, self.data_dir)
         if not full.has_labels:
             raise DataError(f"The {self.spec.train_split!r} split of {self.spec.name!r} has no labels; FUTE's dataset embedding needs them.")
-        return split_heldout(full.sample(self.options.dte_size, self.seed), self.seed)
+        return full.sample(self.options.dte_size, self.seed)
 
-    def dte_key(self, train: Dataset, held: Dataset, embedder: Embedder) -> str:
-        content = hashlib.sha256(json.dumps([train.examples, held.examples], sort_keys=True).encode()).hexdigest()
+    def dte_key(self, sample: Dataset, embedder: Embedder) -> str:
+        content = hashlib.sha256(json.dumps(sample.examples, sort_keys=True).encode()).hexdigest()
         return make_key("dte", {"dataset": self.spec.name}, {
-            "split": train.split, "content": content, "fields": list(self.spec.fields),
+            "split": sample.split, "content": content, "fields": list(self.spec.fields),
             "classes": list(self.spec.classes), "embedder": embedder.identity(),
             "surrogate": self.surrogate.identity(), "seed": self.seed,
         })
@@ -168,10 +203,11 @@ class Fute:
         keys = [self.mte_key(i, embedder) for i in range(len(self.prompt_set.prompts))]
         ids = [p.id for p in self.prompt_set.prompts]
         vectors: dict[str, np.ndarray] = {}
+        trained: dict[str, Mapping[str, Any]] = {}
         for k in dict.fromkeys(keys):
             found = self.store.get(k)
             if found is not None:
-                vectors[k] = found.vector
+                vectors[k], trained[k] = found.vector, found.meta.get("train") or {}
         # Prompts with the same definition (the paper's set has two) share one key: train once.
         missing = [i for i, k in enumerate(keys) if k not in vectors and keys.index(k) == i]
         if missing:
@@ -180,31 +216,31 @@ class Fute:
             self.progress.start(f"Training {len(missing)} model task embeddings ({embedder.embedder_id})", len(missing))
             try:
                 for i in missing:
-                    data = self._task_data("mte", inputs, targets=targets[i])
-                    vectors[keys[i]] = self._compute("mte", embedder, keys[i], data, prompt=ids[i])
+                    data = mte_task(inputs, self.spec.fields, targets[i], self.seed)
+                    vectors[keys[i]], trained[keys[i]] = self._compute("mte", embedder, keys[i], data, prompt=ids[i])
                     self.progress.advance()
             finally:
                 self.progress.done()
         for i, k in enumerate(keys):
             if i not in missing:
-                self._record("mte", embedder, k, "reused", 0.0, prompt=ids[i])
+                self._record("mte", embedder, k, "reused", 0.0, trained.get(k, {}), prompt=ids[i])
         return [vectors[k] for k in keys]
 
     def dte(self, embedder: Embedder) -> np.ndarray:
         t = time.perf_counter()
-        train, held = self.train_split()
+        sample = self.train_sample()
         self.timings["load_train"] = self.timings.get("load_train", 0.0) + time.perf_counter() - t
-        key = self.dte_key(train, held, embedder)
+        key = self.dte_key(sample, embedder)
         found = self.store.get(key)
         if found is not None:
-            self._record("dte", embedder, key, "reused", 0.0, dataset=self.spec.name)
+            self._record("dte", embedder, key, "reused", 0.0, found.meta.get("train") or {}, dataset=self.spec.name)
             return found.vector
-        heldout = self._task_data("dte", held.inputs(), labels=held.labels)
-        data = self._task_data("dte", train.inputs(), labels=train.labels, heldout=heldout)
+        data = dte_task(sample, self.seed)
+        assert data.heldout is not None
         self.progress.start(f"Training the dataset task embedding of {self.spec.name} ({embedder.embedder_id})", 1)
         try:
-            return self._compute("dte", embedder, key, data, dataset=self.spec.name, split=train.split,
-                                 n_train=len(train.examples), n_heldout=len(held.examples))
+            return self._compute("dte", embedder, key, data, dataset=self.spec.name, split=sample.split,
+                                 n_train=len(data), n_heldout=len(data.heldout))[0]
         finally:
             self.progress.advance()
             self.progress.done()
@@ -226,12 +262,7 @@ class Fute:
             self._u_targets = table.probs
         return self._u_targets
 
-    def _task_data(self, kind: str, inputs: list[dict[str, Any]], **kw: Any) -> TaskData:
-        from .surrogate import TaskData
-
-        return TaskData(kind, inputs, tuple(self.spec.fields), len(self.spec.classes), **kw)  # type: ignore[arg-type]
-
-    def _compute(self, kind: str, embedder: Embedder, key: str, data: TaskData, **meta: Any) -> np.ndarray:
+    def _compute(self, kind: str, embedder: Embedder, key: str, data: TaskData, **meta: Any) -> tuple[np.ndarray, dict[str, Any]]:
         t = time.perf_counter()
         vector, info = embedder.embed(self.surrogate, data, self.seed)
         seconds = time.perf_counter() - t
@@ -247,13 +278,29 @@ class Fute:
             "seconds": round(seconds, 3), "created": time.time(), "dim": int(vector.size), "n": len(data),
             "train": info, **meta,
         })
-        self._record(kind, embedder, key, "computed", seconds, **meta)
-        return vector
+        self._record(kind, embedder, key, "computed", seconds, info, **meta)
+        return vector, info
 
-    def _record(self, kind: str, embedder: Embedder, key: str, status: str, seconds: float, **meta: Any) -> None:
+    def _record(self, kind: str, embedder: Embedder, key: str, status: str, seconds: float,
+                trained: Mapping[str, Any], **meta: Any) -> None:
         entry = {"kind": kind, "embedder": embedder.embedder_id, "prompt": meta.get("prompt"),
-                 "dataset": meta.get("dataset"), "key": key, "status": status, "seconds": round(seconds, 3)}
+                 "dataset": meta.get("dataset"), "key": key, "status": status, "seconds": round(seconds, 3),
+                 "training": diagnosis(trained)}
         self.records.append(entry)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Per FUTE method, how each embedding trained: ``{"fute-tupate": {"dte": {...}, "mte":
+        {prompt id: {...}}}}`` with epochs, early stop, held-out loss against the constant
+        predictor's (``learned``) and movement from the start. A ranking built on an embedding
+        that did not learn is noise; the recommendation warns about it."""
+        out: dict[str, Any] = {}
+        for entry in self.records:
+            method = out.setdefault(FUTE_PREFIX + entry["embedder"], {"dte": None, "mte": {}})
+            if entry["kind"] == "dte":
+                method["dte"] = entry["training"]
+            else:
+                method["mte"][entry["prompt"]] = entry["training"]
+        return out
 
     def report(self) -> dict[str, Any]:
         return {
@@ -261,5 +308,6 @@ class Fute:
             "surrogate": self.surrogate.describe(),
             "dte_size": self.options.dte_size,
             "embeddings": self.records,
+            "diagnostics": self.diagnostics(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
         }

@@ -54,7 +54,7 @@ class FuteMethod(Selector):
 
     @classmethod
     def make_embedder(cls, options: FuteOptions) -> Embedder:
-        return cls.embedder(**options.embedder_options.get(cls.embedder.embedder_id, {}))
+        return cls.embedder(**options.embedder_options_for(cls.embedder))
 
     @classmethod
     def preflight(cls, inputs: Inputs) -> None:

@@ -73,6 +73,21 @@ class TaskData:
     def __len__(self) -> int:
         return len(self.inputs)
 
+    def constant_loss(self, fit: TaskData) -> float:
+        """Loss on these rows of the best input-independent predictor fitted on ``fit``: the
+        class prior (DTE) or the mean soft target (MTE). "Chance": a model whose held-out loss
+        is not below it has learned nothing from the inputs."""
+        if self.kind == "mte":
+            assert fit.targets is not None
+            mean = np.clip(fit.targets.mean(axis=0), 1e-6, 1 - 1e-6)
+            constant = np.log(mean) - np.log1p(-mean)  # the logit of the mean target, per class
+        else:
+            assert fit.labels is not None
+            prior = (np.bincount(fit.labels, minlength=self.n_classes) + 1.0) / (len(fit) + self.n_classes)
+            constant = np.log(prior)
+        logits = torch.as_tensor(np.tile(constant, (len(self), 1)), dtype=torch.float32)
+        return float(self.loss(logits, torch.arange(len(self))))
+
     def loss(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Mean loss of a batch: BCE against soft targets (MTE), cross-entropy (DTE)."""
         if self.kind == "mte":
@@ -236,16 +251,21 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup: float = 0.05
     clip: float = 1.0
-    patience: int | None = None  # early stopping on the held-out slice (DTE only)
+    patience: int | None = None  # early stopping on the held-out slice
 
 
 def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], surrogate: Surrogate,
-          data: TaskData, config: TrainConfig, seed: int) -> dict[str, Any]:
+          data: TaskData, config: TrainConfig, seed: int, watch: Sequence[str] = ()) -> dict[str, Any]:
     """AdamW with linear warm-up and decay, gradient clipping, optional early stopping.
 
     As in the paper's optimiser (methods.md §1.4): weight decay on everything but biases and
-    LayerNorm weights. With a held-out slice, the weights of the epoch with the lowest held-out
-    loss are kept and training stops after ``patience`` epochs without improvement.
+    LayerNorm weights. With a held-out slice its loss is measured after every epoch; with a
+    ``patience`` too, the weights of the epoch with the lowest held-out loss are kept and
+    training stops after ``patience`` epochs without improvement.
+
+    Returns what the report's diagnostics need: epochs run, whether it stopped early, the
+    held-out losses, the constant predictor's held-out loss (``chance``), whether the kept
+    weights beat it (``learned``), and how far the ``watch`` parameters moved, ‖θ − θ₀‖ / ‖θ₀‖.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -260,10 +280,12 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
     trainable = [p for _, p in params]
-    best: tuple[float, dict[str, torch.Tensor]] | None = None
-    stale, history, epochs_run = 0, [], 0
-    for _ in range(config.epochs):
-        epochs_run += 1
+    named = dict(params)
+    start = {n: named[n].detach().clone() for n in watch}
+    early = data.heldout is not None and config.patience is not None
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    stale, history, stopped = 0, [], False
+    for epoch in range(config.epochs):
         model.train()
         for index in batches(len(data), config.batch_size, shuffle=True, rng=rng):
             loss = data.loss(logits(model, surrogate, data, index), torch.as_tensor(index))
@@ -272,22 +294,33 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
             torch.nn.utils.clip_grad_norm_(trainable, config.clip)
             optimizer.step()
             schedule.step()
-        if data.heldout is None or config.patience is None:
+        if data.heldout is None:
             continue
-        held = evaluate_loss(model, surrogate, data.heldout)
-        history.append(round(held, 6))
-        if best is None or held < best[0]:
-            best, stale = (held, {n: p.detach().clone() for n, p in params}), 0
+        history.append(round(evaluate_loss(model, surrogate, data.heldout), 6))
+        if not early:
+            continue
+        if best is None or history[-1] < best[0]:
+            best, stale = (history[-1], epoch, {n: p.detach().clone() for n, p in params}), 0
         else:
             stale += 1
-            if stale >= config.patience:
+            if stale >= int(config.patience or 0):
+                stopped = epoch + 1 < config.epochs
                 break
     if best is not None:
         with torch.no_grad():
             for name, param in params:
-                param.copy_(best[1][name])
+                param.copy_(best[2][name])
     model.eval()
-    return {"epochs": epochs_run, "heldout_loss": history}
+    info: dict[str, Any] = {"epochs": epoch + 1, "stopped_early": stopped, "heldout_loss": history}
+    if data.heldout is not None and history:
+        kept, kept_epoch = (best[0], best[1] + 1) if best is not None else (history[-1], len(history))
+        chance = data.heldout.constant_loss(data)
+        info.update(kept_epoch=kept_epoch, heldout=round(kept, 6), chance=round(chance, 6), learned=bool(kept < chance))
+    if start:
+        moved = sum(float(((named[n].detach() - s) ** 2).sum()) for n, s in start.items())
+        size = sum(float((s**2).sum()) for s in start.values())
+        info["movement"] = round(float(np.sqrt(moved / size)) if size > 0 else float("nan"), 6)
+    return info
 
 
 def evaluate_loss(model: torch.nn.Module, surrogate: Surrogate, data: TaskData, batch_size: int = 64) -> float:
