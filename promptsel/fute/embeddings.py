@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import replace
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
