@@ -56,9 +56,17 @@ def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str,
         result = premise.run(embedder, surrogate, data_dir=data, u_size=u_size, dte_size=dte_size, seed=0)
         learned = "/".join("yes" if result.training[f"dte:{r}"]["learned"] else "NO" for r in ("sentiment", "long"))
         epochs = "/".join(str(result.training[f"dte:{r}"]["epochs"]) for r in ("sentiment", "long"))
-        rows.append((surrogate.name, embedder_id, ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults",
-                     result.margins["sentiment"], result.margins["long"], learned, epochs, result.seconds))
-        print(rows[-1], result.scores, file=sys.stderr, flush=True)
+        name = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
+        rows.append((surrogate.name, embedder_id, name, result.margins["sentiment"], result.margins["long"], learned, epochs, result.seconds))
+        print(rows[-1], result.scores, result.training, file=sys.stderr, flush=True)
+        if embedder_id == "tupate" and embedder.options.compare == "change":
+            # The paper code's raw comparison of the very same embeddings: shifted by the shared start.
+            from promptsel_builtin import tupate
+
+            raw = result.shifted(tupate.start(embedder.options.as_dict(), surrogate, 0))
+            rows.append((surrogate.name, embedder_id, name + ", compared raw (same training)", raw.margins["sentiment"],
+                         raw.margins["long"], learned, epochs, 0.0))
+            print(rows[-1], raw.scores, file=sys.stderr, flush=True)
     return rows
 
 

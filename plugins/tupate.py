@@ -129,6 +129,15 @@ def pooled(layers: list[torch.nn.Module]) -> torch.Tensor:
         return torch.stack([torch.stack([m.prefix_key, m.prefix_value]) for m in layers]).mean(dim=0).reshape(-1)
 
 
+def start(options: dict[str, Any], surrogate: Surrogate, seed: int) -> np.ndarray:
+    """The seeded prefix every embedding of a run starts from, pooled as the embedding is:
+    ``compare=raw``'s vector is ``compare=change``'s plus this."""
+    model, _ = surrogate.classifier(2, seed)
+    layers = add_prefix(model, surrogate, prefix_len=int(options["prefix_len"]), dropout=float(options["dropout"]),
+                        encoder=bool(options["encoder_prefix"]), generator=torch.Generator().manual_seed(seed))
+    return pooled(layers).numpy().astype(np.float32)
+
+
 def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
     o = options
     began = time.perf_counter()

@@ -182,6 +182,7 @@ def test_tupate_compares_what_training_changed(tiny_surrogates):
                                generator=torch.Generator().manual_seed(3))
     start = tupate.pooled(layers).numpy()
     np.testing.assert_allclose(raw - change, start, atol=1e-6)
+    np.testing.assert_allclose(tupate.start(TuPaTE().options.as_dict(), surrogate, seed=3), start)
     assert np.linalg.norm(change) > 0
     assert TuPaTE().identity() != TuPaTE(compare="raw").identity()
     with pytest.raises(UsageError, match="compare"):
