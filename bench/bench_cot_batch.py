@@ -78,7 +78,7 @@ def main() -> None:
         f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
         f"llama-cpp-python {llama_cpp.__version__}",
         "",
-        f"Command: `python bench/bench_cot_batch.py {shlex.join(a if not Path(a).is_absolute() else 'DIR' for a in sys.argv[1:])}`; "
+        f"Command: `{shlex.join(['python', 'bench/bench_cot_batch.py', *(a if not Path(a).is_absolute() else 'DIR' for a in sys.argv[1:])])}`; "
         f"the {len(cot.prompts)} CoT prompts of prompts/sa.toml x {n_in} Rotten Tomatoes inputs "
         f"({dataset.split}, seeded sample), default model, greedy, {options.max_new_tokens} new tokens at most, "
         "no cache; each batched run against one-at-a-time decoding (`-M n_parallel=1`).",

@@ -239,7 +239,7 @@ def run_quickstart(name: str, tree: Path, argv: list[str], work: Path, cpu: int 
         table = {k: z[k] for k in ("class_logprobs", "prompt_nll")}
     others = None if busy is None or busy_after is None else max(busy_after - busy - cpu_s, 0.0) / seconds
     print(f"quick start, {name}: {seconds:.0f} s wall, {cpu_s:.0f} s CPU, {counted}", file=sys.stderr, flush=True)
-    return {"seconds": seconds, "cpu": cpu_s, "rss_mb": usage.ru_maxrss / 1024, "counts": counted, "others": others,
+    return {"seconds": seconds, "cpu": cpu_s, "rss_mb": counted.get("rss_mb", usage.ru_maxrss / 1024), "counts": counted, "others": others,
             "load": (load[0], load_after[0]), "report": json.loads((work / f"{name}.json").read_text()), "table": table}
 
 

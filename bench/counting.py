@@ -3,8 +3,9 @@
 ``python bench/counting.py select ...`` is ``promptsel select ...``, plus a JSON file (the path in
 ``PROMPTSEL_COUNTS``) with the tokens of the sequences asked for (``requested``: every label
 prompt, SPELL text and CoT prompt, as if evaluated alone) and the tokens llama.cpp evaluated
-(``evaluated``: after prefix reuse, generation steps included). It wraps methods that this
-promptsel and older ones share, so bench_speed.py counts the previous commit's code the same way.
+(``evaluated``: after prefix reuse, generation steps included), and the process's peak RSS. It
+wraps methods that this promptsel and older ones share, so bench_speed.py counts the previous
+commit's code the same way.
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ _wrap("_stream_decode", ("evaluated", lambda self, st, tokens, *a, **k: len(toke
 
 @atexit.register
 def _write() -> None:
+    import resource
+
     import promptsel
 
-    Path(os.environ["PROMPTSEL_COUNTS"]).write_text(json.dumps({**COUNTS, "promptsel": str(Path(promptsel.__file__).parent)}))
+    # The peak RSS of this process (a parent's wait4 can report the parent's own at fork time).
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Path(os.environ["PROMPTSEL_COUNTS"]).write_text(
+        json.dumps({**COUNTS, "rss_mb": rss_mb, "promptsel": str(Path(promptsel.__file__).parent)}))
 
 
 if __name__ == "__main__":
