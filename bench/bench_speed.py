@@ -8,18 +8,30 @@ are the targets):
 2. the same with KV prefix reuse on the instruction-first prompts (target: faster than raw);
 3. warm-cache rerun vs cold (target: <= 5 % of cold);
 4. ``promptsel --help`` wall time (target: < 0.5 s);
-5. peak RSS of a full ``promptsel select`` quick start (target: <= 1.5 GB).
+5. peak RSS of a full ``promptsel select`` quick start (target: <= 1.5 GB);
+6. end to end: the README's quick-start command (read from README.md) cold, this code against an
+   older commit (``--old-rev``, default 13184d8, the code before issue 12; a temporary git
+   worktree, or ``--old-tree DIR``, a checkout of it), one after the other in the same run and
+   the same Python environment, each with an empty cache directory: wall and CPU time, peak RSS,
+   the tokens llama.cpp evaluated against the tokens of the sequences asked for
+   (bench/counting.py), the machine load around each run, and whether each method chose the same
+   prompt (target: under 10 minutes; the same choices wherever a method's definition did not
+   change).
 
-Usage: ``python bench/bench_speed.py [--limit N] [--data-dir DIR] [--write]``; ``--write``
-appends the result table to bench/RESULTS.md.
+Usage: ``python bench/bench_speed.py [--limit N] [--data-dir DIR] [--quickstart-limit N]
+[--old-rev REV | --old-tree DIR | --no-old] [--only-quickstart] [--write]``; ``--write`` appends
+the result tables to bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,11 +55,26 @@ def main() -> None:
     ap.add_argument("--data-dir", default=None, help="data directory (default: offline Rotten Tomatoes)")
     ap.add_argument("--repeats", type=int, default=2, help="alternating repeats of raw vs promptsel")
     ap.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
+    ap.add_argument("--quickstart-limit", type=int, default=None,
+                    help="override the quick start's --limit (default: the README's command as it is)")
+    ap.add_argument("--old-rev", default="13184d8", help="the commit to compare the quick start against")
+    ap.add_argument("--old-tree", type=Path, default=None, help="an existing checkout of --old-rev (else a temporary worktree)")
+    ap.add_argument("--no-old", action="store_true", help="time this code's quick start only")
+    ap.add_argument("--only-quickstart", action="store_true", help="only the end-to-end quick start (item 6)")
+    ap.add_argument("--one-core-each", action="store_true",
+                    help="run the two quick starts at the same time, each pinned to a CPU of its own (one llama.cpp thread "
+                         "each): for a machine busy with other work, where two threads on two shared cores stall each other")
+    ap.add_argument("--keep", type=Path, default=None, help="keep each quick start's stderr, report and scores in this folder")
     args = ap.parse_args()
-    os.environ["PROMPTSEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="promptsel-bench-")
     os.environ.setdefault("PROMPTSEL_ASSETS_DIR", str(Path.home() / ".cache" / "promptsel" / "assets"))
+    os.environ["PROMPTSEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="promptsel-bench-")
 
     import llama_cpp
+
+    header = (f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
+              f"llama-cpp-python {llama_cpp.__version__}")
+    if args.only_quickstart:
+        return publish([header, "", *quickstart(args)], args)
 
     from promptsel.assets.models import default_model_path
     from promptsel.selection.cache import Cache
@@ -63,14 +90,13 @@ def main() -> None:
     instruction_first = [p for p in plain if not p.template.startswith("{{")]
     req = SelectRequest(dataset="rotten_tomatoes", prompts=None, limit=args.limit, data_dir=args.data_dir)
     dataset = load_dataset(req, resolve_dataset_spec("rotten_tomatoes"))
-    options = ScoringOptions(need_nll=False)
-    threads = os.cpu_count() or 1
+    options = ScoringOptions()
 
     def promptsel_run(prompts, prefix_reuse: bool, cache: Cache) -> tuple[float, int]:
         backend = LlamaCppBackend(model=str(model), prefix_reuse=prefix_reuse)
         scorer = Scorer(backend, cache)
         sub = type(prompt_set)(path=prompt_set.path, name=prompt_set.name, prompts=prompts)
-        seconds, _ = timed(lambda: build_score_table(sub, dataset, scorer, options))
+        seconds, _ = timed(lambda: build_score_table(sub, dataset, scorer, options, need_nll=False))
         backend.close()
         return seconds, len(prompts) * len(dataset.examples)
 
@@ -123,7 +149,7 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     lines = [
-        f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {threads} cores, llama-cpp-python {llama_cpp.__version__}",
+        header,
         "",
         f"Command: `python bench/bench_speed.py --limit {args.limit}"
         + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --repeats {args.repeats}`;"
@@ -144,12 +170,157 @@ def main() -> None:
         f"| peak RSS of `promptsel select` (13 prompts incl. CoT, all methods, {args.limit} examples, {quick_s:.0f} s) | {peak_mb:.0f} MB | ≤ 1500 MB |",
         "",
     ]
+    publish(lines + quickstart(args), args)
+
+
+def publish(lines: list[str], args: argparse.Namespace) -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
         with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
             fh.write("\n" + text)
 
+
+# --- 6. the README quick start, end to end, against an older commit ------------------------------------
+
+
+def readme_quickstart() -> list[str]:
+    """The arguments of the quick start's ``promptsel select`` command, as README.md gives them."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8").split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    for line in section.splitlines():
+        words = shlex.split(line, comments=True)
+        if len(words) > 1 and Path(words[0]).name == "promptsel" and words[1] == "select":
+            return words[1:]
+    sys.exit("README.md: no `promptsel select` command in the quick start")
+
+
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (None where /proc/stat is missing)."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def run_quickstart(name: str, tree: Path, argv: list[str], work: Path, cpu: int | None = None) -> dict:
+    """One cold quick start of the code in ``tree`` through bench/counting.py, in this Python
+    (pinned to CPU ``cpu`` if given)."""
+    shim = work / f"path-{name}"  # promptsel and promptsel_builtin of that tree, ahead of any install
+    shim.mkdir()
+    (shim / "promptsel").symlink_to(tree / "promptsel")
+    (shim / "promptsel_builtin").symlink_to(tree / "plugins")
+    cache = work / f"cache-{name}"  # cold: an empty cache directory (results, unpacked model, fingerprints)
+    cache.mkdir()
+    counts, scores = work / f"{name}.counts.json", work / f"{name}.scores.npz"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSEL_")}
+    env.update(PYTHONPATH=str(shim), PROMPTSEL_CACHE_DIR=str(cache), PROMPTSEL_COUNTS=str(counts),
+               PROMPTSEL_ASSETS_DIR=os.environ["PROMPTSEL_ASSETS_DIR"])  # the fetched archives, not their contents
+    cmd = [sys.executable, str(ROOT / "bench" / "counting.py"), *argv, "--json", "--save-scores", str(scores)]
+    print(f"quick start, {name}: {shlex.join(argv)} (stderr in {work / (name + '.stderr')})", file=sys.stderr, flush=True)
+    load, busy = os.getloadavg(), busy_seconds()
+    began = time.perf_counter()
+    with open(work / f"{name}.json", "wb") as out, open(work / f"{name}.stderr", "wb") as err:
+        pin = None if cpu is None else (lambda: os.sched_setaffinity(0, {cpu}))
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=work, preexec_fn=pin)
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - began
+    busy_after, load_after = busy_seconds(), os.getloadavg()
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"quick start failed ({name}): {(work / (name + '.stderr')).read_text()[-3000:]}")
+    cpu_s = usage.ru_utime + usage.ru_stime
+    counted = json.loads(counts.read_text())
+    if not Path(counted["promptsel"]).resolve().is_relative_to(tree.resolve()):
+        sys.exit(f"quick start ({name}) ran the promptsel of {counted['promptsel']}, not of {tree}")
+    import numpy as np
+
+    with np.load(scores) as z:
+        table = {k: z[k] for k in ("class_logprobs", "prompt_nll")}
+    others = None if busy is None or busy_after is None else max(busy_after - busy - cpu_s, 0.0) / seconds
+    print(f"quick start, {name}: {seconds:.0f} s wall, {cpu_s:.0f} s CPU, {counted}", file=sys.stderr, flush=True)
+    return {"seconds": seconds, "cpu": cpu_s, "rss_mb": counted.get("rss_mb", usage.ru_maxrss / 1024), "counts": counted, "others": others,
+            "load": (load[0], load_after[0]), "report": json.loads((work / f"{name}.json").read_text()), "table": table}
+
+
+def quickstart(args: argparse.Namespace) -> list[str]:
+    import numpy as np
+
+    argv = readme_quickstart()
+    if args.quickstart_limit is not None:
+        argv = [*argv[: argv.index("--limit")], *argv[argv.index("--limit") + 2 :]] if "--limit" in argv else argv
+        argv += ["--limit", str(args.quickstart_limit)]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    argv = [str(ROOT / a) if "/" in a and (ROOT / a).exists() else a for a in argv]  # this tree's prompts for both
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="promptsel-quickstart-"))
+    work.mkdir(parents=True, exist_ok=True)
+    runs, made = {}, None
+    try:  # this code first: its time is the target, and the older code's run is the long one
+        if not args.one_core_each:
+            runs["this code"] = run_quickstart("new", ROOT, argv, work)
+        if not args.no_old:
+            old = args.old_tree
+            if old is None:
+                old = made = work / "old-tree"
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.old_rev],
+                               check=True, capture_output=True)
+            rev = subprocess.run(["git", "-C", str(old), "rev-parse", "--short", "HEAD"], check=True, capture_output=True,
+                                 text=True).stdout.strip()
+            if args.one_core_each:  # both at once, on CPUs 0 and 1
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(2) as pool:
+                    later = pool.submit(run_quickstart, "old", old, argv, work, 0)
+                    runs["this code"] = run_quickstart("new", ROOT, argv, work, 1)
+                    runs = {f"{rev} (before)": later.result(), **runs}
+            else:
+                runs = {f"{rev} (before)": run_quickstart("old", old, argv, work), **runs}
+        elif args.one_core_each:
+            runs["this code"] = run_quickstart("new", ROOT, argv, work, 1)
+    finally:
+        if made is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(made)], capture_output=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    shown = [a if not Path(a).is_absolute() else str(Path(a).relative_to(ROOT)) if Path(a).is_relative_to(ROOT) else "DIR"
+             for a in argv]
+    command = [a if not Path(a).is_absolute() else "DIR" for a in sys.argv[1:]]  # no paths of this machine
+    lines = [
+        f"Command: `python bench/bench_speed.py {shlex.join(command)}`.",
+        "",
+        f"End to end, the README quick start: `promptsel {shlex.join(shown)}`, cold (an empty cache directory each), "
+        + ("both at the same time, each pinned to one CPU of its own (one llama.cpp thread each), "
+           if args.one_core_each else "one run after the other, ")
+        + "in one Python environment. Load: the 1-minute load average at the start and end of "
+        "each run; others: the CPU (in cores) that the rest of the machine used during the run, from /proc/stat"
+        + (" (the other quick start included)." if args.one_core_each else "."),
+        "",
+        "| code | wall time | CPU time | peak RSS | tokens of the sequences asked for | tokens evaluated | evaluated / asked "
+        "| load start → end | others | target |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        c = r["counts"]
+        others = "–" if r["others"] is None else f"{r['others']:.2f}"
+        lines.append(f"| {name} | {r['seconds'] / 60:.1f} min | {r['cpu'] / 60:.1f} min | {r['rss_mb']:.0f} MB | "
+                     f"{c['requested']:,} | {c['evaluated']:,} | {c['evaluated'] / max(c['requested'], 1):.2f} | "
+                     f"{r['load'][0]:.1f} → {r['load'][1]:.1f} | {others} | < 10 min, ≤ 1500 MB |")
+    if len(runs) == 2:
+        old, new = runs.values()
+        same = {k: bool(np.array_equal(old["table"][k], new["table"][k], equal_nan=True)) for k in old["table"]}
+        lines += ["", f"Old / new wall time: **{old['seconds'] / new['seconds']:.2f}×** (CPU time "
+                  f"{old['cpu'] / new['cpu']:.2f}×); tokens evaluated, old / new: "
+                  f"{old['counts']['evaluated'] / max(new['counts']['evaluated'], 1):.2f}×. "
+                  f"Class log-probs bit-identical: {same['class_logprobs']}; template NLL (SPELL) bit-identical: "
+                  f"{same['prompt_nll']}.", "",
+                  "| method | chosen (old) | chosen (new) | same |", "|---|---|---|---|"]
+        old_m, new_m = old["report"]["methods"], new["report"]["methods"]
+        for m in dict.fromkeys([*old_m, *new_m]):
+            a, b = old_m.get(m, {}).get("chosen"), new_m.get(m, {}).get("chosen")
+            verdict = "yes" if a == b else "new method" if a is None else "not run" if b is None else "**no**"
+            lines.append(f"| {m} | {a or '–'} | {b or '–'} | {verdict} |")
+    return [*lines, ""]
 
 if __name__ == "__main__":
     main()

@@ -562,6 +562,10 @@ class LlamaCppBackend(Backend):
         while row is not None:
             token = state.feed(row, self)
             row = None if token is None else self._decode((token,), state.position, out_from=state.position)
+        # The generated tokens were decoded one at a time, which gives other numbers than evaluating
+        # them with the text after them (module notes): the next request (its CoT follow-up) may
+        # keep the prompt only, as it does from a generation stream.
+        self._keep_prefix(ids, len(ids))
 
     def _generate_streams(self, prompts: list[tuple[int, ...]], states: list[_Greedy], cells: int) -> None:
         """Generate each prompt in its own KV stream, one token per stream per decode."""

@@ -348,3 +348,26 @@ def test_the_sorted_pass_gives_bit_identical_scores(default_gguf, spell_on):
     finally:
         fast.close()
         old.close()
+
+
+@pytest.mark.model
+def test_one_at_a_time_generation_scores_the_follow_ups_as_the_batched_pass(default_gguf):
+    """With ``n_parallel=1`` the reasoning is generated in the main context, one token per decode; the
+    follow-up that comes next must not reuse those cells (other kernels, other numbers): its scores
+    equal the batched pass's, and the prompt-by-prompt pass's from scratch."""
+    from promptsel.selection.cache import Cache
+    from promptsel.selection.request import ScoringOptions
+    from promptsel.selection.scoring import Scorer, build_score_table
+    from promptsel_builtin.llamacpp import LlamaCppBackend
+
+    prompts, dataset = _small_pass()
+    options = ScoringOptions(max_new_tokens=16)
+    backends = [LlamaCppBackend(str(default_gguf), n_parallel=n) for n in (1, 4)]
+    try:
+        tables = [build_score_table(prompts, dataset, Scorer(b, Cache(enabled=False)), options, need_nll=False)
+                  for b in backends]
+        assert backends[0]._streams is None and backends[1]._streams is not None
+        np.testing.assert_array_equal(tables[0].class_logprobs, tables[1].class_logprobs)
+    finally:
+        for b in backends:
+            b.close()
