@@ -100,7 +100,7 @@ def model_results(name: str, args: argparse.Namespace) -> tuple[dict[str, dict],
         table = build_score_table(prompt_set, dataset, scorer, ScoringOptions(), need_nll=True)
         refs = Dataset(name=f"{name}-content-free", split="-", fields=dataset.fields, classes=dataset.classes,
                        examples=reference_inputs("cc", dataset.fields), ids=list(CONTENT_FREE), source="content-free")
-        ref_lp = build_score_table(prompt_set, refs, scorer, ScoringOptions(need_nll=False)).class_logprobs  # [P, 3, C]
+        ref_lp = build_score_table(prompt_set, refs, scorer, ScoringOptions(), need_nll=False).class_logprobs  # [P, 3, C]
     finally:
         backend.close()
     seconds = time.perf_counter() - began
