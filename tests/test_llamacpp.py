@@ -323,6 +323,7 @@ def _small_pass():
 
 
 @pytest.mark.model
+@pytest.mark.timeout(900)  # two full passes of the real model; 300 s was exceeded on a loaded machine
 @pytest.mark.parametrize("spell_on", ["template", "prompt"])
 def test_the_sorted_pass_gives_bit_identical_scores(default_gguf, spell_on):
     """The new order (one pass sorted by text, prefixes shared, SPELL's rows read from the label
@@ -351,6 +352,7 @@ def test_the_sorted_pass_gives_bit_identical_scores(default_gguf, spell_on):
 
 
 @pytest.mark.model
+@pytest.mark.timeout(900)
 def test_one_at_a_time_generation_scores_the_follow_ups_as_the_batched_pass(default_gguf):
     """With ``n_parallel=1`` the reasoning is generated in the main context, one token per decode; the
     follow-up that comes next must not reuse those cells (other kernels, other numbers): its scores
