@@ -129,23 +129,26 @@ def pooled(layers: list[torch.nn.Module]) -> torch.Tensor:
         return torch.stack([torch.stack([m.prefix_key, m.prefix_value]) for m in layers]).mean(dim=0).reshape(-1)
 
 
+def prefixed(options: dict[str, Any], surrogate: Surrogate, n_classes: int, seed: int) -> tuple[torch.nn.Module, set[str], list[torch.nn.Module]]:
+    """A frozen copy of the surrogate with a new head and the seeded prefix: (model, head, layers)."""
+    model, head = surrogate.classifier(n_classes, seed)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    layers = add_prefix(model, surrogate, prefix_len=int(options["prefix_len"]), dropout=float(options["dropout"]),
+                        encoder=bool(options["encoder_prefix"]), generator=torch.Generator().manual_seed(seed))
+    return model, head, layers
+
+
 def start(options: dict[str, Any], surrogate: Surrogate, seed: int) -> np.ndarray:
     """The seeded prefix every embedding of a run starts from, pooled as the embedding is:
     ``compare=raw``'s vector is ``compare=change``'s plus this."""
-    model, _ = surrogate.classifier(2, seed)
-    layers = add_prefix(model, surrogate, prefix_len=int(options["prefix_len"]), dropout=float(options["dropout"]),
-                        encoder=bool(options["encoder_prefix"]), generator=torch.Generator().manual_seed(seed))
-    return pooled(layers).numpy().astype(np.float32)
+    return pooled(prefixed(options, surrogate, 2, seed)[2]).numpy().astype(np.float32)
 
 
 def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
     o = options
     began = time.perf_counter()
-    model, head = surrogate.classifier(data.n_classes, seed)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    layers = add_prefix(model, surrogate, prefix_len=int(o["prefix_len"]), dropout=float(o["dropout"]),
-                        encoder=bool(o["encoder_prefix"]), generator=torch.Generator().manual_seed(seed))
+    model, head, layers = prefixed(o, surrogate, data.n_classes, seed)
     start = pooled(layers).clone()
     params = [(n, p) for n, p in model.named_parameters() if n in head or n.endswith(("prefix_key", "prefix_value"))]
     for _, p in params:
