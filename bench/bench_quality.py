@@ -125,6 +125,48 @@ def recommendation_lines(reports: dict[str, dict]) -> list[str]:
     return lines
 
 
+def interval_lines(reports: dict[str, dict], tables: Path, resamples: int) -> list[str]:
+    """Each method's NDCG over ``resamples`` bootstrap draws of the eval examples: the methods that
+    read the eval examples are rerun on each draw, the others (FUTE, Self-Select: their scores come
+    from U, the train split or the model) keep their scores while the accuracies they are judged
+    by move. ``above random``: the share of draws where the method's NDCG beats a random ranking's."""
+    import numpy as np
+
+    from promptsel.plugins import registries
+    from promptsel.selection import metrics
+    from promptsel.selection.recommend import resample_indices, resampled_table
+    from promptsel.selection.scoretable import ScoreTable
+    from promptsel.selector import SelectionContext
+
+    names = [n for n in reports if (tables / f"{n}.npz").is_file()]
+    if not names:
+        return []
+    lines = ["", f"How much of this is the sample: each method's NDCG over {resamples:,} bootstrap resamples of the eval",
+             "examples (methods that read them rerun on each; FUTE and Self-Select keep their scores while the",
+             "accuracies move): the 90 % interval, and the share of resamples where it beats a random ranking:", "",
+             "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    ctx, cells = SelectionContext(), {}
+    for name in names:
+        table, report = ScoreTable.load(tables / f"{name}.npz"), reports[name]
+        fixed = {m: np.array([p["scores"][m] for p in report["prompts"]], dtype=float) for m in report["methods"]}
+        rerun = {m: registries().selectors.get(m)() for m in report["methods"] if registries().selectors.get(m).bootstrap is None}
+        draws: dict[str, list[float]] = {m: [] for m in report["methods"]}
+        wins = dict.fromkeys(report["methods"], 0)
+        for pick in resample_indices(table.n_examples, resamples, seed=0):
+            sub = resampled_table(table, pick)
+            perf = metrics.performance(table.predictions[:, pick], table.labels[pick])
+            chance = metrics.random_ndcg(perf, "minmax")
+            for m in report["methods"]:
+                value = metrics.ndcg(np.asarray(rerun[m].score(sub, ctx), dtype=float) if m in rerun else fixed[m], perf, "minmax")
+                if value is not None:
+                    draws[m].append(value)
+                    wins[m] += chance is not None and value > chance
+        for m, values in draws.items():
+            lo, hi = np.percentile(values, [5, 95]) if values else (None, None)
+            cells.setdefault(m, []).append(f"{fmt(lo)}–{fmt(hi)}, {wins[m] / resamples:.0%}" if values else "–")
+    return lines + [f"| {m} | " + " | ".join(c) + " |" for m, c in cells.items()]
+
+
 def mean(rows: list[dict], key: str) -> float | None:
     values = [r[key] for r in rows if r[key] is not None]
     return sum(values) / len(values) if values else None
@@ -169,6 +211,8 @@ def markdown(reports: dict[str, dict], args: argparse.Namespace, command: str) -
             lines.append(f"| {category} | {method} | {len(rs)} | {fmt(mean(rs, 'performance'))} | {fmt(mean(rs, 'rate'))} | "
                          f"{fmt(mean(rs, 'ndcg'))} | {fmt(mean(rs, 'random_ndcg'))} |")
     lines += correlation_lines(reports)
+    if args.save_tables and args.bootstrap:
+        lines += interval_lines(reports, args.save_tables, args.bootstrap)
     lines += recommendation_lines(reports)
     lines += ["", "Time per dataset. Eval scoring (LLM on the eval split) is shared by every method; a baseline's own",
               "seconds above are only its arithmetic on that table. FUTE's: training per embedding (`reused` = read",
@@ -199,6 +243,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write every report to this JSON file")
     ap.add_argument("--save-tables", type=Path, help="keep each dataset's ScoreTable in this folder (NAME.npz)")
+    ap.add_argument("--bootstrap", type=int, default=1000,
+                    help="resamples of the eval examples for each method's NDCG interval (needs --save-tables; 0: none)")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
     ap.add_argument("--from-json", type=Path, action="append",
                     help="only render the tables from reports saved with --json (repeatable: runs of different datasets)")
@@ -213,6 +259,8 @@ def main() -> None:
         reports = {n: saved[n] for n in names if n in saved}
         names = []
     data = shared_data()
+    if args.save_tables:
+        args.save_tables.mkdir(parents=True, exist_ok=True)
     for name in names:
         print(f"[{datetime.now():%H:%M:%S}] {name} ...", file=sys.stderr, flush=True)
         reports[name] = run_one(name, args, data)
@@ -221,7 +269,8 @@ def main() -> None:
             f"{m}={e['chosen']}:{fmt(e['performance'])}" for m, e in r["methods"].items()), file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps(reports, indent=1))
-    command = "python bench/bench_quality.py " + " ".join(sys.argv[1:])
+    # no paths of this machine in RESULTS.md
+    command = "python bench/bench_quality.py " + " ".join("DIR" if os.path.isabs(a) else a for a in sys.argv[1:])
     text = markdown(reports, args, command)
     print(text)
     if args.write:
