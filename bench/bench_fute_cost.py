@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import datetime, timezone
@@ -131,7 +132,7 @@ def main() -> None:
             rows.append((surrogate.name, "(load)", "first load of the surrogate", load, 0, ""))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"### {stamp}, {platform.machine()}, {os.cpu_count()} cores", "",
-             f"Command: `python bench/bench_fute_cost.py {' '.join(sys.argv[1:])}`", ""]
+             f"Command: `python bench/bench_fute_cost.py {shlex.join(sys.argv[1:])}`", ""]
     if rows:
         lines += ["| surrogate | embedder | what | seconds | dimensions | bit-identical rerun |", "|---|---|---|---|---|---|"]
         lines += [f"| {s} | {e} | {w} | {sec:.1f} | {dim or ''} | {same} |" for s, e, w, sec, dim, same in rows]
