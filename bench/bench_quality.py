@@ -51,22 +51,33 @@ def shared_data() -> Path:
     return root
 
 
-def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
-    from promptsel.embedder import FuteOptions
+def request(name: str, args: argparse.Namespace, data: Path, **fields):
+    """The benchmark's request for one dataset: its prompt set, the seeded sample of ``--limit``
+    examples, IMDB cut to ``--imdb-chars``; ``fields`` add to it or replace."""
     from promptsel.selection.request import SelectRequest
-    from promptsel.selection.run import run_select
 
     prompts, _ = DATASETS[name]
-    req = SelectRequest(
-        dataset=name, prompts=ROOT / "prompts" / prompts, methods=["all"], limit=args.limit, seed=args.seed,
-        data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None,
-        fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),
-        save_scores=args.save_tables / f"{name}.npz" if args.save_tables else None,
-    )
+    return SelectRequest(dataset=name, prompts=ROOT / "prompts" / prompts, limit=args.limit, seed=args.seed,
+                         data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None, **fields)
+
+
+def timed_select(req) -> dict:
+    from promptsel.selection.run import run_select
+
     began = time.perf_counter()
     report, _ = run_select(req)
     report["bench_wall_seconds"] = time.perf_counter() - began
     return report
+
+
+def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
+    from promptsel.embedder import FuteOptions
+
+    return timed_select(request(
+        name, args, data, methods=["all"],
+        fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),
+        save_scores=args.save_tables / f"{name}.npz" if args.save_tables else None,
+    ))
 
 
 def rows_for(name: str, report: dict) -> list[dict]:
@@ -149,12 +160,14 @@ def interval_lines(reports: dict[str, dict], tables: Path, resamples: int) -> li
     for name in names:
         table, report = ScoreTable.load(tables / f"{name}.npz"), reports[name]
         fixed = {m: np.array([p["scores"][m] for p in report["prompts"]], dtype=float) for m in report["methods"]}
-        rerun = {m: registries().selectors.get(m)() for m in report["methods"] if registries().selectors.get(m).bootstrap is None}
+        classes = {m: registries().selectors.get(m) for m in report["methods"]}
+        rerun = {m: cls() for m, cls in classes.items() if cls.bootstrap is None}
+        predictions = table.predictions
         draws: dict[str, list[float]] = {m: [] for m in report["methods"]}
         wins = dict.fromkeys(report["methods"], 0)
         for pick in resample_indices(table.n_examples, resamples, seed=0):
             sub = resampled_table(table, pick)
-            perf = metrics.performance(table.predictions[:, pick], table.labels[pick])
+            perf = metrics.performance(predictions[:, pick], table.labels[pick])
             chance = metrics.random_ndcg(perf, "minmax")
             for m in report["methods"]:
                 value = metrics.ndcg(np.asarray(rerun[m].score(sub, ctx), dtype=float) if m in rerun else fixed[m], perf, "minmax")

@@ -4,8 +4,8 @@ quality benchmark's datasets and samples (``bench/bench_quality.py``'s requests,
 reuses its label scores and its raw SPELL scores from the cache and computes only what is new).
 
 Per dataset and text: SPELL's choice, its performance, rate and NDCG, its Spearman with the true
-accuracies, and the run's seconds (what was not in the cache yet); then, per text, the rank correlation of SPELL's prompt scores between every two
-datasets. ``raw`` is the method as Gonen et al. define it (the instantiated template alone);
+accuracies, and the run's seconds (what was not in the cache yet); then, per text, the rank
+correlation of SPELL's prompt scores between every two datasets. ``raw`` is the method as Gonen et al. define it (the instantiated template alone);
 ``prompt`` reads the template's tokens from the label-scoring pass (after the system turn and the
 chat header), so it needs no pass of its own.
 
@@ -18,29 +18,18 @@ import argparse
 import os
 import platform
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_quality import DATASETS, ROOT, fmt, shared_data, spearman
+from bench_quality import DATASETS, ROOT, fmt, request, shared_data, spearman, timed_select
 
 TEXTS = {"raw": "template", "prompt": "prompt"}
 
 
 def run(name: str, text: str, args: argparse.Namespace, data: Path) -> dict:
-    from promptsel.selection.request import ScoringOptions, SelectRequest
-    from promptsel.selection.run import run_select
+    from promptsel.selection.request import ScoringOptions
 
-    prompts, _ = DATASETS[name]
-    req = SelectRequest(
-        dataset=name, prompts=ROOT / "prompts" / prompts, methods=["spell"], limit=args.limit, seed=args.seed,
-        data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None,
-        scoring=ScoringOptions(spell_text=TEXTS[text]),
-    )
-    began = time.perf_counter()
-    report, _ = run_select(req)
-    report["bench_wall_seconds"] = time.perf_counter() - began
-    return report
+    return timed_select(request(name, args, data, methods=["spell"], scoring=ScoringOptions(spell_text=TEXTS[text])))
 
 
 def main() -> None:
