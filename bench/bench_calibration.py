@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import results_md
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "consensus")
@@ -183,8 +184,7 @@ def main() -> None:
     ])
     print(body)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + body)
+        results_md.append(body)
 
 
 if __name__ == "__main__":

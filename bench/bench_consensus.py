@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import results_md
 
 ROOT = Path(__file__).resolve().parents[1]
 SINGLES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell")
@@ -251,8 +252,7 @@ def main() -> None:
     ])
     print(body)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + body)
+        results_md.append(body)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import results_md
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,8 +146,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+        results_md.append(text)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import results_md
+
 ROOT = Path(__file__).resolve().parents[1]
 #: dataset -> (prompt set, task category); IMDB reviews are cut to --imdb-chars characters.
 DATASETS = {
@@ -287,8 +289,7 @@ def main() -> None:
     text = markdown(reports, args, command)
     print(text)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+        results_md.append(text)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import results_md
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -177,8 +179,7 @@ def publish(lines: list[str], args: argparse.Namespace) -> None:
     text = "\n".join(lines)
     print(text)
     if args.write:
-        with open(ROOT / "bench" / "RESULTS.md", "a", encoding="utf-8") as fh:
-            fh.write("\n" + text)
+        results_md.append(text)
 
 
 # --- 6. the README quick start, end to end, against an older commit ------------------------------------

@@ -21,7 +21,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_quality import DATASETS, ROOT, fmt, request, shared_data, spearman, timed_select
+import results_md
+from bench_quality import DATASETS, fmt, request, shared_data, spearman, timed_select
 
 TEXTS = {"raw": "template", "prompt": "prompt"}
 
@@ -78,8 +79,7 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:
-        results = ROOT / "bench" / "RESULTS.md"
-        results.write_text(results.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + text, encoding="utf-8")
+        results_md.append(text)
 
 
 def scores(report: dict) -> dict[str, float]:

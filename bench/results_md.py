@@ -1,0 +1,14 @@
+"""bench/RESULTS.md, where every benchmark's ``--write`` adds its section."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def append(text: str) -> None:
+    """Add ``text`` at the end of RESULTS.md after a blank line (a section is then moved under its
+    benchmark's heading by hand, with a reading of it)."""
+    with open(RESULTS, "a", encoding="utf-8") as fh:
+        fh.write("\n" + text.lstrip("\n"))
