@@ -19,7 +19,7 @@ are the targets):
    change).
 
 Usage: ``python bench/bench_speed.py [--limit N] [--data-dir DIR] [--quickstart-limit N]
-[--old-rev REV | --old-tree DIR | --no-old] [--only-quickstart] [--write]``; ``--write`` appends
+[--quickstart-args "--spell-on prompt"] [--old-rev REV | --old-tree DIR | --no-old] [--only-quickstart] [--write]``; ``--write`` appends
 the result tables to bench/RESULTS.md.
 """
 
@@ -59,6 +59,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="append the results to bench/RESULTS.md")
     ap.add_argument("--quickstart-limit", type=int, default=None,
                     help="override the quick start's --limit (default: the README's command as it is)")
+    ap.add_argument("--quickstart-args", default="",
+                    help="options added to the quick start's command, to time a variant (e.g. \"--spell-on prompt\")")
     ap.add_argument("--old-rev", default="13184d8", help="the commit to compare the quick start against")
     ap.add_argument("--old-tree", type=Path, default=None, help="an existing checkout of --old-rev (else a temporary worktree)")
     ap.add_argument("--no-old", action="store_true", help="time this code's quick start only")
@@ -253,6 +255,7 @@ def quickstart(args: argparse.Namespace) -> list[str]:
         argv += ["--limit", str(args.quickstart_limit)]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
+    argv += shlex.split(args.quickstart_args)
     argv = [str(ROOT / a) if "/" in a and (ROOT / a).exists() else a for a in argv]  # this tree's prompts for both
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="promptsel-quickstart-"))
     work.mkdir(parents=True, exist_ok=True)
