@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import results_md
+from shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "consensus")
@@ -36,10 +37,7 @@ PROMPTS = {"sst2": "sa.toml", "rotten_tomatoes": "sa.toml", "imdb": "sa.toml", "
 
 
 def shared() -> Path:
-    root = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared")
-    if not root.is_dir():
-        sys.exit(f"error: shared folder not found at {root}; set PROMPTSEL_SHARED.")
-    return root
+    return shared_path()
 
 
 def evaluate(table) -> dict:

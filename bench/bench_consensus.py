@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import results_md
+from shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SINGLES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell")
@@ -47,10 +48,7 @@ QUALITY_ORDER = ("sst2", "rotten_tomatoes", "imdb", "cb", "rte", "anli_r3")
 
 
 def fixture_path() -> Path:
-    path = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "fixtures" / "ups_sst2_opt2.7b.npz"
-    if not path.is_file():
-        sys.exit(f"error: UPS fixture not found at {path}; set PROMPTSEL_SHARED.")
-    return path
+    return shared_path("fixtures", "ups_sst2_opt2.7b.npz")
 
 
 def fixture_table(n_prompts: int):

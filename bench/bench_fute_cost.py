@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import results_md
+from shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +85,7 @@ def main() -> None:
     ap.add_argument("--premise-dte", type=int, default=None, help="DTE sample for the margin (default: the test's)")
     ap.add_argument("--write", action="store_true", help="append the tables to bench/RESULTS.md")
     args = ap.parse_args()
-    data = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
+    data = shared_path("data")
 
     from promptsel.fute import premise
     from promptsel.fute.embeddings import split_heldout

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +37,7 @@ def main() -> None:
     from scipy.stats import spearmanr
 
     from promptsel.embedder import FuteOptions
+    from promptsel.fute.embeddings import cosine
     from promptsel.fute.store import EmbeddingStore
     from promptsel.fute.surrogate import Surrogate
     from promptsel.selection.request import SelectRequest
@@ -49,7 +50,7 @@ def main() -> None:
     ap.add_argument("--dte-size", type=int, default=500)
     ap.add_argument("--limit", type=int, default=20, help="eval examples (only for the accuracies' own correlation)")
     args = ap.parse_args()
-    data = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
+    data = shared_path("data")
     prompts = plain_prompts()
     reports = {}
     for name in ("sst2", "rotten_tomatoes"):
@@ -69,10 +70,7 @@ def main() -> None:
         entry = next(e for e in report["fute"]["embeddings"] if e["kind"] == kind and (prompt is None or e["prompt"] == prompt))
         return store.get(entry["key"]).vector + start
 
-    def cos(a: np.ndarray, b: np.ndarray) -> float:
-        return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
-
-    raw = {n: [cos(vector(r, "mte", i), vector(r, "dte")) for i in ids] for n, r in reports.items()}
+    raw = {n: [cosine(vector(r, "mte", i), vector(r, "dte")) for i in ids] for n, r in reports.items()}
     accuracy = {n: [p["performance"] for p in r["prompts"]] for n, r in reports.items()}
     lines = ["| prompt | " + " | ".join(ids) + " |", "|---|" + "---|" * len(ids)]
     for label, values in (("change", change), ("raw", raw)):

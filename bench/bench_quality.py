@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import results_md
+from shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: dataset -> (prompt set, task category); IMDB reviews are cut to --imdb-chars characters.
@@ -47,10 +48,7 @@ DATASETS = {
 
 
 def shared_data() -> Path:
-    root = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared") / "data"
-    if not root.is_dir():
-        sys.exit(f"error: shared data not found at {root}; set PROMPTSEL_SHARED.")
-    return root
+    return shared_path("data")
 
 
 def request(name: str, args: argparse.Namespace, data: Path, **fields):
