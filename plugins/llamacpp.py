@@ -32,6 +32,9 @@ kernels of one-at-a-time decoding (a multi-token prompt, then one-token steps): 
 text is bit-identical to generating each prompt alone, whatever else is in the batch. (In one
 unified cache, a sequence whose cells do not start at cell 0 gets different numbers, up to
 ~0.5 nats here; flash attention is placement-independent only below 64 tokens per decode.)
+llama.cpp puts only streams with consecutive ids in one ubatch, so a sequence that finishes early
+swaps streams with the last one still running (a copy of whole streams, cell for cell, through a
+spare stream): a step is then one pass over the weights, not one per gap.
 """
 
 from __future__ import annotations
@@ -592,19 +595,40 @@ class LlamaCppBackend(Backend):
             rows[s] = got[-1]
         states = [states[i] for i in order]
         fed: list[list[int]] = [[] for _ in states]
+        # The unfinished sequences stay in streams 0..n-1, one ubatch (module notes): one that finishes
+        # swaps places with the last one still running.
         while True:
-            feed = [(s, state.position, token) for s, state in enumerate(states)
-                    if rows[s] is not None and (token := state.feed(rows[s], self)) is not None]
-            rows = [None] * len(states)
-            if not feed:
+            tokens = [None if row is None else state.feed(row, self) for state, row in zip(states, rows)]
+            lo, hi = 0, len(states) - 1
+            while True:
+                while hi >= 0 and tokens[hi] is None:
+                    hi -= 1
+                while lo < hi and tokens[lo] is not None:
+                    lo += 1
+                if lo >= hi:
+                    break
+                self._swap_streams(st, lo, hi)
+                for lst in (order, states, fed, tokens):
+                    lst[lo], lst[hi] = lst[hi], lst[lo]
+            if hi < 0:
                 break
-            got = self._stream_decode(st, [t for _, _, t in feed], [p for _, p, _ in feed], [s for s, _, _ in feed])
-            for (s, _, token), row in zip(feed, got):
+            running = range(hi + 1)
+            got = self._stream_decode(st, [tokens[s] for s in running], [states[s].position for s in running], running)
+            rows = [None] * len(states)
+            for s, row in zip(running, got):
                 rows[s] = row
-                fed[s].append(token)
+                fed[s].append(tokens[s])
         # What each stream holds, for the CoT follow-ups that come next (exact: the prompt only).
         st.tokens = [np.asarray(prompts[i] + tuple(f), dtype=np.int32) for i, f in zip(order, fed)]
         st.exact = [len(prompts[i]) for i in order]
+
+    def _swap_streams(self, st: _Streams, a: int, b: int) -> None:
+        """Exchange the contents of KV streams ``a`` and ``b`` through the spare stream (llama.cpp
+        copies a whole stream at the next decode, in the order asked)."""
+        cp = self._lc.llama_memory_seq_cp
+        cp(st.mem, a, st.n, -1, -1)
+        cp(st.mem, b, a, -1, -1)
+        cp(st.mem, st.n, b, -1, -1)
 
     def _stream_context(self, streams: int, cells: int) -> _Streams:
         """The generation context: ``streams`` independent KV streams of at least ``cells`` cells
@@ -615,7 +639,8 @@ class LlamaCppBackend(Backend):
         self._free_streams()
         lc, llm = self._lc, self._llm
         params = type(llm.context_params).from_buffer_copy(llm.context_params)
-        params.n_seq_max, params.kv_unified, params.n_ctx = streams, False, streams * cells
+        # One stream more than asked: the spare that swaps go through (_swap_streams).
+        params.n_seq_max, params.kv_unified, params.n_ctx = streams + 1, False, (streams + 1) * cells
         ctx = lc.llama_init_from_model(llm.model, params)
         if not ctx:
             raise BackendError(f"llama.cpp could not create a context of {streams} x {cells} tokens for generation.",

@@ -308,6 +308,34 @@ def test_batched_generation_is_one_at_a_time_generation(default_gguf, llamacpp_d
         batched.close()
 
 
+@pytest.mark.model
+def test_finished_streams_swap_out_without_changing_a_number(default_gguf, llamacpp_default, monkeypatch):
+    """Sequences that finish early are swapped behind the running ones (one ubatch per step): the
+    texts stay those of one-at-a-time generation, and a CoT follow-up scored from a swapped stream
+    gets the main cache's numbers, so the swapped streams hold the right prompts."""
+    from promptsel_builtin.llamacpp import LlamaCppBackend
+
+    batched = llamacpp_default  # 16 streams for 6 prompts
+    alone = LlamaCppBackend(str(default_gguf), n_parallel=1)
+    swaps: list[tuple[int, int]] = []
+    real_swap = LlamaCppBackend._swap_streams
+    monkeypatch.setattr(LlamaCppBackend, "_swap_streams", lambda self, st, a, b: (swaps.append((a, b)), real_swap(self, st, a, b)))
+    try:
+        prompts = [batched.render_chat([{"role": "user", "content": f"Describe this review in a few words: {r}"}]) for r in REVIEWS]
+        reference = [alone.generate([p], max_tokens=24, stop=["."])[0] for p in prompts]
+        texts = batched.generate(prompts, max_tokens=24, stop=["."])
+        assert texts == reference
+        assert swaps, "no sequence finished before a later one: the swap path was not exercised"
+        follow_ups = [ContinuationRequest(p + t + " So the review is", (" positive", " negative")) for p, t in zip(prompts, texts)]
+        from_streams = batched.continuation_logprobs(follow_ups)
+        alone._clear()
+        from_main = [alone.continuation_logprobs([r])[0] for r in follow_ups]
+        assert batched._streams is not None and alone._streams is None
+        assert all(np.array_equal(a, b) for a, b in zip(from_streams, from_main))
+    finally:
+        alone.close()
+
+
 def _small_pass():
     from promptsel.selection.data import Dataset
     from promptsel.selection.prompts import PromptSet, load_prompt_set

@@ -192,6 +192,58 @@ def test_a_prefix_reusing_backend_gets_one_sorted_pass_and_the_same_table(setup,
     assert texts[first_seq + 1].startswith(texts[first_seq])
 
 
+BESIDE = """
+[defaults]
+instruction = "Answer ({{ label_space }})."
+
+[[prompt]]
+id = "why"
+template = "{{text}} Why?"
+answer_choices = { negative = ["bad"], positive = ["good"] }
+cot = true
+cot_instruction = "Think first."
+
+[[prompt]]
+id = "why-direct"
+template = "{{text}} Why?"
+answer_choices = { negative = ["bad"], positive = ["good"] }
+
+[[prompt]]
+id = "review"
+template = "Review: {{text}}"
+answer_choices = { negative = ["bad"], positive = ["good"] }
+"""
+
+
+def test_label_requests_that_begin_like_a_cot_turn_run_right_after_its_generation(tmp_path):
+    """The CoT first turn "<user>dull Why?\\nThink first..." and the label prompt "<user>dull Why?\\nAnswer..."
+    share their input: that label request runs right after the reasoning batch that holds it (and its
+    follow-ups); "Review: ..." shares only "<user>", which every first turn has, so it waits for the
+    sorted pass. The table is the one computed in the old order."""
+    path = tmp_path / "p.toml"
+    path.write_text(BESIDE)
+    ps = load_prompt_set(path)
+    words = ["dull", "fine", "great", "awful"]
+    ds = Dataset(name="toy", split="test", fields=("text",), classes=("negative", "positive"),
+                 examples=[{"text": w, "label": "positive"} for w in words], ids=[f"test:{i}" for i in range(4)], source="memory")
+    options = ScoringOptions(max_new_tokens=2)
+    reference = build_score_table(ps, ds, Scorer(FakeBackend(), Cache(tmp_path / "a.sqlite")), options)
+    backend = PrefixFake()
+    table = build_score_table(ps, ds, Scorer(backend, Cache(tmp_path / "b.sqlite")), options)
+    np.testing.assert_array_equal(table.class_logprobs, reference.class_logprobs)
+    np.testing.assert_array_equal(table.prompt_nll, reference.prompt_nll)
+    order = []
+    for kind, payload in backend.calls:
+        text = payload if kind != "continuation" else payload.prompt
+        what = kind if kind != "continuation" else "follow" if "Think first." in text else "direct" if "Why?" in text else "review"
+        what = "gen" if kind == "generate" else what
+        order.append((what, next(w for w in words if w in text)))
+    first, second = sorted(words)[:2], sorted(words)[2:]  # reasoning batches of 2, by text
+    batches = [[("gen", w) for w in b] + [("follow", w) for w in b] + [("direct", w) for w in b] for b in (first, second)]
+    assert order[:12] == batches[0] + batches[1]
+    assert [what for what, _ in order[12:]] and {what for what, _ in order[12:]} == {"review", "sequence"}
+
+
 def test_spell_on_the_prompt_averages_the_templates_tokens_in_context(setup, tmp_path):
     ps, ds = setup
     backend = FakeBackend()

@@ -245,12 +245,41 @@ def _shared_prefixes(texts: Sequence[str]) -> list[int]:
     """Characters each text (in this order) shares with the one before it."""
     out, prev = [], ""
     for text in texts:
-        n = min(len(prev), len(text))
-        i = 0
-        while i < n and prev[i] == text[i]:
-            i += 1
-        out.append(i)
+        out.append(_common_chars(prev, text))
         prev = text
+    return out
+
+
+def _common_chars(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _beside_generation(jobs: Sequence[_Job], generations: Sequence[_Job]) -> dict[str, list[_Job]]:
+    """The label jobs that begin like one CoT first turn more than the first turns all begin alike
+    (the system turn, a shared instruction), by the generation job they share the most with: in
+    one sorted list that is the nearest generation job on one side or the other."""
+    if not generations:
+        return {}
+    firsts = sorted(g.text for g in generations)
+    floor = _common_chars(firsts[0], firsts[-1])
+    items = sorted([(g.text, 0, i) for i, g in enumerate(generations)] + [(j.text, 1, i) for i, j in enumerate(jobs)])
+    best: dict[int, tuple[int, int]] = {}  # label job -> (shared characters, generation job)
+    for sweep in (items, items[::-1]):
+        near = None
+        for text, kind, i in sweep:
+            if kind == 0:
+                near = i
+            elif near is not None:
+                shared = _common_chars(text, generations[near].text)
+                if shared > best.get(i, (floor, -1))[0]:
+                    best[i] = (shared, near)
+    out: dict[str, list[_Job]] = {}
+    for i, (_, g) in best.items():
+        out.setdefault(generations[g].key, []).append(jobs[i])
     return out
 
 
@@ -346,8 +375,14 @@ def build_score_table(
             cells_of.setdefault(key, []).append(cell)
     word_lps: dict[tuple[int, int], Any] = {}
 
+    # Label requests that begin like a CoT first turn (same input, same question) run right after
+    # its generation and follow-ups, while the backend still holds that turn: its prefix is not
+    # evaluated twice. Same numbers (prefix reuse never changes one); only the order moves.
+    beside = _beside_generation(scoring.jobs, generate.jobs) if reuse else {}
+
     def follow_up(chunk: list[_Job]) -> None:
-        """A batch of reasoning is done: its CoT follow-ups now, while the backend still holds their first turns."""
+        """A batch of reasoning is done: its CoT follow-ups now, while the backend still holds their
+        first turns, then the label requests that share those turns."""
         pairs = [cell for job in chunk for cell in cells_of.get(job.key, [])]
         for cell in pairs:
             texts[cell] = render(*cell, generate.values[gen_key[cell]])
@@ -357,6 +392,11 @@ def build_score_table(
             job.work = follow_up_work
         scorer.run([lookup], by_text=reuse)
         word_lps.update(zip(pairs, lookup.results()))
+        near = [job for g in chunk for job in beside.pop(g.key, [])]
+        if near:
+            taken = {id(job) for job in near}
+            scoring.jobs = [job for job in scoring.jobs if id(job) not in taken]
+            scorer.run([Lookup(scoring.kind, [], scoring.values, near)], by_text=True)
 
     try:
         scorer.run([generate], by_text=reuse, after=follow_up)
