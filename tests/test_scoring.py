@@ -235,13 +235,15 @@ def test_label_requests_that_begin_like_a_cot_turn_run_right_after_its_generatio
     order = []
     for kind, payload in backend.calls:
         text = payload if kind != "continuation" else payload.prompt
-        what = kind if kind != "continuation" else "follow" if "Think first." in text else "direct" if "Why?" in text else "review"
-        what = "gen" if kind == "generate" else what
+        if kind == "continuation":
+            what = "follow" if "Think first." in text else "direct" if "Why?" in text else "review"
+        else:
+            what = "gen" if kind == "generate" else kind
         order.append((what, next(w for w in words if w in text)))
     first, second = sorted(words)[:2], sorted(words)[2:]  # reasoning batches of 2, by text
     batches = [[("gen", w) for w in b] + [("follow", w) for w in b] + [("direct", w) for w in b] for b in (first, second)]
     assert order[:12] == batches[0] + batches[1]
-    assert [what for what, _ in order[12:]] and {what for what, _ in order[12:]} == {"review", "sequence"}
+    assert {what for what, _ in order[12:]} == {"review", "sequence"}  # then the sorted pass
 
 
 def test_spell_on_the_prompt_averages_the_templates_tokens_in_context(setup, tmp_path):
