@@ -41,8 +41,8 @@ def shared() -> Path:
 
 
 def evaluate(table) -> dict:
+    from promptsel.model import metrics
     from promptsel.plugins import registries
-    from promptsel.selection import metrics
     from promptsel.selection.recommend import expected_choice
     from promptsel.selector import SelectionContext
 
@@ -59,8 +59,8 @@ def evaluate(table) -> dict:
 
 
 def fixture_results() -> dict[str, dict[str, dict]]:
+    from promptsel.model.scoretable import ScoreTable
     from promptsel.selection.calibration import calibrate
-    from promptsel.selection.scoretable import ScoreTable
 
     with np.load(shared() / "fixtures" / "ups_sst2_opt2.7b.npz") as d:
         arrays = {k: d[k] for k in d.files}
@@ -74,6 +74,8 @@ def fixture_results() -> dict[str, dict[str, dict]]:
 
 
 def model_results(name: str, args: argparse.Namespace) -> tuple[dict[str, dict], float]:
+    from promptsel.model.data import Dataset
+    from promptsel.model.prompts import load_prompt_set
     from promptsel.selection.cache import Cache
     from promptsel.selection.calibration import (
         CONTENT_FREE,
@@ -81,9 +83,7 @@ def model_results(name: str, args: argparse.Namespace) -> tuple[dict[str, dict],
         calibrate,
         reference_inputs,
     )
-    from promptsel.selection.data import Dataset
     from promptsel.selection.inputs import load_dataset, make_backend, resolve_dataset_spec
-    from promptsel.selection.prompts import load_prompt_set
     from promptsel.selection.request import ScoringOptions, SelectRequest
     from promptsel.selection.scoring import Scorer, build_score_table
 

@@ -52,7 +52,7 @@ def fixture_path() -> Path:
 
 
 def fixture_table(n_prompts: int):
-    from promptsel.selection.scoretable import ScoreTable
+    from promptsel.model.scoretable import ScoreTable
 
     with np.load(fixture_path()) as d:
         return ScoreTable(prompt_ids=[str(p) for p in d["prompt"][:n_prompts]], class_names=["negative", "positive"],
@@ -76,7 +76,7 @@ def add_consensus(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def evaluate(scores: dict[str, np.ndarray], perf: np.ndarray) -> dict[str, dict[str, float | None]]:
-    from promptsel.selection import metrics
+    from promptsel.model import metrics
     from promptsel.selection.recommend import expected_choice
 
     out = {}
@@ -89,8 +89,8 @@ def evaluate(scores: dict[str, np.ndarray], perf: np.ndarray) -> dict[str, dict[
 
 def table_setting(table, resamples: int) -> tuple[dict, dict[str, float]]:
     """Every rule on one labelled ScoreTable, and (with ``resamples``) its choice stability."""
+    from promptsel.model import metrics
     from promptsel.plugins import registries
-    from promptsel.selection import metrics
     from promptsel.selection.recommend import (
         choice_share,
         resample_indices,
@@ -123,8 +123,8 @@ def table_setting(table, resamples: int) -> tuple[dict, dict[str, float]]:
 
 def saved_tables(folder: Path, calibration: str):
     """The tables ``bench_calibration.py --save-tables`` wrote, calibrated."""
+    from promptsel.model.scoretable import ScoreTable
     from promptsel.selection.calibration import CONTENT_FREE, REFERENCES, calibrate
-    from promptsel.selection.scoretable import ScoreTable
 
     for name in QUALITY_ORDER:
         path = folder / f"{name}.npz"

@@ -38,9 +38,9 @@ def main() -> None:
     import llama_cpp
     from bench_speed import publish
 
+    from promptsel.model.prompts import load_prompt_set
     from promptsel.selection.cache import Cache
     from promptsel.selection.inputs import load_dataset, resolve_dataset_spec
-    from promptsel.selection.prompts import load_prompt_set
     from promptsel.selection.request import ScoringOptions, SelectRequest
     from promptsel.selection.scoring import Scorer, build_score_table
     from promptsel_builtin.llamacpp import LlamaCppBackend

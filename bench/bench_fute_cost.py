@@ -48,8 +48,8 @@ def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str,
     from promptsel.embedder import FuteOptions
     from promptsel.fute import premise
     from promptsel.fute.method import FuteMethod
-    from promptsel.fute.surrogate import Surrogate
     from promptsel.plugins import registries
+    from promptsel.surrogate import Surrogate
 
     surrogate = Surrogate(surrogate_name, max_length=premise.MAX_LENGTH)
     method = FuteMethod.for_embedder(registries().embedders.get(embedder_id))
@@ -89,10 +89,10 @@ def main() -> None:
 
     from promptsel.fute import premise
     from promptsel.fute.embeddings import split_heldout
-    from promptsel.fute.surrogate import Surrogate, TaskData
     from promptsel.fute.unlabeled import load_corpus, task_exclusions
+    from promptsel.model.data import load_named
     from promptsel.plugins import registries
-    from promptsel.selection.data import load_named
+    from promptsel.surrogate import Surrogate, TaskData
 
     spec = registries().datasets.get("sst2")
     train = load_named(spec, "train", data)

@@ -39,9 +39,9 @@ def main() -> None:
     from promptsel.embedder import FuteOptions
     from promptsel.fute.embeddings import cosine
     from promptsel.fute.store import EmbeddingStore
-    from promptsel.fute.surrogate import Surrogate
     from promptsel.selection.request import SelectRequest
     from promptsel.selection.run import run_select
+    from promptsel.surrogate import Surrogate
     from promptsel_builtin import tupate
     from promptsel_builtin.embedders import TuPaTE
 

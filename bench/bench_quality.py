@@ -143,10 +143,10 @@ def interval_lines(reports: dict[str, dict], tables: Path, resamples: int) -> li
     by move. ``above random``: the share of draws where the method's NDCG beats a random ranking's."""
     import numpy as np
 
+    from promptsel.model import metrics
+    from promptsel.model.scoretable import ScoreTable
     from promptsel.plugins import registries
-    from promptsel.selection import metrics
     from promptsel.selection.recommend import resample_indices, resampled_table
-    from promptsel.selection.scoretable import ScoreTable
     from promptsel.selector import SelectionContext
 
     names = [n for n in reports if (tables / f"{n}.npz").is_file()]

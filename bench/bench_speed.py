@@ -81,9 +81,9 @@ def main() -> None:
         return publish([header, "", *quickstart(args)], args)
 
     from promptsel.assets.models import default_model_path
+    from promptsel.model.prompts import load_prompt_set
     from promptsel.selection.cache import Cache
     from promptsel.selection.inputs import load_dataset, resolve_dataset_spec
-    from promptsel.selection.prompts import load_prompt_set
     from promptsel.selection.request import ScoringOptions, SelectRequest
     from promptsel.selection.scoring import Scorer, build_score_table, scoring_texts
     from promptsel_builtin.llamacpp import LlamaCppBackend

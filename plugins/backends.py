@@ -4,7 +4,7 @@ use, not at start-up."""
 
 from __future__ import annotations
 
-from promptsel.hookspecs import hookimpl
+from promptsel import hookimpl
 
 
 @hookimpl

@@ -21,12 +21,10 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from scipy.special import entr
 
-from promptsel.errors import CapabilityError
-from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
+from promptsel import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, CapabilityError, Selector
 
 if TYPE_CHECKING:
-    from promptsel.selection.scoretable import ScoreTable
-    from promptsel.selector import SelectionContext
+    from promptsel import ScoreTable, SelectionContext
 
 
 

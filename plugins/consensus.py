@@ -40,13 +40,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from scipy.stats import rankdata
 
-from promptsel.errors import UsageError
-from promptsel.selection.metrics import tie_key
-from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
+from promptsel import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector, UsageError, tie_key
 
 if TYPE_CHECKING:
-    from promptsel.selection.scoretable import ScoreTable
-    from promptsel.selector import SelectionContext
+    from promptsel import ScoreTable, SelectionContext
 
 #: The voters (see the module docstring for why ZPS is not one).
 DEFAULT_MEMBERS = ("mi", "globale", "locale", "spell")
@@ -59,7 +56,7 @@ _TABLE_ARRAYS = frozenset({NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL})
 
 def unit_ranks(scores: np.ndarray) -> np.ndarray:
     """Ranks of ``scores`` scaled to [0, 1], 1 = highest; tied prompts share their mean rank
-    (ties as ``promptsel.selection.metrics`` sees them). One prompt: 1."""
+    (ties as ``promptsel.model.metrics`` sees them). One prompt: 1."""
     key = tie_key(scores)
     if key.size == 1:
         return np.ones(1)
@@ -105,7 +102,7 @@ def aggregate(member_scores: np.ndarray, how: str = DEFAULT_AGGREGATION) -> np.n
 def member_names(members: tuple[str, ...] | str | None, table: ScoreTable) -> list[str]:
     """The members that vote on ``table``: ``members`` (names, or a comma-separated text) or the
     defaults, less SPELL when the table has no ``prompt_nll``."""
-    from promptsel.plugins import registries
+    from promptsel import get_selector
 
     if isinstance(members, str):
         members = tuple(n.strip() for n in members.split(",") if n.strip())
@@ -115,7 +112,7 @@ def member_names(members: tuple[str, ...] | str | None, table: ScoreTable) -> li
         if name in EXCLUDED:
             raise UsageError(f"consensus cannot take {name!r} as a member.",
                              hint=f"Members are per-input label-free methods, e.g. {', '.join(DEFAULT_MEMBERS)}.")
-        needs = registries().selectors.get(name).needs
+        needs = get_selector(name).needs
         if not needs <= _TABLE_ARRAYS:
             raise UsageError(f"consensus cannot take {name!r} as a member: it needs {', '.join(sorted(needs - _TABLE_ARRAYS))}.")
         if NEEDS_PROMPT_NLL in needs and table.prompt_nll is None:
@@ -141,9 +138,9 @@ class Consensus(Selector):
         aggregate: Literal["zscore", "borda", "copeland"] = DEFAULT_AGGREGATION
 
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
-        from promptsel.plugins import registries
+        from promptsel import get_selector
 
         how = self.options.aggregate
         names = member_names(self.options.members, table)
-        rows = [np.asarray(registries().selectors.get(n)().score(table, context), dtype=np.float64) for n in names]
+        rows = [np.asarray(get_selector(n)().score(table, context), dtype=np.float64) for n in names]
         return aggregate(np.array(rows), how)

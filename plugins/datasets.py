@@ -8,9 +8,7 @@ import tarfile
 from functools import cache
 from typing import Any
 
-from promptsel.assets.packages import VADER_SDIST, fetch
-from promptsel.hookspecs import hookimpl
-from promptsel.selection.data import DatasetSpec, HubSource
+from promptsel import VADER_SDIST, DatasetSpec, HubSource, fetch, hookimpl
 
 SA = ("negative", "positive")
 NLI = ("entailment", "neutral", "contradiction")

@@ -6,14 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from promptsel.embedder import Embedder
-from promptsel.hookspecs import hookimpl
-from promptsel.options import option
+from promptsel import Embedder, hookimpl, option
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from promptsel.fute.surrogate import Surrogate, TaskData
+    from promptsel import Surrogate, TaskData
 
 
 class TaskEmb(Embedder):

@@ -29,20 +29,22 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from promptsel.assets import models
-from promptsel.backend import (
+from promptsel import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     Backend,
+    BackendError,
     ContinuationRequest,
     ScoringMode,
     TokenMemo,
+    UsageError,
     continuation_tokens,
+    default_model_path,
+    file_fingerprint,
+    option,
     with_prefix,
 )
-from promptsel.errors import BackendError, UsageError
-from promptsel.options import option
 
 #: Files whose bytes decide a checkpoint's numbers (weights, config, tokenizer, chat template).
 _FINGERPRINT_GLOBS = (
@@ -63,7 +65,7 @@ def directory_fingerprint(directory: Path) -> str:
         raise BackendError(f"No model files found in {directory}.")
     digest = hashlib.sha256()
     for p in files:
-        digest.update(f"{p.name}\0{models.file_fingerprint(p)}\n".encode())
+        digest.update(f"{p.name}\0{file_fingerprint(p)}\n".encode())
     return digest.hexdigest()
 
 
@@ -172,7 +174,7 @@ class HFBackend(HFTokens, Backend):
         if model is None:
             if gguf_file is not None:
                 raise UsageError("hf option gguf_file needs --model (the directory or hub repo that holds it).")
-            path = models.default_model_path()
+            path = default_model_path()
             return str(path.parent), path.name, False
         path = Path(model).expanduser()
         if path.is_file():
@@ -204,7 +206,7 @@ class HFBackend(HFTokens, Backend):
         if self._fingerprint is None:
             directory = Path(self._local_dir())
             if self.gguf_file:
-                self._fingerprint = models.file_fingerprint(directory / self.gguf_file)
+                self._fingerprint = file_fingerprint(directory / self.gguf_file)
             else:
                 self._fingerprint = directory_fingerprint(directory)
         return self._fingerprint

@@ -52,20 +52,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from promptsel.assets import models
-from promptsel.backend import (
+from promptsel import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     Backend,
+    BackendError,
     ContinuationRequest,
     ScoringMode,
     TokenMemo,
+    UsageError,
     continuation_tokens,
+    default_model_path,
+    file_fingerprint,
+    option,
     with_prefix,
 )
-from promptsel.errors import BackendError, UsageError
-from promptsel.options import option
 
 #: Default context size, capped at the model's training context. 8192 holds the longest IMDB
 #: review (~3,300 tokens) with its template, or a CoT turn; for SmolLM2-135M its f16 KV cache
@@ -167,7 +169,7 @@ class LlamaCppBackend(Backend):
     @staticmethod
     def _resolve(model: str | None) -> Path:
         if model is None:
-            return models.default_model_path()
+            return default_model_path()
         path = Path(model).expanduser()
         if not path.is_file():
             raise BackendError(
@@ -184,7 +186,7 @@ class LlamaCppBackend(Backend):
     @property
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            self._fingerprint = models.file_fingerprint(self.path)
+            self._fingerprint = file_fingerprint(self.path)
         return self._fingerprint
 
     def versions(self) -> dict[str, str]:

@@ -4,12 +4,12 @@ when the registries are built, so loading this plugin costs nothing."""
 
 from __future__ import annotations
 
-from promptsel.hookspecs import hookimpl
+from promptsel import hookimpl
 
 
 @hookimpl
 def register_selectors(register, embedders):
-    from promptsel.fute.method import FuteMethod
+    from promptsel import FuteMethod
 
     from . import baselines, consensus, self_select
 

@@ -50,17 +50,18 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from promptsel.backend import (
+from promptsel import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     TOPK_ONLY,
     Backend,
+    BackendError,
     ContinuationRequest,
     ScoringMode,
+    UsageError,
+    option,
 )
-from promptsel.errors import BackendError, UsageError
-from promptsel.options import option
 
 #: render_chat's output in chat mode: the messages themselves, for the chat endpoint.
 CHAT_MARK = "\x00promptsel-chat\x00"
@@ -280,7 +281,7 @@ class OpenAIBackend(Backend):
     # --- chat -----------------------------------------------------------------------------
     def _chat_template(self) -> Any:
         if self._template is None and self.options.chat_template:
-            from promptsel.assets.chat_template import load_chat_template
+            from promptsel import load_chat_template
 
             self._template = load_chat_template(self.options.chat_template)
         return self._template

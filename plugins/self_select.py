@@ -15,10 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import softmax
 
-from promptsel.backend import CONTINUATION_LOGPROBS, ContinuationRequest
-from promptsel.errors import CapabilityError
-from promptsel.options import option
-from promptsel.selector import SelectionContext, Selector
+from promptsel import (
+    CONTINUATION_LOGPROBS,
+    CapabilityError,
+    ContinuationRequest,
+    SelectionContext,
+    Selector,
+    option,
+)
 
 QUESTION = "Which instruction will lead to the most accurate answers? Answer with the {kind} only."
 

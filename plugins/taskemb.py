@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from promptsel.fute.surrogate import Surrogate, TaskData, TrainConfig, batches, logits, train
+from promptsel import Surrogate, TaskData, TrainConfig, batches, logits, train
 
 
 def fisher(model: torch.nn.Module, names: list[str], surrogate: Surrogate, data: TaskData, *,

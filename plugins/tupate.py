@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from promptsel.errors import PromptselError
-from promptsel.fute.surrogate import Surrogate, TaskData, TrainConfig, train
+from promptsel import PromptselError, Surrogate, TaskData, TrainConfig, train
 
 ATTENTION = "promptsel_prefix"
 #: Attention modules that attend to another sequence; they never get a prefix.

@@ -34,18 +34,20 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from promptsel.assets import models
-from promptsel.backend import (
+from promptsel import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     Backend,
+    BackendError,
     ContinuationRequest,
+    PassthroughOptions,
     ScoringMode,
     TokenMemo,
+    UsageError,
+    file_fingerprint,
+    option,
 )
-from promptsel.errors import BackendError, UsageError
-from promptsel.options import PassthroughOptions, option
 
 from .hf import HFTokens, directory_fingerprint
 
@@ -162,7 +164,7 @@ class VLLMBackend(HFTokens, Backend):
                 ident = f"hub:{self.source}@{self.options.revision or 'main'}"
                 self._fingerprint = hashlib.sha256(ident.encode()).hexdigest()
             elif path.is_file():
-                self._fingerprint = models.file_fingerprint(path)
+                self._fingerprint = file_fingerprint(path)
             else:
                 self._fingerprint = directory_fingerprint(path)
         return self._fingerprint

@@ -23,11 +23,11 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from . import __version__
 from .embedder import FuteOptions
 from .errors import PromptselError, UsageError
 from .options import pairs, scoped_pairs
 from .selection.request import ScoringOptions, SelectRequest
+from .version import __version__
 
 app = typer.Typer(
     name="promptsel",

@@ -1,6 +1,6 @@
 """The embedder contract: a task-embedding method f for FUTE, registered by plugins.
 
-An embedder turns :class:`promptsel.fute.surrogate.TaskData` (an LLM's soft predictions on U for an
+An embedder turns :class:`promptsel.surrogate.TaskData` (an LLM's soft predictions on U for an
 MTE, a labeled train split for a DTE) into one vector on a surrogate model. For every
 registered embedder the method ``fute-<embedder_id>`` ranks prompts by cosine(MTE_p, DTE).
 """
@@ -16,7 +16,7 @@ from .options import Options, option
 if TYPE_CHECKING:
     import numpy as np
 
-    from .fute.surrogate import Surrogate, TaskData
+    from .surrogate import Surrogate, TaskData
 
 FUTE_PREFIX = "fute-"
 

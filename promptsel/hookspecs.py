@@ -64,7 +64,7 @@ def register_embedders(register: Register) -> None:
     :class:`promptsel.embedder.Embedder`, names itself in ``embedder_id``, declares its options
     in a nested ``Options`` dataclass and implements ``embed(surrogate, data, seed)``, which
     returns a 1-D vector and a record of the training (``data`` is a
-    :class:`promptsel.fute.surrogate.TaskData`: soft targets for a model task embedding, gold labels
+    :class:`promptsel.surrogate.TaskData`: soft targets for a model task embedding, gold labels
     and a held-out slice for a dataset task embedding). For every embedder the method
     ``fute-<embedder_id>`` becomes available to ``promptsel select``. Import torch inside
     ``embed``, not at module import time.
@@ -77,7 +77,7 @@ def register_embedders(register: Register) -> None:
 def register_datasets(register: Register) -> None:
     """Register named datasets.
 
-    Call ``register(spec, aliases=(...))`` with a :class:`promptsel.selection.data.DatasetSpec`: its
+    Call ``register(spec, aliases=(...))`` with a :class:`promptsel.model.data.DatasetSpec`: its
     fields, ordered classes, default eval and train splits and where its data can be found.
 
     :param register: records the dataset under ``spec.name`` and its aliases.

@@ -18,13 +18,16 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from . import hookspecs
 from .errors import UsageError
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .selector import Selector
 
 GROUP = "promptsel"
 SELF_DIST = "promptsel"
@@ -150,6 +153,11 @@ def registries() -> Registries:
         _collect(pm, "register_datasets", regs.datasets, "name")
         _state["registries"] = regs
     return _state["registries"]
+
+
+def get_selector(name: str) -> type[Selector]:
+    """The registered method class called ``name`` (an error that lists the names otherwise)."""
+    return registries().selectors.get(name)
 
 
 def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_attr: str, **extra: Any) -> None:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from .backend import ContinuationRequest
+from .model.data import DatasetSpec
+from .model.progress import Progress
+from .model.prompts import PromptSet
+from .model.scoretable import ScoreTable
 from .options import Options
-
-if TYPE_CHECKING:
-    from .selection.inputs import Inputs
-    from .selection.progress import Progress
-    from .selection.prompts import PromptSet
-    from .selection.scoretable import ScoreTable
-    from .selection.scoring import Scorer
 
 #: What a selector may need. ``class_logprobs`` and ``prompt_nll`` are ScoreTable arrays;
 #: the others are backend capabilities (see promptsel.backend).
@@ -24,15 +23,44 @@ NEEDS_CLASS_LOGPROBS = "class_logprobs"
 NEEDS_PROMPT_NLL = "prompt_nll"
 
 
+class ModelAccess(Protocol):
+    """What a method may ask of the run's model (Self-Select asks it about the prompts): answers
+    go through the run's cache like every other request."""
+
+    def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str: ...
+
+    def continuation_logprobs(self, requests: Sequence[ContinuationRequest], mode: Any = "full") -> list[np.ndarray]: ...
+
+
+class RunView(Protocol):
+    """What a method may read of the run it is part of, beyond the table (FUTE reads the dataset
+    spec and the request's options to build its embeddings)."""
+
+    @property
+    def prompt_set(self) -> PromptSet | None: ...
+
+    @property
+    def spec(self) -> DatasetSpec | None: ...
+
+    @property
+    def request(self) -> Any: ...
+
+    @property
+    def scorer(self) -> ModelAccess | None: ...
+
+    @property
+    def progress(self) -> Progress: ...
+
+
 @dataclass
 class SelectionContext:
-    """What a selector may use beyond the ScoreTable. ``scorer`` and ``inputs`` are None with
+    """What a selector may use beyond the ScoreTable. ``scorer`` and ``run`` are None with
     ``--scores`` (no backend) and in the gate's bootstrap, which rescores resampled tables."""
 
     prompt_set: PromptSet | None = None
-    scorer: Scorer | None = None
+    scorer: ModelAccess | None = None
     seed: int = 0
-    inputs: Inputs | None = None
+    run: RunView | None = None
     progress: Progress | None = None
     #: Work that several methods of one run share (FUTE's corpus and surrogate), by name.
     shared: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +101,7 @@ class Selector(ABC):
         self.options = self.Options.parse(options, owner=f"method {self.selector_id!r}")
 
     @classmethod  # noqa: B027 - an optional hook, not an abstract one
-    def preflight(cls, inputs: Inputs) -> None:
+    def preflight(cls, inputs: RunView) -> None:
         """Raise a :class:`promptsel.errors.PromptselError` if this method cannot run on
         ``inputs``; called before any model runs (a missing dependency, a missing split)."""
 

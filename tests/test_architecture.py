@@ -14,13 +14,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Lowest first. A module may import its own layer and the layers below it, nothing above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("promptsel.errors", "promptsel.options", "promptsel.registry", "promptsel.hookspecs")),
-    ("plugin surface", ("promptsel", "promptsel.backend", "promptsel.selector", "promptsel.embedder", "promptsel.plugins",
-                        "promptsel.hookdoc", "promptsel.contract", "promptsel.testing")),
-    ("assets", ("promptsel.assets",)),
+    ("foundation", ("promptsel.errors", "promptsel.options", "promptsel.registry", "promptsel.hookspecs",
+                    "promptsel.version", "promptsel.assets")),
+    ("model", ("promptsel.model",)),
+    ("contracts", ("promptsel.backend", "promptsel.selector", "promptsel.embedder", "promptsel.surrogate",
+                   "promptsel.plugins", "promptsel.hookdoc", "promptsel.contract", "promptsel.testing")),
     ("selection", ("promptsel.selection",)),
     ("fute", ("promptsel.fute",)),
     ("gate", ("promptsel.gate",)),
+    ("public API", ("promptsel",)),
     ("bundled plugins", ("promptsel_builtin",)),
     ("formats", ("promptsel.formats",)),
     ("cli", ("promptsel.cli", "promptsel.__main__")),
@@ -137,14 +139,14 @@ def test_the_graph_is_read_from_the_source():
     g = graph()
     assert "promptsel.selection.inputs" in g["promptsel.selection.run"]  # from .inputs import ...
     assert "promptsel.fute.embeddings" in g["promptsel.fute.method"]  # a lazy import inside a method
-    assert "promptsel.selection.inputs" not in g["promptsel.selector"]  # only under TYPE_CHECKING
-    assert "promptsel.selector" in g["promptsel_builtin.baselines"]
+    assert "promptsel.selection.inputs" not in g["promptsel.plugins"]  # only under TYPE_CHECKING
+    assert "promptsel" in g["promptsel_builtin.baselines"]
 
 
 def test_the_checks_catch_a_planted_upward_import_and_a_cycle():
     g = graph()
-    g["promptsel.selection.data"] = {*g["promptsel.selection.data"], "promptsel.formats.terminal"}
-    assert upward_imports(g) == ["promptsel.selection.data (selection) imports promptsel.formats.terminal (formats)"]
+    g["promptsel.model.data"] = {*g["promptsel.model.data"], "promptsel.formats.terminal"}
+    assert upward_imports(g) == ["promptsel.model.data (model) imports promptsel.formats.terminal (formats)"]
     g = graph()
     g["promptsel.errors"] = {"promptsel.options"}
     assert set(find_cycle(g) or []) == {"promptsel.errors", "promptsel.options"}

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from promptsel.errors import CapabilityError, UsageError
-from promptsel.selection import metrics
-from promptsel.selection.scoretable import ScoreTable
+from promptsel.model import metrics
+from promptsel.model.scoretable import ScoreTable
 from promptsel.selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, SelectionContext
 from promptsel_builtin.baselines import (
     SELECTORS,

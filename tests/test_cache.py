@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from promptsel.errors import CacheError
+from promptsel.model.data import Dataset
+from promptsel.model.prompts import load_prompt_set
 from promptsel.selection.cache import Cache, finite_numbers, row_digest
-from promptsel.selection.data import Dataset
-from promptsel.selection.prompts import load_prompt_set
 from promptsel.selection.scoring import Scorer, build_score_table
 from promptsel.testing import FakeBackend
 

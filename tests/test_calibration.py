@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from promptsel.errors import UsageError
-from promptsel.selection import metrics
+from promptsel.model import metrics
+from promptsel.model.scoretable import ScoreTable
 from promptsel.selection.calibration import CONTENT_FREE, calibrate, priors, reference_inputs
-from promptsel.selection.scoretable import ScoreTable
 from tests.shared_data import shared_path
 
 

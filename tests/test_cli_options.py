@@ -11,7 +11,7 @@ import pytest
 from scipy.special import log_softmax
 
 from promptsel import __version__
-from promptsel.selection.prompts import load_prompt_set
+from promptsel.model.prompts import load_prompt_set
 from promptsel.testing import FakeBackend
 from tests.shared_data import shared_path
 from tests.test_cli import run

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from promptsel.errors import UsageError
+from promptsel.model.scoretable import ScoreTable
 from promptsel.plugins import registries
-from promptsel.selection.scoretable import ScoreTable
 from promptsel.selector import SelectionContext
 from promptsel_builtin.consensus import DEFAULT_MEMBERS, Consensus, aggregate, unit_ranks
 from tests.shared_data import shared_path

@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from promptsel.errors import DataError, UsageError
+from promptsel.model.data import load_local, load_named
 from promptsel.plugins import registries
-from promptsel.selection.data import load_local, load_named
 
 from .shared_data import shared_path
 
@@ -118,7 +118,7 @@ def test_rotten_tomatoes_offline_source_from_the_vader_archive(tmp_path, monkeyp
 
 
 def test_truncated_cuts_input_fields_at_a_word_boundary():
-    from promptsel.selection.data import Dataset
+    from promptsel.model.data import Dataset
 
     ds = Dataset(name="d", split="test", fields=("text",), classes=("a", "b"),
                  examples=[{"text": "one two three four", "label": "a"}, {"text": "short", "label": "b"}], ids=["0", "1"], source="x")

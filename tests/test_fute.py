@@ -23,9 +23,9 @@ from promptsel.embedder import Embedder, FuteOptions  # noqa: E402
 from promptsel.errors import CapabilityError, PromptselError, UsageError  # noqa: E402
 from promptsel.fute.embeddings import cosine  # noqa: E402
 from promptsel.fute.store import EmbeddingStore  # noqa: E402
-from promptsel.fute.surrogate import Surrogate, TaskData  # noqa: E402
 from promptsel.selection.request import SelectRequest  # noqa: E402
 from promptsel.selection.run import run_select  # noqa: E402
+from promptsel.surrogate import Surrogate, TaskData  # noqa: E402
 from promptsel_builtin import taskemb, tupate  # noqa: E402
 from promptsel_builtin.embedders import TaskEmb, TuPaTE  # noqa: E402
 
@@ -158,7 +158,7 @@ def test_constant_loss_is_the_fitted_prior_on_the_heldout_rows():
 
 
 def test_movement_is_the_relative_change_of_the_watched_parameters(tiny_surrogates):
-    from promptsel.fute.surrogate import TrainConfig, train
+    from promptsel.surrogate import TrainConfig, train
 
     surrogate = Surrogate(str(tiny_surrogates["encoder"]))
     model, head = surrogate.classifier(3, seed=0)

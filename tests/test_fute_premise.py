@@ -47,8 +47,8 @@ def test_each_dataset_ranks_the_prompt_that_follows_its_rule_first(embedder_id):
     from promptsel.embedder import FuteOptions
     from promptsel.fute import premise
     from promptsel.fute.method import FuteMethod
-    from promptsel.fute.surrogate import Surrogate
     from promptsel.plugins import registries
+    from promptsel.surrogate import Surrogate
 
     surrogate = Surrogate("minilm", max_length=premise.MAX_LENGTH)
     assert surrogate.name == "all-MiniLM-L6-v2"

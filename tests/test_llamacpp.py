@@ -337,8 +337,8 @@ def test_finished_streams_swap_out_without_changing_a_number(default_gguf, llama
 
 
 def _small_pass():
-    from promptsel.selection.data import Dataset
-    from promptsel.selection.prompts import PromptSet, load_prompt_set
+    from promptsel.model.data import Dataset
+    from promptsel.model.prompts import PromptSet, load_prompt_set
 
     sa = load_prompt_set(Path(__file__).resolve().parents[1] / "prompts" / "sa.toml")
     picked = [p for p in sa.prompts if p.id in ("sa01", "sa02", "sa07", "sa09", "sa11")]  # both kinds of template, CoT

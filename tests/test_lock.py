@@ -29,7 +29,7 @@ from promptsel.gate.diff import describe_changes, text_change
 from promptsel.gate.entry import definition_sha256
 from promptsel.gate.lockfile import dumps, rounded
 from promptsel.gate.policy import Floor, Policy, Tolerance, failed_exit_code
-from promptsel.selection.scoretable import ScoreTable
+from promptsel.model.scoretable import ScoreTable
 from promptsel.selector import SelectionContext
 from tests.test_cli import run
 
@@ -490,7 +490,7 @@ def test_the_default_bootstrap_interval_is_a_95_percent_one(tmp_path):
         assert 0.17 < hi - lo < 0.225, (lo, hi)
     # ...and the interval a lock entry records is that one (make_entry is what `lock` calls).
     from promptsel.gate.entry import make_entry
-    from promptsel.selection.prompts import load_prompt_set
+    from promptsel.model.prompts import load_prompt_set
     from promptsel.selection.report import evaluate
 
     prompts = tmp_path / "p.toml"

@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import ndcg_score
 
 from promptsel.errors import UsageError
-from promptsel.selection import metrics
+from promptsel.model import metrics
 
 LOG2_3 = math.log2(3)
 LOG2_5 = math.log2(5)

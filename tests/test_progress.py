@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from promptsel.formats.terminal import RichProgress, _duration
-from promptsel.selection import progress as progress_module
-from promptsel.selection.progress import Plan
+from promptsel.model import progress as progress_module
+from promptsel.model.progress import Plan
 
 from .test_cli import SA, run
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from promptsel.errors import PromptFileError
-from promptsel.selection.prompts import load_prompt_set
+from promptsel.model.prompts import load_prompt_set
 
 ROOT = Path(__file__).resolve().parents[1]
 SA_FIELDS, SA_CLASSES = ("text",), ("negative", "positive")

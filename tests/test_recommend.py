@@ -16,8 +16,9 @@ from scipy.special import log_softmax
 from sklearn.metrics import f1_score
 
 from promptsel.fute.method import FuteMethod
-from promptsel.selection import metrics, recommend
-from promptsel.selection.scoretable import ScoreTable
+from promptsel.model import metrics
+from promptsel.model.scoretable import ScoreTable
+from promptsel.selection import recommend
 from tests.shared_data import shared_path
 
 #: Enough resamples that percentiles land on the exact distribution's quantiles (the nearest

@@ -7,8 +7,8 @@ from rich.console import Console
 
 from promptsel.formats.markdown import select_report as to_markdown
 from promptsel.formats.terminal import print_report
+from promptsel.model.scoretable import ScoreTable
 from promptsel.selection.report import evaluate
-from promptsel.selection.scoretable import ScoreTable
 
 
 def report() -> dict:

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
+from promptsel.model.data import Dataset
+from promptsel.model.progress import Progress
+from promptsel.model.prompts import load_prompt_set
 from promptsel.selection.cache import Cache
-from promptsel.selection.data import Dataset
-from promptsel.selection.progress import Progress
-from promptsel.selection.prompts import load_prompt_set
 from promptsel.selection.request import ScoringOptions
 from promptsel.selection.scoring import Scorer, build_score_table
 from promptsel.testing import FakeBackend

@@ -11,9 +11,9 @@ import re
 import numpy as np
 import pytest
 
+from promptsel.model.prompts import load_prompt_set
+from promptsel.model.scoretable import ScoreTable
 from promptsel.plugins import registries
-from promptsel.selection.prompts import load_prompt_set
-from promptsel.selection.scoretable import ScoreTable
 from promptsel.selector import SelectionContext
 
 #: method -> check -> why it is expected to fail

@@ -20,8 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ..selection.progress import Plan
-from ..selection.progress import Progress as ProgressProtocol
+from ..model.progress import Plan
+from ..model.progress import Progress as ProgressProtocol
 
 
 class RichProgress(ProgressProtocol):

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..model.progress import Progress
+from ..model.prompts import PromptSet
 from ..plugins import registries
 from ..selection.inputs import Inputs, resolve_dataset_spec
-from ..selection.progress import Progress
-from ..selection.prompts import PromptSet
 from ..selection.report import SCHEMA_VERSION
 from ..selection.request import SelectRequest
 from .embeddings import Fute, check_backend, check_dataset

@@ -24,19 +24,19 @@ import numpy as np
 
 from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
 from ..errors import CapabilityError, DataError, UsageError
+from ..model.data import Dataset, DatasetSpec, load_named
 from ..plugins import registries
 from ..selection.cache import make_key
-from ..selection.data import Dataset, DatasetSpec, load_named
 from .store import EmbeddingStore
 from .unlabeled import Corpus, load_corpus, task_exclusions
 
 if TYPE_CHECKING:
-    from ..selection.inputs import Inputs
-    from ..selection.progress import Progress
-    from ..selection.prompts import PromptSet
+    from ..model.progress import Progress
+    from ..model.prompts import PromptSet
     from ..selection.request import ScoringOptions
     from ..selection.scoring import Scorer
-    from .surrogate import Surrogate, TaskData
+    from ..selector import RunView
+    from ..surrogate import Surrogate, TaskData
 
 HELDOUT_FRACTION = 0.1
 
@@ -74,7 +74,7 @@ def split_heldout(sample: Dataset, seed: int) -> tuple[Dataset, Dataset]:
 
 def dte_task(sample: Dataset, seed: int) -> TaskData:
     """A DTE's training data: gold labels, with a stratified held-out slice of the sample."""
-    from .surrogate import TaskData
+    from ..surrogate import TaskData
 
     train, held = split_heldout(sample, seed)
     heldout = TaskData("dte", held.inputs(), sample.fields, len(sample.classes), labels=held.labels)
@@ -85,7 +85,7 @@ def mte_task(inputs: list[dict[str, Any]], fields: Sequence[str], targets: np.nd
     """An MTE's training data: the LLM's soft labels on U, with the same seeded
     ``HELDOUT_FRACTION`` of U held out for every prompt (early stopping, and the check that the
     MTE learned anything from the inputs)."""
-    from .surrogate import TaskData
+    from ..surrogate import TaskData
 
     n = len(inputs)
     held = set(np.random.default_rng(seed + 1).choice(n, size=min(n - 1, max(1, round(HELDOUT_FRACTION * n))), replace=False).tolist())
@@ -116,7 +116,7 @@ class Fute:
     """One FUTE run for a prompt set and a dataset: MTEs and the DTE through the store."""
 
     @classmethod
-    def for_inputs(cls, inputs: Inputs) -> Fute:
+    def for_inputs(cls, inputs: RunView) -> Fute:
         req = inputs.request
         assert inputs.prompt_set is not None and inputs.spec is not None
         return cls(prompt_set=inputs.prompt_set, spec=inputs.spec, scorer=inputs.scorer, scoring=req.scoring,
@@ -126,7 +126,7 @@ class Fute:
     def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
                  options: FuteOptions, store: EmbeddingStore, seed: int = 0, data_dir: str | None = None,
                  progress: Progress | None = None) -> None:
-        from ..selection.progress import Progress
+        from ..model.progress import Progress
 
         self.prompt_set = prompt_set
         self.spec = check_dataset(spec)
@@ -157,7 +157,7 @@ class Fute:
     @property
     def surrogate(self) -> Surrogate:
         if self._surrogate is None:
-            from .surrogate import DEFAULT_SURROGATE, Surrogate
+            from ..surrogate import DEFAULT_SURROGATE, Surrogate
 
             self._surrogate = Surrogate(self.options.surrogate or DEFAULT_SURROGATE, max_length=self.options.max_length)
         return self._surrogate

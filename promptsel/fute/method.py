@@ -19,8 +19,8 @@ from ..errors import CapabilityError
 from ..selector import SelectionContext, Selector
 
 if TYPE_CHECKING:
+    from ..model.scoretable import ScoreTable
     from ..selection.inputs import Inputs
-    from ..selection.scoretable import ScoreTable
 
 #: What training a surrogate needs, and the extra that installs it.
 TRAINING_MODULES = ("torch", "transformers")
@@ -72,9 +72,9 @@ class FuteMethod(Selector):
 
         fute = context.shared.get("fute")
         if fute is None:
-            if context.inputs is None:
+            if context.run is None:
                 raise CapabilityError(f"{self.selector_id} needs a backend and a dataset; it cannot rescore a table alone.")
-            fute = context.shared["fute"] = Fute.for_inputs(context.inputs)
+            fute = context.shared["fute"] = Fute.for_inputs(context.run)
         embedder = self.make_embedder(fute.options)
         values = fute.score(embedder)
         context.sections["fute"] = fute.report()

@@ -34,14 +34,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..assets.packages import VADER_SDIST, fetch
+from ..model.data import Dataset, load_named
 from ..plugins import registries
-from ..selection.data import Dataset, load_named
 from .embeddings import cosine, diagnosis, dte_task, mte_task
 from .unlabeled import load_corpus, task_exclusions
 
 if TYPE_CHECKING:
     from ..embedder import Embedder
-    from .surrogate import Surrogate
+    from ..surrogate import Surrogate
 
 LONG_WORDS = 20
 #: The premise test's size, small enough for CI on two CPU cores (a few minutes per embedder):

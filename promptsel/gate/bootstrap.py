@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..model.scoretable import ScoreTable
 from ..plugins import registries
-from ..selection.scoretable import ScoreTable
 from ..selector import SelectionContext, Selector
 
 BOOTSTRAP_RESAMPLES = 1000

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..model.progress import Progress
 from ..selection.inputs import Inputs, resolve_dataset_spec
-from ..selection.progress import Progress
 from .compare import NOT_COMPARABLE, REGRESSED, Finding, compare, compare_inputs
 from .entry import request_from_record, run_entry
 from .lockfile import read_lock, write_lock

@@ -23,13 +23,13 @@ import numpy as np
 
 from ..embedder import FuteOptions
 from ..errors import UsageError
+from ..model.progress import Progress
+from ..model.prompts import Prompt, PromptSet
+from ..model.scoretable import ScoreTable
 from ..selection.inputs import Inputs, resolve_dataset_spec
-from ..selection.progress import Progress
-from ..selection.prompts import Prompt, PromptSet
 from ..selection.record import redact_url_credentials
 from ..selection.request import ScoringOptions, SelectRequest
 from ..selection.run import select
-from ..selection.scoretable import ScoreTable
 from ..selector import SelectionContext, Selector
 from .bootstrap import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, bootstrap_intervals
 from .lockfile import LockFileError, new_lock, read_lock, rounded, write_lock

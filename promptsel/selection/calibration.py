@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import log_softmax, logsumexp
 
 from ..errors import UsageError
-from .scoretable import ScoreTable
+from ..model.scoretable import ScoreTable
 
 CALIBRATIONS = ("none", "cc", "pmi", "cbm")
 #: Zhao et al.'s content-free strings, in the order UPS scores them.

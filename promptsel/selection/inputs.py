@@ -15,14 +15,14 @@ from typing import Any
 
 from ..backend import CONTINUATION_LOGPROBS, GENERATE, SEQUENCE_LOGPROBS, Backend
 from ..errors import BackendError, CapabilityError, PromptselError, UsageError
+from ..model.data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
+from ..model.progress import Progress
+from ..model.prompts import PromptSet, load_prompt_set
+from ..model.scoretable import ScoreTable
 from ..plugins import registries
 from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
 from .cache import Cache
-from .data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
-from .progress import Progress
-from .prompts import PromptSet, load_prompt_set
 from .request import SelectRequest
-from .scoretable import ScoreTable
 from .scoring import Scorer
 
 #: ScoreTable array -> the backend capability that computes it.

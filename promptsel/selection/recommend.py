@@ -67,8 +67,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import numpy as np
 from scipy.stats import spearmanr
 
-from . import metrics
-from .scoretable import ScoreTable
+from ..model import metrics
+from ..model.scoretable import ScoreTable
 
 if TYPE_CHECKING:
     from ..selector import SelectionContext

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from . import metrics
-from .scoretable import ScoreTable
+from ..model import metrics
+from ..model.scoretable import ScoreTable
 
 SCHEMA_VERSION = 1
 

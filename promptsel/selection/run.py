@@ -14,18 +14,18 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..backend import Backend
 from ..errors import PromptselError
+from ..model.data import Dataset
+from ..model.progress import Progress
+from ..model.scoretable import ScoreTable
 from ..selector import SelectionContext
-from .data import Dataset
+from ..version import __version__
 from .inputs import Inputs
-from .progress import Progress
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
 from .request import SelectRequest
 from .samples import write_samples
-from .scoretable import ScoreTable
 from .scoring import build_score_table
 
 
@@ -117,7 +117,7 @@ def calibrate(inputs: Inputs, raw: ScoreTable) -> Calibrated:
 
 def run_methods(inputs: Inputs, table: ScoreTable) -> MethodScores:
     context = SelectionContext(prompt_set=inputs.prompt_set, scorer=inputs.scorer, seed=inputs.request.seed,
-                               inputs=inputs, progress=inputs.progress)
+                               run=inputs, progress=inputs.progress)
     scores: dict[str, np.ndarray] = {}
     seconds: dict[str, float] = {}
     for name in inputs.methods:

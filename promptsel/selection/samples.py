@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .data import Dataset
-from .scoretable import ScoreTable
+from ..model.data import Dataset
+from ..model.scoretable import ScoreTable
 
 
 def sample_lines(table: ScoreTable, dataset: Dataset | None) -> list[dict[str, Any]]:

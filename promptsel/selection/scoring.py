@@ -1,7 +1,7 @@
 """One scoring pass: prompts x inputs through a backend (via the cache) into a ScoreTable.
 
 The pass renders every text first, looks them all up in the cache and reports what the rest will
-cost (:class:`~promptsel.selection.progress.Plan`) before the first backend call. CoT prompts generate their
+cost (:class:`~promptsel.model.progress.Plan`) before the first backend call. CoT prompts generate their
 reasoning first (``generate_batch`` prompts per call). A backend that keeps the KV cache of the
 previous request (``reuses_prefix``) then gets every label-scoring request and SPELL sequence in
 one pass sorted by text, so that texts with a common prefix (the system turn, an instruction-first
@@ -22,12 +22,12 @@ from scipy.special import logsumexp
 
 from ..backend import Backend, ContinuationRequest, ScoringMode
 from ..errors import UsageError
+from ..model.data import Dataset
+from ..model.progress import GENERATED_TOKEN_COST, Meter, Plan, Progress
+from ..model.prompts import Prompt, PromptSet
+from ..model.scoretable import ScoreTable
 from .cache import Cache, finite_numbers, make_key
-from .data import Dataset
-from .progress import GENERATED_TOKEN_COST, Meter, Plan, Progress
-from .prompts import Prompt, PromptSet
 from .request import ScoringOptions
-from .scoretable import ScoreTable
 
 #: What a cached value of each kind must look like to be used.
 _VALID: dict[str, Callable[[Any, Any], bool]] = {

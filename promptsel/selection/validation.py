@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import check_classes, load_local
-from .prompts import PromptSet, load_prompt_set
+from ..model.data import check_classes, load_local
+from ..model.prompts import PromptSet, load_prompt_set
 
 
 @dataclass(frozen=True)

