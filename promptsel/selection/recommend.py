@@ -22,7 +22,7 @@ calibration (``DEFAULT_RULES``).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from ..model.stats import (
     win_shares,
 )
 from ..plugins import registries
+from ..selector import SelectionContext
 from .agreement import method_agreement
 from .report_schema import Alternative, PromptStats, Recommendation, Stability, Warning_
 from .warnings import (
@@ -57,9 +58,6 @@ from .warnings import (
     stability_warnings,
     tied_top_warnings,
 )
-
-if TYPE_CHECKING:
-    from ..selector import SelectionContext
 
 #: The label-free rule used when the user names none, per calibration, chosen by
 #: ``bench/bench_consensus.py`` (bench/RESULTS.md, "Label-free rules and consensus"). On raw
@@ -82,8 +80,6 @@ def stability_reason(method: str) -> str | None:
 
 def rescorer(method: str, context: SelectionContext | None = None, **options: Any) -> Callable[[ScoreTable], np.ndarray]:
     """``table -> scores`` for a registered method (to rerun it on resampled tables)."""
-    from ..selector import SelectionContext
-
     selector = registries().selectors.get(method)(**options)
     ctx = context or SelectionContext()
     return lambda table: selector.score(table, ctx)
