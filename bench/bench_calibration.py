@@ -42,8 +42,8 @@ def shared() -> Path:
 
 def evaluate(table) -> dict:
     from promptsel.model import metrics
+    from promptsel.model.stats import expected_choice
     from promptsel.plugins import registries
-    from promptsel.selection.recommend import expected_choice
     from promptsel.selector import SelectionContext
 
     perf = metrics.performance(table.predictions, table.labels)

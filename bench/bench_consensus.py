@@ -77,7 +77,7 @@ def add_consensus(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def evaluate(scores: dict[str, np.ndarray], perf: np.ndarray) -> dict[str, dict[str, float | None]]:
     from promptsel.model import metrics
-    from promptsel.selection.recommend import expected_choice
+    from promptsel.model.stats import expected_choice
 
     out = {}
     for rule, s in scores.items():
@@ -90,13 +90,8 @@ def evaluate(scores: dict[str, np.ndarray], perf: np.ndarray) -> dict[str, dict[
 def table_setting(table, resamples: int) -> tuple[dict, dict[str, float]]:
     """Every rule on one labelled ScoreTable, and (with ``resamples``) its choice stability."""
     from promptsel.model import metrics
+    from promptsel.model.stats import choice_share, resample_indices, resampled_table, win_shares
     from promptsel.plugins import registries
-    from promptsel.selection.recommend import (
-        choice_share,
-        resample_indices,
-        resampled_table,
-        win_shares,
-    )
     from promptsel.selector import SelectionContext
 
     ctx = SelectionContext()

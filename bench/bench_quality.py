@@ -145,8 +145,8 @@ def interval_lines(reports: dict[str, dict], tables: Path, resamples: int) -> li
 
     from promptsel.model import metrics
     from promptsel.model.scoretable import ScoreTable
+    from promptsel.model.stats import resample_indices, resampled_table
     from promptsel.plugins import registries
-    from promptsel.selection.recommend import resample_indices, resampled_table
     from promptsel.selector import SelectionContext
 
     names = [n for n in reports if (tables / f"{n}.npz").is_file()]

@@ -48,7 +48,9 @@ def register_selectors(register: Register, embedders: Registry[Any]) -> None:
     attributes tell the rest of promptsel what the method is: ``default`` (in the default set,
     or only when named), ``bootstrap`` (``None`` when its scores are a function of the
     evaluation examples, otherwise why not), ``relative`` (why a prompt's score depends on the
-    other prompts, if it does) and its ``Options`` dataclass.
+    other prompts, if it does) and its ``Options`` dataclass. A method that has something to
+    say about its own run (an embedding that did not learn) returns report warnings from the
+    classmethod ``report_warnings(sections, method_id)``.
 
     :param register: records the selector under ``cls.selector_id`` and its aliases.
     :param embedders: the registered FUTE embedders (already complete when this hook runs), for

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -14,13 +14,13 @@ from .backend import ContinuationRequest
 from .model.data import DatasetSpec
 from .model.progress import Progress
 from .model.prompts import PromptSet
-from .model.scoretable import ScoreTable
+from .model.scoretable import CLASS_LOGPROBS, PROMPT_NLL, ScoreTable
 from .options import Options
 
 #: What a selector may need. ``class_logprobs`` and ``prompt_nll`` are ScoreTable arrays;
 #: the others are backend capabilities (see promptsel.backend).
-NEEDS_CLASS_LOGPROBS = "class_logprobs"
-NEEDS_PROMPT_NLL = "prompt_nll"
+NEEDS_CLASS_LOGPROBS = CLASS_LOGPROBS
+NEEDS_PROMPT_NLL = PROMPT_NLL
 
 
 class ModelAccess(Protocol):
@@ -108,3 +108,14 @@ class Selector(ABC):
     @abstractmethod
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:
         """One score per prompt of ``table`` (shape [P]); higher is better."""
+
+    @classmethod
+    def report_warnings(cls, sections: Mapping[str, Any], method_id: str) -> list[dict[str, Any]]:
+        """Warnings about this method's own run, for the report's ``warnings`` (default: none).
+
+        Each is a dict with a ``code`` and a plain-text ``message``, optionally a ``severity``
+        (``"warning"``, the default, or ``"info"``) and fields of its own. ``sections`` are the
+        report sections the run's methods added (``SelectionContext.sections``), ``method_id``
+        the name this method ran under: a method that trains something says here when it did
+        not learn."""
+        return []

@@ -18,7 +18,16 @@ from sklearn.metrics import f1_score
 from promptsel.fute.method import FuteMethod
 from promptsel.model import metrics
 from promptsel.model.scoretable import ScoreTable
+from promptsel.model.stats import (
+    bootstrap_performance,
+    chance_level,
+    expected_choice,
+    resample_indices,
+    resample_weights,
+)
 from promptsel.selection import recommend
+from promptsel.selection import warnings as report_warnings
+from promptsel.selection.agreement import method_agreement
 from tests.shared_data import shared_path
 
 #: Enough resamples that percentiles land on the exact distribution's quantiles (the nearest
@@ -89,12 +98,12 @@ def test_macro_f1_resamples_match_sklearn():
     rng = np.random.default_rng(5)
     labels = rng.integers(0, 3, 30)
     preds = rng.integers(0, 3, (4, 30))
-    picks = recommend.resample_indices(30, 25, seed=3)
-    got = recommend.bootstrap_performance(preds, labels, recommend.resample_weights(picks, 30), metric="macro_f1", n_classes=3)
+    picks = resample_indices(30, 25, seed=3)
+    got = bootstrap_performance(preds, labels, resample_weights(picks, 30), metric="macro_f1", n_classes=3)
     for b, pick in enumerate(picks):
         want = [f1_score(labels[pick], row[pick], labels=[0, 1, 2], average="macro", zero_division=0) for row in preds]
         np.testing.assert_allclose(got[b], want, atol=1e-12)
-    ones = recommend.bootstrap_performance(preds, labels, np.ones((1, 30)), metric="macro_f1", n_classes=3)
+    ones = bootstrap_performance(preds, labels, np.ones((1, 30)), metric="macro_f1", n_classes=3)
     np.testing.assert_allclose(ones[0], metrics.performance(preds, labels, "macro_f1", n_classes=3), atol=1e-12)
 
 
@@ -162,8 +171,8 @@ def test_unstable_choice_warns_and_lists_the_cover():
     stat[0] += 1e-3
     table = stat_table(stat)
     rec, _ = recommend.recommend_label_free(table, "noise", mean_stat(table), rescore=mean_stat, resamples=400)
-    assert rec["stability"]["share"] < recommend.UNSTABLE_SHARE
-    (w,) = recommend.stability_warnings(rec)
+    assert rec["stability"]["share"] < report_warnings.UNSTABLE_SHARE
+    (w,) = report_warnings.stability_warnings(rec)
     assert w["code"] == "no_labels_unstable" and w["cover"] == rec["stability"]["cover"]
     assert len(w["cover"]) >= 3
 
@@ -181,7 +190,7 @@ def test_measured_but_unstable_best():
     rec, _ = recommend.recommend_measured(table, resamples=2000)
     assert rec["tied"] == ["p0", "p1", "p2", "p3"]
     assert rec["stability"]["share"] == pytest.approx(0.25, abs=0.03)
-    (w,) = recommend.stability_warnings(rec)
+    (w,) = report_warnings.stability_warnings(rec)
     assert w["code"] == "labels_unstable" and len(w["cover"]) == 4
 
 
@@ -190,7 +199,7 @@ def test_no_rescore_says_why():
     rec, _stats = recommend.recommend_label_free(table, "fute-tupate", np.array([0.2, 0.1]), reason=FuteMethod.bootstrap)
     assert rec["stability"]["estimated"] is False and rec["stability"]["share"] is None
     assert "FUTE" in rec["stability"]["how"]
-    (w,) = recommend.stability_warnings(rec)
+    (w,) = report_warnings.stability_warnings(rec)
     assert w["code"] == "stability_unknown" and w["severity"] == "info"
 
 
@@ -212,7 +221,7 @@ def test_a_declared_bootstrap_reason_wins(monkeypatch):
 # --- ties -----------------------------------------------------------------------------------
 
 def test_expected_choice_averages_the_tied_prompts():
-    choice = recommend.expected_choice(np.array([1.0, 3.0, 3.0, 2.0]), np.array([0.5, 0.6, 0.8, 0.9]))
+    choice = expected_choice(np.array([1.0, 3.0, 3.0, 2.0]), np.array([0.5, 0.6, 0.8, 0.9]))
     assert choice["tied"] == [1, 2]
     assert choice["performance"] == pytest.approx(0.7)
     assert choice["rate"] == pytest.approx(0.7 / 0.9)
@@ -251,7 +260,7 @@ def test_reordering_the_prompts_cannot_change_a_tied_methods_numbers(ups):
         first, tied = metrics.choose(scores)
         assert len(tied) == 5
         seen_first.add(round(float(perf[first]), 12))
-        choice = recommend.expected_choice(scores, perf)
+        choice = expected_choice(scores, perf)
         seen_expected.add((round(choice["performance"], 12), round(choice["rate"], 12)))
         seen_ndcg.add(round(metrics.ndcg(scores, perf), 12))
     assert len(seen_first) > 1  # the old rule moves with the file order
@@ -262,7 +271,7 @@ def test_reordering_the_prompts_cannot_change_a_tied_methods_numbers(ups):
 
 def test_tied_top_warning():
     ids = ["a", "b", "c", "d"]
-    (w,) = recommend.tied_top_warnings(ids, {"m": np.array([1.0, 3, 3, 2]), "n": np.array([1.0, 2, 3, 4])},
+    (w,) = report_warnings.tied_top_warnings(ids, {"m": np.array([1.0, 3, 3, 2]), "n": np.array([1.0, 2, 3, 4])},
                                        np.array([0.5, 0.6, 0.8, 0.9]))
     assert w["code"] == "tied_top" and w["method"] == "m" and w["prompts"] == ["b", "c"]
     assert w["expected_performance"] == pytest.approx(0.7)
@@ -276,11 +285,11 @@ def test_collapse_threshold_is_inclusive():
     nineteen = [0] * 19 + [1]  # 95 %: collapsed
     eighteen = [0] * 18 + [1] * 2  # 90 %: not
     table = table_from_predictions([labels, nineteen, eighteen], labels)
-    w = recommend.collapsed_warning(table, recommended="p1")
+    w = report_warnings.collapsed_warning(table, recommended="p1")
     assert [h["prompt"] for h in w["prompts"]] == ["p1"]
     assert w["prompts"][0] == {"prompt": "p1", "class": "c0", "share": 0.95}
     assert w["recommended"] is True
-    assert recommend.collapsed_warning(table_from_predictions([labels, eighteen], labels)) is None
+    assert report_warnings.collapsed_warning(table_from_predictions([labels, eighteen], labels)) is None
 
 
 def test_at_chance():
@@ -291,34 +300,20 @@ def test_at_chance():
     table = table_from_predictions([near], labels)
     rec, _ = recommend.recommend_measured(table, resamples=500)
     assert rec["chance"] == 0.6
-    w = recommend.at_chance_warning(rec)
+    w = report_warnings.at_chance_warning(rec)
     assert w["code"] == "at_chance" and w["chance"] == 0.6
     perfect, _ = recommend.recommend_measured(table_from_predictions([labels], labels), resamples=200)
-    assert recommend.at_chance_warning(perfect) is None
+    assert report_warnings.at_chance_warning(perfect) is None
 
 
 def test_chance_level_for_macro_f1():
     # Guessing with the class frequencies gives each class F1 = its frequency: mean 1/C.
-    assert recommend.chance_level(np.array([0, 0, 0, 1, 2]), 3, "macro_f1") == pytest.approx(1 / 3)
-    assert recommend.chance_level(np.array([0, 0, 0, 1, 2]), 3, "accuracy") == pytest.approx(0.6)
-
-
-def test_fute_not_learned_from_diagnostics():
-    diag = {"dte": {"learned": False, "heldout_loss": 0.70, "chance_loss": 0.69, "epochs": 2},
-            "mte": {"sa01": {"learned": True}, "sa02": {"learned": False, "heldout_loss": 0.9}}}
-    (w,) = recommend.fute_warnings(diag, "fute-tupate")
-    assert w["code"] == "fute_not_learned" and w["method"] == "fute-tupate"
-    assert [p["part"] for p in w["parts"]] == ["dte", "mte:sa02"]
-    assert w["parts"][0]["heldout_loss"] == 0.70
-    assert "DTE" in w["message"] and "mte:sa02" in w["message"]
-    by_method = recommend.fute_warnings({"fute-taskemb": {"dte": {"learned": True}}, "fute-tupate": diag})
-    assert [x["method"] for x in by_method] == ["fute-tupate"]
-    assert recommend.fute_warnings({"dte": {"learned": True}, "mte": {"learned": True}}) == []
-    assert recommend.fute_warnings(None) == []
+    assert chance_level(np.array([0, 0, 0, 1, 2]), 3, "macro_f1") == pytest.approx(1 / 3)
+    assert chance_level(np.array([0, 0, 0, 1, 2]), 3, "accuracy") == pytest.approx(0.6)
 
 
 def test_method_agreement():
-    agreement = recommend.method_agreement({
+    agreement = method_agreement({
         "a": np.array([3.0, 1, 2]), "b": np.array([3.0, 3, 1]), "c": np.array([1.0, 2, 3]),
     })
     same = np.array(agreement["same_choice"])
@@ -409,7 +404,7 @@ def test_calibrated_mi_reproduces_ups_choice(ups):
     assert out["agreement"] is None
     (collapsed,) = [w for w in out["warnings"] if w["code"] == "collapsed"]
     assert "prompt_00" in [h["prompt"] for h in collapsed["prompts"]]
-    assert recommend.collapsed_warning(calibrated) is None or len(recommend.collapsed_warning(calibrated)["prompts"]) < len(collapsed["prompts"])
+    assert report_warnings.collapsed_warning(calibrated) is None or len(report_warnings.collapsed_warning(calibrated)["prompts"]) < len(collapsed["prompts"])
 
 
 def test_default_rule_follows_the_calibration():
@@ -425,10 +420,10 @@ def test_default_rule_follows_the_calibration():
 def test_calibration_hint(ups):
     # CBM lifts prompt_02 to 801/872 (UPS's published number), above the raw best's interval.
     rec, _ = recommend.recommend_measured(fixture_table(ups, 100), resamples=300)
-    hint = recommend.calibration_hint(fixture_table(ups, 100), rec)
+    hint = report_warnings.calibration_hint(fixture_table(ups, 100), rec)
     assert hint["code"] == "calibration_helps" and hint["severity"] == "info"
     assert hint["prompt"] == "prompt_02" and hint["performance"] == pytest.approx(801 / 872)
     assert hint["performance"] > rec["performance_interval"][1]
     perfect = table_from_predictions([LABELS6, [1] * 6], LABELS6)
     rec, _ = recommend.recommend_measured(perfect, resamples=100)
-    assert recommend.calibration_hint(perfect, rec) is None
+    assert report_warnings.calibration_hint(perfect, rec) is None

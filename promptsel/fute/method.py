@@ -9,7 +9,8 @@ This module imports neither torch nor transformers: they load when an embedding 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ..model.scoretable import ScoreTable
     from ..selection.inputs import Inputs
 
+#: The report section the FUTE methods of a run share (the corpus U, the surrogate, diagnostics).
+SECTION = "fute"
 #: What training a surrogate needs, and the extra that installs it.
 TRAINING_MODULES = ("torch", "transformers")
 HF_EXTRA = "pip install 'promptsel[hf]'"
@@ -43,6 +46,9 @@ class FuteMethod(Selector):
     default = False
     #: It labels the unlabeled corpus U through the backend.
     needs = frozenset({CONTINUATION_LOGPROBS})
+    #: The evaluation inputs never enter its score (task embeddings trained on U and the train
+    #: split), so resampling them cannot move its choice. Its real variation (seeds, U, training)
+    #: would need retraining and is not estimated.
     bootstrap = "FUTE scores a prompt from its task embedding, not from the evaluation examples"
 
     @classmethod
@@ -77,7 +83,15 @@ class FuteMethod(Selector):
             fute = context.shared["fute"] = Fute.for_inputs(context.run)
         embedder = self.make_embedder(fute.options)
         values = fute.score(embedder)
-        context.sections["fute"] = fute.report()
+        context.sections[SECTION] = fute.report()
         # Its own time is its embeddings'; labelling U is shared with the other FUTE methods.
         context.seconds[self.selector_id] = sum(r["seconds"] for r in fute.records if r["embedder"] == embedder.embedder_id)
         return values
+
+    @classmethod
+    def report_warnings(cls, sections: Mapping[str, Any], method_id: str) -> list[dict[str, Any]]:
+        """``fute_not_learned`` when one of this method's task embeddings did not learn."""
+        from .warnings import not_learned_warnings
+
+        diagnostics = (sections.get(SECTION) or {}).get("diagnostics") or {}
+        return not_learned_warnings(diagnostics.get(method_id), method_id)

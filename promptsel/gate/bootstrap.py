@@ -1,5 +1,6 @@
 """Percentile bootstrap of label-free scores over the evaluation examples (for data without
-labels: the interval a locked choice's score must stay within)."""
+labels: the interval a locked choice's score must stay within), with the statistics of
+``promptsel.model.stats``: the recommendation's resamples, rerun and intervals."""
 
 from __future__ import annotations
 
@@ -8,49 +9,38 @@ from collections.abc import Callable
 import numpy as np
 
 from ..model.scoretable import ScoreTable
+from ..model.stats import (
+    LEVEL,
+    RESAMPLES,
+    bootstrap_reason,
+    percentile_interval,
+    rerun_draws,
+    resample_indices,
+)
 from ..plugins import registries
 from ..selector import SelectionContext, Selector
-
-BOOTSTRAP_RESAMPLES = 1000
-BOOTSTRAP_LEVEL = 0.95
-
-
-def no_bootstrap_reason(method: str) -> str | None:
-    """Why a method's score gets no interval over examples (``None``: it gets one); each
-    method says so itself, in its ``bootstrap`` or ``relative`` class attribute."""
-    cls = registries().selectors.get(method)
-    return cls.bootstrap or cls.relative
 
 
 def bootstrap_intervals(
     table: ScoreTable, methods: list[str], context: SelectionContext, *,
-    resamples: int = BOOTSTRAP_RESAMPLES, level: float = BOOTSTRAP_LEVEL, seed: int = 0,
+    resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0,
     make: Callable[[str], Selector] | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Percentile bootstrap of every prompt's score: resample the examples with replacement
     ``resamples`` times (the same resamples for every method, seeded), rescore, and take the
     central ``level`` interval. ``make(name)`` gives a method with the run's options (default:
-    its default options). Returns {method: [P, 2] intervals} and {method: why excluded}."""
+    its default options). Returns {method: [P, 2] intervals} and {method: why excluded}: each
+    method says itself why its prompts' scores get no interval (``stats.bootstrap_reason``)."""
     make = make or (lambda name: registries().selectors.get(name)())
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, table.n_examples, size=(resamples, table.n_examples))
+    picks = resample_indices(table.n_examples, resamples, seed)
     intervals: dict[str, np.ndarray] = {}
     excluded: dict[str, str] = {}
     for method in methods:
-        reason = no_bootstrap_reason(method)
+        reason = bootstrap_reason(registries().selectors.get(method), per_prompt=True)
         if reason is not None:
             excluded[method] = reason
             continue
         selector = make(method)
-        draws = np.empty((resamples, table.n_prompts))
-        for b, pick in enumerate(picks):
-            sub = ScoreTable(
-                prompt_ids=table.prompt_ids, class_names=table.class_names,
-                class_logprobs=table.class_logprobs[:, pick],
-                prompt_nll=None if table.prompt_nll is None else table.prompt_nll[:, pick],
-                sample_ids=[table.sample_ids[i] for i in pick],
-            )
-            draws[b] = selector.score(sub, context)
-        tail = (1.0 - level) / 2 * 100
-        intervals[method] = np.percentile(draws, [tail, 100 - tail], axis=0).T
+        draws = rerun_draws(table, lambda sub, s=selector: s.score(sub, context), picks)
+        intervals[method] = percentile_interval(draws, level)
     return intervals, excluded

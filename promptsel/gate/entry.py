@@ -26,12 +26,13 @@ from ..errors import UsageError
 from ..model.progress import Progress
 from ..model.prompts import Prompt, PromptSet
 from ..model.scoretable import ScoreTable
+from ..model.stats import LEVEL, RESAMPLES
 from ..selection.inputs import Inputs, resolve_dataset_spec
 from ..selection.record import redact_url_credentials
 from ..selection.request import ScoringOptions, SelectRequest
 from ..selection.run import select
 from ..selector import SelectionContext, Selector
-from .bootstrap import BOOTSTRAP_LEVEL, BOOTSTRAP_RESAMPLES, bootstrap_intervals
+from .bootstrap import bootstrap_intervals
 from .lockfile import LockFileError, new_lock, read_lock, rounded, write_lock
 
 #: Versions that differ between a laptop and a CI runner without changing the numbers promptsel
@@ -145,7 +146,7 @@ def make_entry(record: dict[str, Any], report: dict[str, Any], table: ScoreTable
     if not labels:  # with labels the gate reads performance; the interval is for label-free runs
         context = SelectionContext(prompt_set=prompt_set, seed=record["seed"])
         intervals, excluded = bootstrap_intervals(table, methods, context, seed=record["seed"], make=make)
-        bootstrap = {"resamples": BOOTSTRAP_RESAMPLES, "level": BOOTSTRAP_LEVEL, "excluded": excluded}
+        bootstrap = {"resamples": RESAMPLES, "level": LEVEL, "excluded": excluded}
     position = {p.id: i for i, p in enumerate(prompt_set.prompts)}
     prompts = {}
     for prompt, row in zip(prompt_set.prompts, report["prompts"]):

@@ -15,6 +15,12 @@ from scipy.special import log_softmax
 
 from ..errors import UsageError
 
+#: The table's arrays by name: what a selector may need of a table (``Selector.needs``), as
+#: opposed to a backend capability. A method that needs only these is a function of the table.
+CLASS_LOGPROBS = "class_logprobs"
+PROMPT_NLL = "prompt_nll"
+TABLE_ARRAYS = frozenset({CLASS_LOGPROBS, PROMPT_NLL})
+
 
 @dataclass
 class ScoreTable:

@@ -179,9 +179,8 @@ def recommendation(inputs: Inputs, calibrated: Calibrated, methods: MethodScores
     if stability_reason(rule) is None:  # rerun with the options the run gave the rule
         selector = inputs.selector(rule)
         rescore = lambda t: selector.score(t, context)  # noqa: E731
-    fute = report.get("fute") or {}
     found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
-                   rescore=rescore, fute_diagnostics=fute.get("diagnostics"), calibration=calibrated.kind,
+                   rescore=rescore, sections=methods.sections, calibration=calibrated.kind,
                    calibration_priors=calibrated.priors, raw=calibrated.raw)
     stats = found.pop("prompt_stats") or {}
     for entry in report["prompts"]:

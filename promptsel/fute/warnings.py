@@ -1,0 +1,49 @@
+"""FUTE's own report warnings, given through ``Selector.report_warnings``: a task embedding
+that did not learn (its held-out loss no better than the constant predictor's) makes the
+method's ranking noise, and the report says so at the top."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: The code, and its fields: method, parts [{part, ...that part's diagnostics}].
+NOT_LEARNED = "fute_not_learned"
+
+
+def not_learned_warnings(diagnostics: Mapping[str, Any] | None, method: str) -> list[dict[str, Any]]:
+    """``fute_not_learned`` from one FUTE method's diagnostics, ``{"dte": {"learned": False,
+    ...}, "mte": {prompt id: {...}}}`` (``Fute.diagnostics()[method]``). Every entry with
+    ``learned`` false is reported with its other fields (held-out loss, chance loss, epochs,
+    ...) as they are."""
+    if not diagnostics:
+        return []
+    parts: list[dict[str, Any]] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            if node.get("learned") is False:
+                parts.append({"part": path, **{k: v for k, v in node.items() if k != "learned" and _plain(v)}})
+                return
+            for key, value in node.items():
+                walk(value, f"{path}:{key}" if path else str(key))
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(diagnostics, "")
+    if not parts:
+        return []
+    dte = any(p["part"].startswith("dte") for p in parts)
+    mtes = [p for p in parts if not p["part"].startswith("dte")]
+    what = []
+    if dte:
+        what.append("the dataset's task embedding (DTE) did not learn: every prompt is compared with an untrained vector")
+    if mtes:
+        what.append(f"{len(mtes)} prompt embedding(s) (MTE) did not learn: {', '.join(p['part'] for p in mtes[:6])}")
+    return [{"code": NOT_LEARNED, "message": f"{method}: " + "; ".join(what) + ". Its ranking is not evidence.",
+             "method": method, "parts": parts}]
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str))

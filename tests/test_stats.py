@@ -1,0 +1,65 @@
+"""The statistics the recommendation and the gate share: one resampling stream, one rule for
+which methods can be rerun on resampled examples."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from promptsel.gate.bootstrap import bootstrap_intervals
+from promptsel.model.scoretable import ScoreTable
+from promptsel.model.stats import (
+    BACKEND_REASON,
+    bootstrap_reason,
+    percentile_interval,
+    rerun_draws,
+    resample_indices,
+    resampled_table,
+)
+from promptsel.selection.recommend import rescorer
+from promptsel.selector import SelectionContext
+
+
+def traits(bootstrap=None, relative=None, needs=("class_logprobs",)):
+    return SimpleNamespace(bootstrap=bootstrap, relative=relative, needs=frozenset(needs))
+
+
+@pytest.mark.parametrize(("method", "choice", "per_prompt"), [
+    (traits(), None, None),  # a per-input statistic: rerun it, intervals and all
+    (traits(needs=("prompt_nll",)), None, None),
+    (traits(relative="depends on the set"), None, "depends on the set"),  # ZPS: its choice, not a prompt's score
+    (traits(bootstrap="never reads the inputs", relative="depends on the set"), "never reads the inputs", "never reads the inputs"),
+    (traits(needs=("continuation_logprobs",)), BACKEND_REASON, BACKEND_REASON),  # asks the model, says nothing
+    (traits(bootstrap="asks about the prompts", needs=("continuation_logprobs",)), "asks about the prompts", "asks about the prompts"),
+])
+def test_one_eligibility_rule_for_the_choice_and_for_per_prompt_intervals(method, choice, per_prompt):
+    assert bootstrap_reason(method) == choice
+    assert bootstrap_reason(method, per_prompt=True) == per_prompt
+
+
+def test_the_resampling_stream_is_numpys_seeded_integers():
+    # The lock records intervals from this stream: another draw order would change every one.
+    expected = np.random.default_rng(5).integers(0, 7, size=(4, 7))
+    assert np.array_equal(resample_indices(7, 4, seed=5), expected)
+
+
+def test_a_resampled_table_repeats_the_drawn_examples_and_drops_labels():
+    lp = np.log(np.array([[[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]]))
+    table = ScoreTable(prompt_ids=["p"], class_names=["a", "b"], class_logprobs=lp, prompt_nll=np.array([[1.0, 2.0, 3.0]]),
+                       labels=np.array([0, 1, 1]), sample_ids=["x", "y", "z"])
+    sub = resampled_table(table, np.array([2, 2, 0]))
+    assert sub.sample_ids == ["z", "z", "x"] and sub.labels is None
+    assert sub.prompt_nll.tolist() == [[3.0, 3.0, 1.0]]
+    np.testing.assert_allclose(np.exp(sub.class_logprobs[0]), [[0.6, 0.4], [0.6, 0.4], [0.9, 0.1]])
+    assert table.labels is not None and table.sample_ids == ["x", "y", "z"]  # the original is untouched
+
+
+def test_the_gate_and_the_recommendation_rerun_on_the_same_resamples():
+    rng = np.random.default_rng(0)
+    table = ScoreTable(prompt_ids=["a", "b", "c"], class_names=["x", "y"], class_logprobs=rng.normal(size=(3, 15, 2)))
+    intervals, excluded = bootstrap_intervals(table, ["mi", "zps-log"], SelectionContext(), resamples=200, seed=3)
+    by_hand = percentile_interval(rerun_draws(table, rescorer("mi"), resample_indices(15, 200, seed=3)))
+    assert np.array_equal(intervals["mi"], by_hand)
+    assert set(excluded) == {"zps-log"}  # relative: no per-prompt interval, though its choice is rerun
