@@ -9,14 +9,15 @@ This module imports neither torch nor transformers: they load when an embedding 
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..backend import CONTINUATION_LOGPROBS
-from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
+from ..embedder import Embedder
 from ..errors import CapabilityError
 from ..selector import SelectionContext, Selector
+from .options import FUTE_PREFIX, FuteOptions
 
 if TYPE_CHECKING:
     from ..model.scoretable import ScoreTable
@@ -44,6 +45,8 @@ class FuteMethod(Selector):
     #: It labels the unlabeled corpus U through the backend.
     needs = frozenset({CONTINUATION_LOGPROBS})
     bootstrap = "FUTE scores a prompt from its task embedding, not from the evaluation examples"
+    #: Where its embeddings came from and what they cost (:meth:`Fute.report`).
+    report_section = "fute"
 
     @classmethod
     def for_embedder(cls, embedder: type[Embedder]) -> type[FuteMethod]:
@@ -63,7 +66,7 @@ class FuteMethod(Selector):
         if inputs.request.scores is not None:
             raise CapabilityError(f"{cls.selector_id} needs a backend to label the unlabeled corpus; it cannot run from --scores.",
                                   hint="Leave FUTE methods out of --methods, or run with --dataset and --prompts.")
-        cls.make_embedder(inputs.request.fute)  # bad embedder options fail now
+        cls.make_embedder(inputs.request.group(FuteOptions))  # bad embedder options fail now
         check_dataset(inputs.spec)
         check_training_installed(cls.selector_id)
 
@@ -77,7 +80,20 @@ class FuteMethod(Selector):
             fute = context.shared["fute"] = Fute.for_inputs(context.run)
         embedder = self.make_embedder(fute.options)
         values = fute.score(embedder)
-        context.sections["fute"] = fute.report()
+        context.sections[self.report_section] = fute.report()
         # Its own time is its embeddings'; labelling U is shared with the other FUTE methods.
         context.seconds[self.selector_id] = sum(r["seconds"] for r in fute.records if r["embedder"] == embedder.embedder_id)
         return values
+
+    @classmethod
+    def section_lines(cls, section: dict[str, Any]) -> list[str]:
+        """One line on where FUTE's embeddings came from and what they cost."""
+        counts: dict[tuple[str, str], int] = {}
+        seconds = 0.0
+        for e in section["embeddings"]:
+            counts[e["kind"], e["status"]] = counts.get((e["kind"], e["status"]), 0) + 1
+            seconds += e["seconds"]
+        parts = [f"{n} {kind.upper()}{'s' if n != 1 else ''} {status}" for (kind, status), n in sorted(counts.items())]
+        u = section.get("unlabeled")
+        where = f"; U: {u['name']}, {u['size']} texts from {len(u['sources'])} sources" if u else ""
+        return [f"FUTE: {', '.join(parts)} ({seconds:.1f} s training){where}; surrogate {section['surrogate']['name']}"]
