@@ -1,5 +1,6 @@
 """One options mechanism for everything a user configures with ``KEY=VALUE``: backends (``-M``),
-methods (``-O``), embedders (``-E``), and the scoring and FUTE settings of a run.
+methods (``-O``), embedders (``-E``), and the request with its scoring options and the option
+groups of plugins.
 
 A thing's options are a frozen dataclass deriving from :class:`Options`: the fields are the
 option names, their annotations the types and their defaults the defaults. ``parse`` turns what

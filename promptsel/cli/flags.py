@@ -64,8 +64,7 @@ def with_flags(command: str, groups: Sequence[type[OptionGroup]] = ()) -> Callab
         if "ctx" not in own.parameters:
             params.insert(0, inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context))
 
-        # No annotations here: typer reads the generated signature, and typing would resolve
-        # annotations of this function in the wrapped function's module.
+        # No annotations here: typer reads the generated signature below, never these.
         def run(ctx, **kwargs):
             values = {s.flag.param: kwargs.pop(s.flag.param) for s in specs}
             if marker == "request":
@@ -80,7 +79,9 @@ def with_flags(command: str, groups: Sequence[type[OptionGroup]] = ()) -> Callab
             return fn(**kwargs)
 
         functools.update_wrapper(run, fn, assigned=("__module__", "__name__", "__qualname__", "__doc__"), updated=())
-        del run.__wrapped__  # the signature below is the one to read, not the function's own
+        # Without __wrapped__, inspect and typing read this function and its signature below,
+        # not the wrapped function's own signature and module.
+        del run.__wrapped__
         run.__signature__ = own.replace(parameters=params)  # type: ignore[attr-defined]
         return run
 
