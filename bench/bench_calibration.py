@@ -76,6 +76,7 @@ def fixture_results() -> dict[str, dict[str, dict]]:
 def model_results(name: str, args: argparse.Namespace) -> tuple[dict[str, dict], float]:
     from promptsel.model.data import Dataset
     from promptsel.model.prompts import load_prompt_set
+    from promptsel.model.request import ScoringOptions, SelectRequest
     from promptsel.selection.cache import Cache
     from promptsel.selection.calibration import (
         CONTENT_FREE,
@@ -84,7 +85,6 @@ def model_results(name: str, args: argparse.Namespace) -> tuple[dict[str, dict],
         reference_inputs,
     )
     from promptsel.selection.inputs import load_dataset, make_backend, resolve_dataset_spec
-    from promptsel.selection.request import ScoringOptions, SelectRequest
     from promptsel.selection.scoring import Scorer, build_score_table
 
     prompt_set = load_prompt_set(ROOT / "prompts" / PROMPTS[name])

@@ -45,9 +45,9 @@ def parse_settings(text: str) -> list[dict[str, str]]:
 
 def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str, str]], data: Path,
                  u_size: int, dte_size: int) -> list[tuple]:
-    from promptsel.embedder import FuteOptions
     from promptsel.fute import premise
     from promptsel.fute.method import FuteMethod
+    from promptsel.fute.options import FuteOptions
     from promptsel.plugins import registries
     from promptsel.surrogate import Surrogate
 

@@ -36,10 +36,10 @@ def plain_prompts() -> Path:
 def main() -> None:
     from scipy.stats import spearmanr
 
-    from promptsel.embedder import FuteOptions
     from promptsel.fute.embeddings import cosine
+    from promptsel.fute.options import FuteOptions
     from promptsel.fute.store import EmbeddingStore
-    from promptsel.selection.request import SelectRequest
+    from promptsel.model.request import SelectRequest
     from promptsel.selection.run import run_select
     from promptsel.surrogate import Surrogate
     from promptsel_builtin import tupate
@@ -56,7 +56,7 @@ def main() -> None:
     for name in ("sst2", "rotten_tomatoes"):
         began = time.perf_counter()
         req = SelectRequest(dataset=name, prompts=prompts, methods=["fute-tupate"], limit=args.limit, seed=0, data_dir=str(data),
-                            fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size))
+                            groups=(FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),))
         reports[name], _ = run_select(req)
         print(f"{name}: {time.perf_counter() - began:.0f} s; diagnostics {json.dumps(reports[name]['fute']['diagnostics'])}",
               file=sys.stderr, flush=True)

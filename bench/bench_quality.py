@@ -54,7 +54,7 @@ def shared_data() -> Path:
 def request(name: str, args: argparse.Namespace, data: Path, **fields):
     """The benchmark's request for one dataset: its prompt set, the seeded sample of ``--limit``
     examples, IMDB cut to ``--imdb-chars``; ``fields`` add to it or replace."""
-    from promptsel.selection.request import SelectRequest
+    from promptsel.model.request import SelectRequest
 
     prompts, _ = DATASETS[name]
     return SelectRequest(dataset=name, prompts=ROOT / "prompts" / prompts, limit=args.limit, seed=args.seed,
@@ -71,11 +71,11 @@ def timed_select(req) -> dict:
 
 
 def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
-    from promptsel.embedder import FuteOptions
+    from promptsel.fute.options import FuteOptions
 
     return timed_select(request(
         name, args, data, methods=["all"],
-        fute=FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),
+        groups=(FuteOptions(unlabeled="pool", unlabeled_size=args.unlabeled_size, dte_size=args.dte_size),),
         save_scores=args.save_tables / f"{name}.npz" if args.save_tables else None,
     ))
 

@@ -82,9 +82,9 @@ def main() -> None:
 
     from promptsel.assets.models import default_model_path
     from promptsel.model.prompts import load_prompt_set
+    from promptsel.model.request import ScoringOptions, SelectRequest
     from promptsel.selection.cache import Cache
     from promptsel.selection.inputs import load_dataset, resolve_dataset_spec
-    from promptsel.selection.request import ScoringOptions, SelectRequest
     from promptsel.selection.scoring import Scorer, build_score_table, scoring_texts
     from promptsel_builtin.llamacpp import LlamaCppBackend
 

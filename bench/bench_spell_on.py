@@ -28,7 +28,7 @@ TEXTS = {"raw": "template", "prompt": "prompt"}
 
 
 def run(name: str, text: str, args: argparse.Namespace, data: Path) -> dict:
-    from promptsel.selection.request import ScoringOptions
+    from promptsel.model.request import ScoringOptions
 
     return timed_select(request(name, args, data, methods=["spell"], scoring=ScoringOptions(spell_text=TEXTS[text])))
 

@@ -72,3 +72,10 @@ class TuPaTE(Embedder):
 def register_embedders(register):
     register(TaskEmb)
     register(TuPaTE)
+
+
+@hookimpl
+def register_option_groups(register):
+    from promptsel import FuteOptions
+
+    register(FuteOptions)

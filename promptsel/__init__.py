@@ -23,7 +23,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("PromptselError", "UsageError", "BackendError", "CapabilityError", "DataError",
                      "PromptFileError"), "errors"),
     # options of plugins (``-M``, ``-O``, ``-E``)
-    **dict.fromkeys(("Options", "option", "PassthroughOptions"), "options"),
+    **dict.fromkeys(("Options", "option", "PassthroughOptions", "OptionGroup", "Flag"), "options"),
     # the values every plugin speaks
     "ScoreTable": "model.scoretable",
     **dict.fromkeys(("Prompt", "PromptSet", "load_prompt_set"), "model.prompts"),
@@ -44,9 +44,13 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("default_model_path", "file_fingerprint"), "assets.models"),
     "load_chat_template": "assets.chat_template",
     # the library entry point: a request in, a report and its score table out
-    **dict.fromkeys(("SelectRequest", "ScoringOptions"), "selection.request"),
+    **dict.fromkeys(("SelectRequest", "ScoringOptions"), "model.request"),
     "select": "selection.run:run_select",
+    # FUTE: its method, its option group, ``promptsel embed`` as a call, and its embedding store
     "FuteMethod": "fute.method",
+    "FuteOptions": "fute.options",
+    "embed": "fute.embed:run_embed",
+    "EmbeddingStore": "fute.store",
 }
 
 __all__ = ["__version__", "hookimpl", *_EXPORTS]

@@ -10,10 +10,11 @@ import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import numpy as np
 
+from .model.request import ScoringMode
 from .options import Options
 
 #: Capabilities a backend may declare; methods declare which they need.
@@ -23,7 +24,6 @@ GENERATE = "generate"
 TOPK_ONLY = "topk_only"
 CAPABILITIES = frozenset({CONTINUATION_LOGPROBS, SEQUENCE_LOGPROBS, GENERATE, TOPK_ONLY})
 
-ScoringMode = Literal["full", "first_token"]
 
 
 @dataclass(frozen=True)

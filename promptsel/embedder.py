@@ -2,7 +2,8 @@
 
 An embedder turns :class:`promptsel.surrogate.TaskData` (an LLM's soft predictions on U for an
 MTE, a labeled train split for a DTE) into one vector on a surrogate model. For every
-registered embedder the method ``fute-<embedder_id>`` ranks prompts by cosine(MTE_p, DTE).
+registered embedder a FUTE method named after it ranks prompts by cosine(MTE_p, DTE); the
+settings those methods share are FUTE's option group, which FUTE's package declares.
 """
 
 from __future__ import annotations
@@ -11,44 +12,12 @@ import dataclasses
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .options import Options, option
+from .options import Options
 
 if TYPE_CHECKING:
     import numpy as np
 
     from .surrogate import Surrogate, TaskData
-
-FUTE_PREFIX = "fute-"
-
-
-@dataclasses.dataclass(frozen=True)
-class FuteOptions(Options):
-    """The settings of a FUTE run that every embedder shares (``select`` and ``embed`` flags)."""
-
-    owner: ClassVar[str] = "FUTE"
-
-    #: U: 'builtin', 'pool', a file, or None (pool when the data dir has one, else builtin).
-    unlabeled: str | None = None
-    #: Texts drawn from U, balanced over its sources (the paper: 10,000).
-    unlabeled_size: int = option(200, minimum=1)
-    #: More U sources to leave out (those overlapping the task's datasets always are).
-    unlabeled_exclude: tuple[str, ...] = ()
-    #: The surrogate model; None: all-MiniLM-L6-v2.
-    surrogate: str | None = None
-    max_length: int = option(128, minimum=8)
-    #: Labeled train examples (a seeded sample) for the dataset task embedding.
-    dte_size: int = option(500, minimum=2)
-    #: embedder id -> its options as given (``-E tupate.lr=0.01``), checked by the embedder.
-    embedder_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
-    #: Compare the trained vectors themselves, as the paper code does (``--fute-compat``), not what
-    #: training changed: sets ``compare=raw`` on embedders that have the option, unless given.
-    raw_similarity: bool = False
-
-    def embedder_options_for(self, embedder: type[Embedder]) -> dict[str, Any]:
-        chosen = dict(self.embedder_options.get(embedder.embedder_id, {}))
-        if self.raw_similarity and "compare" in {f.name for f in dataclasses.fields(embedder.Options)}:
-            chosen.setdefault("compare", "raw")
-        return chosen
 
 
 class Embedder(ABC):

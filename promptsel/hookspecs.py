@@ -1,4 +1,4 @@
-"""The plugin surface of promptsel: five registration hooks, each taking a ``register`` callback.
+"""The plugin surface of promptsel: six registration hooks, each taking a ``register`` callback.
 
 Every hook is called with keyword arguments only. An implementation may accept fewer arguments
 than the spec lists (pluggy's opt-in arguments), so new arguments never break old plugins.
@@ -52,9 +52,14 @@ def register_selectors(register: Register, embedders: Registry[Any]) -> None:
     say about its own run (an embedding that did not learn) returns report warnings from the
     classmethod ``report_warnings(sections, method_id)``.
 
+    A method that adds a section to the report (``context.sections[name]``) names it in
+    ``report_section``: the report then always has that key (``null`` when the method did not
+    run), and the terminal, Markdown and HTML reports show the lines its ``section_lines``
+    classmethod makes of it.
+
     :param register: records the selector under ``cls.selector_id`` and its aliases.
     :param embedders: the registered FUTE embedders (already complete when this hook runs), for
-        methods built on them: promptsel's own plugin registers ``fute-<embedder>`` for each.
+        methods built on them: promptsel's own plugin registers FUTE's method for each.
     """
 
 
@@ -67,9 +72,9 @@ def register_embedders(register: Register) -> None:
     in a nested ``Options`` dataclass and implements ``embed(surrogate, data, seed)``, which
     returns a 1-D vector and a record of the training (``data`` is a
     :class:`promptsel.surrogate.TaskData`: soft targets for a model task embedding, gold labels
-    and a held-out slice for a dataset task embedding). For every embedder the method
-    ``fute-<embedder_id>`` becomes available to ``promptsel select``. Import torch inside
-    ``embed``, not at module import time.
+    and a held-out slice for a dataset task embedding). For every embedder a FUTE method named
+    after it becomes available to ``promptsel select``. Import torch inside ``embed``, not at
+    module import time.
 
     :param register: records the embedder under ``cls.embedder_id`` and its aliases.
     """
@@ -83,6 +88,24 @@ def register_datasets(register: Register) -> None:
     fields, ordered classes, default eval and train splits and where its data can be found.
 
     :param register: records the dataset under ``spec.name`` and its aliases.
+    """
+
+
+@hookspec
+def register_option_groups(register: Register) -> None:
+    """Register option groups: settings that a family of methods shares, with their flags.
+
+    Call ``register(GroupClass)``. The class is a frozen dataclass deriving from
+    :class:`promptsel.options.OptionGroup` that names itself in ``group_id``; each field
+    declared with ``option(default, flag=Flag("--name", help=...))`` becomes a flag of
+    ``select``, ``lock`` and ``embed`` (or of the commands the flag names), with the
+    environment variable ``PROMPTSEL_NAME``, the field's default, its bounds and, for a
+    ``Literal``, its choices. The request carries the parsed group (``request.group(GroupClass)``);
+    a lock records the fields that differ from their defaults under ``group_id``. ``adjust`` may
+    change the request after parsing, for a switch that sets other options. This hook runs
+    when the command line starts: keep the module that defines the class light.
+
+    :param register: records the group under ``cls.group_id``.
     """
 
 

@@ -1,5 +1,6 @@
 """One options mechanism for everything a user configures with ``KEY=VALUE``: backends (``-M``),
-methods (``-O``), embedders (``-E``), and the scoring and FUTE settings of a run.
+methods (``-O``), embedders (``-E``), and the request with its scoring options and the option
+groups of plugins.
 
 A thing's options are a frozen dataclass deriving from :class:`Options`: the fields are the
 option names, their annotations the types and their defaults the defaults. ``parse`` turns what
@@ -11,6 +12,12 @@ from a comma-separated list), and an unknown key is an error that lists the know
 with ``option(..., key=False)`` (settings that cannot change a number, such as a thread count).
 Keys therefore follow the options object; a new field is in them without anyone remembering to
 add it.
+
+A field may also say how it is set on the command line, ``option(..., flag=Flag(...))``: its
+flag names, help text and the commands that take it. ``promptsel.cli`` makes a typer option of
+each, with the field's type (a ``Literal`` gives the choices), default and bounds, and the
+environment variable ``PROMPTSEL_<NAME>``; :func:`from_flags` turns the parsed values back into
+field values. So an option is declared once, here, for the library and the command line alike.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ import functools
 import threading
 import types
 import typing
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from .errors import UsageError
 
@@ -30,10 +37,52 @@ T = TypeVar("T", bound="Options")
 _OWNER = threading.local()
 
 
-def option(default: Any, *, key: bool = True, minimum: float | None = None) -> Any:
+#: The environment variable of a flag is this prefix and the flag's name (``PROMPTSEL_LIMIT``).
+ENV_PREFIX = "PROMPTSEL_"
+#: The commands that take a flag unless it names its own.
+MODEL_COMMANDS = ("select", "lock", "embed")
+
+
+class Flag:
+    """How an option is set on the command line.
+
+    ``names``: the long name first, then any short one (``"--limit", "-n"``). The flag's type,
+    default and bounds are the field's, unless ``type`` and ``default`` say otherwise for a flag
+    whose value ``convert`` turns into the field's (repeated ``KEY=VALUE`` pairs into a dict). A
+    flag left at its default sets nothing: the field keeps its own. ``model``: the flag says how
+    the model runs or the data loads, which means nothing when the scores come from a file.
+    """
+
+    def __init__(self, *names: str, help: str, commands: tuple[str, ...] = MODEL_COMMANDS, env: str | None = None,
+                 type: Any = None, default: Any = dataclasses.MISSING, convert: Callable[[Any], Any] | None = None,
+                 model: bool = False) -> None:
+        self.names, self.help, self.commands, self.model = names, help, commands, model
+        self.type, self.default, self.convert = type, default, convert
+        #: The typer parameter's name: the long name in snake case (``--max-chars``: ``max_chars``).
+        self.param = names[0].lstrip("-").replace("-", "_")
+        self.envvar = ENV_PREFIX + (env or self.param.upper())
+
+
+class FieldFlag(NamedTuple):
+    """A field's flag with what the command line needs of the field: its type, default, bounds."""
+
+    field: str
+    flag: Flag
+    type: Any
+    default: Any
+    minimum: float | None
+    maximum: float | None
+
+
+def option(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, key: bool = True,
+           minimum: float | None = None, maximum: float | None = None, flag: Flag | None = None) -> Any:
     """A field with metadata: ``key=False`` keeps it out of :meth:`Options.identity`;
-    ``minimum`` bounds a number."""
-    return dataclasses.field(default=default, metadata={"key": key, "minimum": minimum})
+    ``minimum`` and ``maximum`` bound a number; ``flag`` sets it from the command line;
+    ``factory`` makes a mutable default (a dict) per instance."""
+    metadata = {"key": key, "minimum": minimum, "maximum": maximum, "flag": flag}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +116,11 @@ class Options:
         for f in dataclasses.fields(self):
             what = f"{owner} option {f.name}".strip()
             value = coerce(getattr(self, f.name), hints[f.name], what)
-            minimum = f.metadata.get("minimum")
+            minimum, maximum = f.metadata.get("minimum"), f.metadata.get("maximum")
             if minimum is not None and value is not None and value < minimum:
-                raise UsageError(f"{what} must be at least {minimum:g}, got {value!r}.")
+                raise UsageError(f"{what} must be at least {_bound(minimum)}, got {value!r}.")
+            if maximum is not None and value is not None and value > maximum:
+                raise UsageError(f"{what} must be at most {_bound(maximum)}, got {value!r}.")
             object.__setattr__(self, f.name, value)
 
     def identity(self) -> dict[str, Any]:
@@ -83,6 +134,23 @@ class Options:
         """Only the options that differ from their defaults (what a user set)."""
         default = type(self)()
         return {k: v for k, v in self.as_dict().items() if getattr(default, k) != v}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptionGroup(Options):
+    """Settings that a family of methods shares and a plugin registers with
+    ``register_option_groups`` (FUTE's corpus, surrogate and training sizes): its fields'
+    flags join those of the commands that build a request, the request carries the parsed group
+    (``request.group(cls)``), and a lock records what differs from the defaults under
+    ``group_id``."""
+
+    group_id: ClassVar[str]
+
+    def adjust(self, request: Any, given: frozenset[str]) -> Any:
+        """The request as this group's settings leave it: a switch that sets other options (a
+        compatibility preset) returns a changed copy. ``given`` names the options the user set,
+        as ``scoring.spell_text``, so that those win over a preset. Default: unchanged."""
+        return request
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,9 +169,41 @@ class PassthroughOptions(Options):
         return super().parse({**given, "extra": extra}, owner=owner)  # type: ignore[misc]
 
 
+def _bound(x: float) -> str:
+    return str(x) if isinstance(x, int) else f"{x:g}"  # 4294967295, not 4.29497e+09
+
+
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+def field_flags(cls: type[Options], command: str | None = None) -> list[FieldFlag]:
+    """The fields of ``cls`` that have a flag (taken by ``command``, when given), in field order."""
+    hints = _hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        flag = f.metadata.get("flag")
+        if flag is None or (command is not None and command not in flag.commands):
+            continue
+        if flag.default is not dataclasses.MISSING:
+            default = flag.default
+        else:
+            default = None if f.default is dataclasses.MISSING else f.default
+        out.append(FieldFlag(f.name, flag, flag.type or hints[f.name], default, f.metadata.get("minimum"),
+                             f.metadata.get("maximum")))
+    return out
+
+
+def from_flags(cls: type[Options], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The field values of ``cls`` that command-line ``values`` (by flag parameter name) set;
+    a flag that is absent or left at its default sets nothing."""
+    out = {}
+    for spec in field_flags(cls):
+        value = values.get(spec.flag.param, spec.default)
+        if value != spec.default:
+            out[spec.field] = spec.flag.convert(value) if spec.flag.convert else value
+    return out
 
 
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")

@@ -27,6 +27,7 @@ from .errors import UsageError
 from .registry import Registry
 
 if TYPE_CHECKING:
+    from .options import OptionGroup
     from .selector import Selector
 
 GROUP = "promptsel"
@@ -160,6 +161,26 @@ def get_selector(name: str) -> type[Selector]:
     return registries().selectors.get(name)
 
 
+def option_groups() -> list[type[OptionGroup]]:
+    """The option groups of every loaded plugin. Only their hook runs, not the others: the
+    command line asks for them before ``--help`` returns."""
+    if "groups" not in _state:
+        groups: Registry[Any] = Registry("option group")
+        _collect(get_plugin_manager(), "register_option_groups", groups, "group_id")
+        _state["groups"] = groups
+    return [entry.target for entry in _state["groups"]]
+
+
+def report_sections() -> dict[str, type[Selector]]:
+    """Report section name -> the first registered method that adds it (``report_section``)."""
+    out: dict[str, type[Selector]] = {}
+    for entry in registries().selectors:
+        name = getattr(entry.target, "report_section", None)
+        if name:
+            out.setdefault(name, entry.target)
+    return out
+
+
 def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_attr: str, **extra: Any) -> None:
     # Each implementation gets its own callback so the registry knows which plugin added what.
     for impl in reversed(getattr(pm.hook, hook).get_hookimpls()):
@@ -200,12 +221,17 @@ def reset() -> None:
 def add_plugin(plugin: object, name: str) -> None:
     """Register an in-process plugin (tests, notebooks) and rebuild the registries."""
     get_plugin_manager().register(plugin, name=name)
-    _state.pop("registries", None)
+    _forget_registries()
 
 
 def remove_plugin(name: str) -> None:
     get_plugin_manager().unregister(name=name)
+    _forget_registries()
+
+
+def _forget_registries() -> None:
     _state.pop("registries", None)
+    _state.pop("groups", None)
 
 
 #: ``promptsel list`` kinds -> the registry that holds them.
@@ -231,7 +257,10 @@ def plugin_rows(include_builtin: bool = True) -> list[dict[str, Any]]:
     """``promptsel plugins``: every loaded (or failed) plugin and what it registered."""
     regs = registries()
     provided: dict[str, list[str]] = {}
-    for kind, reg in (("backend", regs.backends), ("method", regs.selectors), ("embedder", regs.embedders), ("dataset", regs.datasets)):
+    option_groups()
+    kinds = (("backend", regs.backends), ("method", regs.selectors), ("embedder", regs.embedders), ("dataset", regs.datasets),
+             ("options", _state["groups"]))
+    for kind, reg in kinds:
         for entry in reg:
             provided.setdefault(entry.plugin, []).append(f"{kind}:{entry.name}")
     return [

@@ -64,7 +64,7 @@ class SelectionContext:
     progress: Progress | None = None
     #: Work that several methods of one run share (FUTE's corpus and surrogate), by name.
     shared: dict[str, Any] = field(default_factory=dict)
-    #: Report sections a method adds beside its scores (FUTE: ``fute``), by name.
+    #: Report sections a method adds beside its scores, by the name in its ``report_section``.
     sections: dict[str, Any] = field(default_factory=dict)
     #: A method's own seconds, when its call also did work shared with other methods (FUTE's
     #: labels on U); without an entry the report times the whole call.
@@ -92,6 +92,10 @@ class Selector(ABC):
     #: the other prompts of the set (then an interval of one prompt's score cannot bound what
     #: editing another prompt does to it, and the gate holds it to a tolerance instead).
     relative: ClassVar[str | None] = None
+    #: The report section this method adds (``context.sections[name]``), if any: the report
+    #: always has the key (``null`` when the method did not run), and the writers show
+    #: :meth:`section_lines` of it.
+    report_section: ClassVar[str | None] = None
 
     @dataclasses.dataclass(frozen=True)
     class Options(Options):
@@ -104,6 +108,12 @@ class Selector(ABC):
     def preflight(cls, inputs: RunView) -> None:
         """Raise a :class:`promptsel.errors.PromptselError` if this method cannot run on
         ``inputs``; called before any model runs (a missing dependency, a missing split)."""
+
+    @classmethod
+    def section_lines(cls, section: Any) -> list[str]:
+        """Plain sentences on this method's report section, for the terminal and the reports
+        (none by default: the section is in the JSON report only)."""
+        return []
 
     @abstractmethod
     def score(self, table: ScoreTable, context: SelectionContext) -> np.ndarray:

@@ -4,13 +4,28 @@ fake backend). Expected values come from the fake backend's documented rule or b
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import pytest
 from scipy.special import log_softmax
 
-from promptsel import __version__
+from promptsel import (
+    Flag,
+    OptionGroup,
+    ScoringOptions,
+    Selector,
+    SelectRequest,
+    UsageError,
+    __version__,
+    hookimpl,
+    option,
+    plugins,
+)
 from promptsel.model.prompts import load_prompt_set
 from promptsel.testing import FakeBackend
 from tests.shared_data import shared_path
@@ -196,3 +211,140 @@ def test_check_no_cache_recomputes_everything(capsys, locked):
     assert warm["hits"] > 0 and warm["misses"] == 0  # lock ran it: the check reads the cache
     cold = check_json(capsys, "-d", "one.jsonl", "--no-cache")["entries"][0]["cache"]
     assert cold["hits"] == 0 and cold["misses"] == warm["hits"] and cold["enabled"] is False
+
+
+# --- options declared once: the typed request, a plugin's option group and report section -----
+
+@dataclass(frozen=True)
+class Tempo(OptionGroup):
+    """A third-party option group: a choice, and a bounded number only select and lock take."""
+
+    group_id: ClassVar[str] = "tempo"
+    owner: ClassVar[str] = "tempo"
+
+    pace: Literal["slow", "fast"] = option("slow", flag=Flag("--pace", help="How the metronome goes."))
+    beats: int = option(2, minimum=1, flag=Flag("--beats", commands=("select", "lock"), help="Beats per prompt."))
+
+
+class Metronome(Selector):
+    """Ranks prompts by their position, up or down as the group says, and reports what it read."""
+
+    selector_id = "metronome"
+    default = False
+    report_section = "metronome"
+
+    def score(self, table, context):
+        tempo = context.run.request.group(Tempo)
+        context.sections[self.report_section] = {"pace": tempo.pace, "beats": tempo.beats}
+        return np.arange(table.n_prompts, dtype=float) * (1.0 if tempo.pace == "fast" else -1.0)
+
+    @classmethod
+    def section_lines(cls, section):
+        return [f"Metronome: {section['beats']} beats, {section['pace']}."]
+
+
+class TempoPlugin:
+    @hookimpl
+    def register_option_groups(self, register):
+        register(Tempo)
+
+    @hookimpl
+    def register_selectors(self, register):
+        register(Metronome)
+
+
+@pytest.fixture
+def tempo():
+    plugins.add_plugin(TempoPlugin(), name="tempo")
+    try:
+        yield
+    finally:
+        plugins.remove_plugin("tempo")
+
+
+def test_a_plugins_option_group_becomes_flags_of_the_commands_it_names(capsys, tempo):
+    _, select_help, _ = run(capsys, "select", "--help")
+    _, embed_help, _ = run(capsys, "embed", "--help")
+    assert "--pace" in select_help and "--beats" in select_help and "PROMPTSEL_PACE" in select_help
+    assert "--pace" in embed_help and "--beats" not in embed_help  # --beats names select and lock only
+    code, _, err = run(capsys, "select", "--beats", "0")
+    assert code == 2 and "'--beats'" in err and "greater than or equal to 1" in err  # the field's minimum
+    code, _, err = run(capsys, "select", "--pace", "medium")
+    assert code == 2 and "'medium' is not one of 'slow', 'fast'" in err  # the Literal's choices
+
+
+def test_a_plugins_option_group_reaches_its_method_and_its_section_the_report(capsys, tempo, fixture_scores, tmp_path, monkeypatch):
+    md = tmp_path / "r.md"
+    code, out, err = run(capsys, "select", "--scores", str(fixture_scores), "--methods", "metronome", "--pace", "fast",
+                         "--beats", "3", "--json", "-o", str(md), "--no-progress")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["metronome"] == {"pace": "fast", "beats": 3}
+    assert report["methods"]["metronome"]["chosen"] == report["prompts"][-1]["id"]  # fast: the last prompt scores highest
+    assert "Metronome: 3 beats, fast." in err and "Metronome: 3 beats, fast." in md.read_text()
+    monkeypatch.setenv("PROMPTSEL_PACE", "fast")
+    code, out, _ = run(capsys, "select", "--scores", str(fixture_scores), "--methods", "metronome,mi", "--json", "-q")
+    assert json.loads(out)["metronome"] == {"pace": "fast", "beats": 2}  # the environment sets it; beats keeps its default
+    code, out, _ = run(capsys, "select", "--scores", str(fixture_scores), "--methods", "mi", "--json", "-q")
+    assert json.loads(out)["metronome"] is None  # a registered section is always in the report
+
+
+def test_the_lock_records_a_groups_changed_settings_and_check_reads_them_back(capsys, tempo, files, tmp_path, monkeypatch):
+    data, prompts = files
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PROMPTSEL_FAILED_EXIT_CODE", raising=False)
+    code, _, err = run(capsys, "lock", "-d", str(data), "-p", str(prompts), "-b", "fake", "-m", "metronome", "--beats", "4",
+                       "--no-progress", "-q")
+    assert code == 0, err
+    lock = json.loads(Path("promptsel.lock").read_text())
+    (entry,) = lock["entries"].values()
+    assert entry["request"]["tempo"] == {"beats": 4}  # only what differs from the defaults
+    code, _, err = run(capsys, "check", "--no-progress")
+    assert code == 0, err
+    entry["request"]["tempo"] = {"beats": 0}
+    Path("promptsel.lock").write_text(json.dumps(lock))
+    code, _, err = run(capsys, "check", "--no-progress")
+    assert code == 2 and "the lock's tempo option beats must be at least 1" in err
+
+
+@pytest.mark.parametrize(("given", "needle"), [
+    ({"metric": "f1"}, "request option metric must be one of accuracy, macro_f1, got 'f1'"),
+    ({"ndcg": "dcg"}, "request option ndcg must be one of minmax, raw, fute"),
+    ({"calibrate": "platt"}, "request option calibrate must be one of none, cc, pmi, cbm"),
+    ({"bootstrap": 5}, "request option bootstrap must be at least 10"),
+    ({"seed": 2**32}, "request option seed must be at most 4294967295"),
+    ({"scoring": ScoringOptions(), "limit": "ten"}, "request option limit must be an integer"),
+])
+def test_the_request_checks_its_typed_fields_when_made(given, needle):
+    with pytest.raises(UsageError) as exc:
+        SelectRequest(**given)
+    assert needle in exc.value.message
+
+
+def test_fute_compat_is_expanded_by_the_library_and_an_explicit_spell_on_wins():
+    from promptsel.fute.options import FuteOptions
+
+    request = SelectRequest.from_flags({"fute_compat": True, "max_new_tokens": 8}, [FuteOptions])
+    assert request.scoring == ScoringOptions(mode="first_token", aggregate="max", spell_text="chat", max_new_tokens=8)
+    assert request.group(FuteOptions).raw_similarity
+    assert SelectRequest.from_flags({"fute_compat": True, "spell_on": "raw"}, [FuteOptions]).scoring.spell_text == "template"
+    plain = SelectRequest.from_flags({"spell_on": "prompt", "scoring": "first_token", "no_cache": True}, [FuteOptions])
+    assert plain.scoring == ScoringOptions(mode="first_token", spell_text="prompt") and plain.cache is False
+    assert plain.group(FuteOptions) == FuteOptions()
+
+
+def test_help_imports_no_library_code():
+    code = (
+        "import sys\n"
+        "from promptsel.cli import main\n"
+        "for argv in (['--help'], ['select', '--help'], ['embed', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'scipy', 'sklearn', 'torch', 'jinja2')\n"
+        "               or m.startswith(('promptsel.selection', 'promptsel.gate', 'promptsel.formats.', 'promptsel.fute.method')))\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

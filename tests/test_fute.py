@@ -19,11 +19,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from promptsel.cli import main  # noqa: E402
-from promptsel.embedder import Embedder, FuteOptions  # noqa: E402
+from promptsel.embedder import Embedder  # noqa: E402
 from promptsel.errors import CapabilityError, PromptselError, UsageError  # noqa: E402
 from promptsel.fute.embeddings import cosine  # noqa: E402
+from promptsel.fute.options import FuteOptions  # noqa: E402
 from promptsel.fute.store import EmbeddingStore  # noqa: E402
-from promptsel.selection.request import SelectRequest  # noqa: E402
+from promptsel.model.request import SelectRequest  # noqa: E402
 from promptsel.selection.run import run_select  # noqa: E402
 from promptsel.surrogate import Surrogate, TaskData  # noqa: E402
 from promptsel_builtin import taskemb, tupate  # noqa: E402
@@ -364,7 +365,7 @@ def _request(world, dataset, methods, **kw):
     fute = FuteOptions(unlabeled=world["unlabeled"], unlabeled_size=20, surrogate=world["surrogate"], dte_size=30,
                        embedder_options={"tupate": {"mte_epochs": 2, "dte_epochs": 2}, "taskemb": {"mte_epochs": 1, "dte_epochs": 1}})
     return SelectRequest(dataset=dataset, prompts=world["prompts"], backend="fake", methods=methods, data_dir=world["data"],
-                         limit=10, fute=fute, **kw)
+                         limit=10, groups=(fute,), **kw)
 
 
 def test_second_dataset_reuses_every_mte_and_computes_only_its_dte(fute_world):
@@ -401,7 +402,7 @@ def test_mte_keys_change_with_what_changes_the_numbers(fute_world):
     other_seed, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"], seed=1))
     assert not keys & {e["key"] for e in other_seed["fute"]["embeddings"]}
     req = _request(fute_world, "sst2", ["fute-tupate"])
-    req.fute.embedder_options["tupate"]["prefix_len"] = 4
+    req.group(FuteOptions).embedder_options["tupate"]["prefix_len"] = 4
     other_option, _ = run_select(req)
     assert not keys & {e["key"] for e in other_option["fute"]["embeddings"]}
 
@@ -526,7 +527,7 @@ def test_an_untrained_embedding_is_reported_as_such(fute_world):
     """With lr 0 nothing moves; whether each embedding beat the constant predictor decides the
     warning, both ways."""
     req = _request(fute_world, "sst2", ["fute-tupate"])
-    req.fute.embedder_options["tupate"]["lr"] = 0.0
+    req.group(FuteOptions).embedder_options["tupate"]["lr"] = 0.0
     report, _ = run_select(req)
     diag = report["fute"]["diagnostics"]["fute-tupate"]
     assert diag["dte"]["movement"] == 0.0 and all(e["movement"] == 0.0 for e in diag["mte"].values())
@@ -550,7 +551,7 @@ def test_fute_compat_switch_reaches_the_embedder(fute_world, capsys):
     # The DTE does not depend on the LLM's scoring: only the raw comparison changes its key.
     assert keys[False] != keys[True]
     req = _request(fute_world, "sst2", ["fute-tupate"])
-    req.fute.embedder_options["tupate"]["compare"] = "raw"
+    req.group(FuteOptions).embedder_options["tupate"]["compare"] = "raw"
     report, _ = run_select(req)
     assert next(e["key"] for e in report["fute"]["embeddings"] if e["kind"] == "dte") == keys[True]
 

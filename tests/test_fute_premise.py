@@ -44,9 +44,9 @@ def test_the_simulated_prompts_behave_as_documented():
 
 @pytest.mark.parametrize("embedder_id", ["tupate"])
 def test_each_dataset_ranks_the_prompt_that_follows_its_rule_first(embedder_id):
-    from promptsel.embedder import FuteOptions
     from promptsel.fute import premise
     from promptsel.fute.method import FuteMethod
+    from promptsel.fute.options import FuteOptions
     from promptsel.plugins import registries
     from promptsel.surrogate import Surrogate
 

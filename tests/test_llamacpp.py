@@ -356,8 +356,8 @@ def _small_pass():
 def test_the_sorted_pass_gives_bit_identical_scores(default_gguf, spell_on):
     """The new order (one pass sorted by text, prefixes shared, SPELL's rows read from the label
     pass) against the old one (prompt by prompt, every sequence evaluated from scratch)."""
+    from promptsel.model.request import ScoringOptions
     from promptsel.selection.cache import Cache
-    from promptsel.selection.request import ScoringOptions
     from promptsel.selection.scoring import Scorer, build_score_table
     from promptsel_builtin.llamacpp import LlamaCppBackend
 
@@ -385,8 +385,8 @@ def test_one_at_a_time_generation_scores_the_follow_ups_as_the_batched_pass(defa
     """With ``n_parallel=1`` the reasoning is generated in the main context, one token per decode; the
     follow-up that comes next must not reuse those cells (other kernels, other numbers): its scores
     equal the batched pass's, and the prompt-by-prompt pass's from scratch."""
+    from promptsel.model.request import ScoringOptions
     from promptsel.selection.cache import Cache
-    from promptsel.selection.request import ScoringOptions
     from promptsel.selection.scoring import Scorer, build_score_table
     from promptsel_builtin.llamacpp import LlamaCppBackend
 

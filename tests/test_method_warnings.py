@@ -14,7 +14,7 @@ import pytest
 
 from promptsel import hookimpl, plugins
 from promptsel.errors import PromptselError
-from promptsel.fute.method import SECTION, FuteMethod
+from promptsel.fute.method import FuteMethod
 from promptsel.fute.warnings import not_learned_warnings
 from promptsel.model.scoretable import ScoreTable
 from promptsel.selection import recommend
@@ -122,7 +122,7 @@ def test_fute_not_learned_from_diagnostics():
 
 
 def test_fute_warns_through_the_hook_for_its_own_method_only():
-    sections = {SECTION: {"diagnostics": {"fute-taskemb": {"dte": {"learned": True}, "mte": {}}, "fute-tupate": DIAGNOSTICS}}}
+    sections = {FuteMethod.report_section: {"diagnostics": {"fute-taskemb": {"dte": {"learned": True}, "mte": {}}, "fute-tupate": DIAGNOSTICS}}}
     (w,) = FuteMethod.report_warnings(sections, "fute-tupate")
     assert w["code"] == "fute_not_learned" and w["method"] == "fute-tupate" and w["message"].startswith("fute-tupate: ")
     assert FuteMethod.report_warnings(sections, "fute-taskemb") == []

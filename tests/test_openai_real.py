@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptsel.selection.request import SelectRequest
+from promptsel.model.request import SelectRequest
 from promptsel.selection.run import run_select
 from tests.shared_data import shared_path
 

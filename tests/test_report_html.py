@@ -53,7 +53,7 @@ def fixture_report(n_prompts: int = 13, labels: bool = True) -> dict:
 def _report_from(arrays, n_prompts, labels):
     import tempfile
 
-    from promptsel.selection.request import SelectRequest
+    from promptsel.model.request import SelectRequest
     from promptsel.selection.run import run_select
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,11 +94,13 @@ def test_user_text_is_escaped(labelled_report):
     report["warnings"].append({"code": EVIL, "severity": "warning", "message": EVIL})
     report["methods"][EVIL] = report["methods"].pop("mi")
     report["prompt_stats"][EVIL] = report["prompt_stats"].pop(first)
-    report["fute_map"] = {"method": EVIL, "points": [{"id": EVIL, "x": 0.0, "y": 1.0, "kind": "prompt"},
-                                                     {"id": "sst2", "x": 1.0, "y": 0.0, "kind": "dataset"}]}
+    # A method's own report section (FUTE's): its lines quote the corpus and surrogate names.
+    report["fute"] = {"embeddings": [{"kind": "mte", "status": "computed", "seconds": 1.0}],
+                      "unlabeled": {"name": EVIL, "size": 3, "sources": ["a"]}, "surrogate": {"name": EVIL}}
     page = to_html(report)
     assert "<script" not in page and "<b>" not in page
-    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;") >= 6
+    assert "Method notes" in page
+    assert page.count("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&lt;b&gt;") >= 7
 
 
 def test_robust_to_older_and_partial_reports():

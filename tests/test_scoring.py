@@ -7,8 +7,8 @@ from scipy.special import logsumexp
 from promptsel.model.data import Dataset
 from promptsel.model.progress import Progress
 from promptsel.model.prompts import load_prompt_set
+from promptsel.model.request import ScoringOptions
 from promptsel.selection.cache import Cache
-from promptsel.selection.request import ScoringOptions
 from promptsel.selection.scoring import Scorer, build_score_table
 from promptsel.testing import FakeBackend
 

@@ -2,8 +2,10 @@
 
 The CLI checks every ``-o`` path against this table before any work starts (an unknown suffix
 or a folder that cannot be written is a usage error then, not after a long run) and writes
-through it. Writers are named by dotted path and imported when used, so ``promptsel --help``
-stays fast. A new format is one row here and one function.
+through it; ``--json`` writes the command's ``.json`` format to stdout (:func:`print_json`).
+Writers are named by dotted path and imported when used, so ``promptsel --help`` stays fast. A
+new format is one row here and one function. What the command line prints besides is in
+:mod:`.terminal` (tables, progress) and :mod:`.messages` (one-line messages, plain listings).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +25,11 @@ from ..errors import UsageError
 class Format:
     suffix: str
     description: str
-    #: ``module:function``; the function takes the command's result and returns the file's text.
+    #: ``module:function``; the function takes the command's result and returns the file's text
+    #: (the map's draws the PNG to the path itself: ``plot`` calls it with its settings).
     writer: str
+    #: ``-o`` may name a file of this format; ``False``: stdout only (``--json``).
+    file: bool = True
 
     def render(self, result: Any) -> str:
         module, _, name = self.writer.partition(":")
@@ -31,24 +37,33 @@ class Format:
 
 
 #: command -> suffix -> format. ``what`` names the output in error messages.
+_JSON = "promptsel.formats:to_json"
 FORMATS: dict[str, dict[str, Format]] = {
     "select": {
-        ".json": Format(".json", "the JSON report", "promptsel.formats:report_json"),
+        ".json": Format(".json", "the JSON report", _JSON),
         ".md": Format(".md", "a Markdown report", "promptsel.formats.markdown:select_report"),
         ".html": Format(".html", "a self-contained HTML report", "promptsel.formats.html:to_html"),
     },
     "check": {
         ".md": Format(".md", "a pull-request comment", "promptsel.formats.markdown:check_result"),
-        ".json": Format(".json", "the findings as JSON", "promptsel.formats:check_json"),
+        ".json": Format(".json", "the findings as JSON", _JSON),
         ".xml": Format(".xml", "JUnit XML", "promptsel.formats.junit:check_result"),
     },
+    "plot": {
+        ".png": Format(".png", "the map of task embeddings", "promptsel.formats.plot:plot_embeddings"),
+        ".json": Format(".json", "a summary of the map", _JSON, file=False),
+    },
+    "embed": {".json": Format(".json", "the record of embeddings", _JSON, file=False)},
+    "validate": {".json": Format(".json", "the probe's result", _JSON, file=False)},
+    "plugins": {".json": Format(".json", "the loaded plugins", _JSON, file=False)},
+    "cache": {".json": Format(".json", "what the cache holds", _JSON, file=False)},
 }
-WHAT = {"select": "a report", "check": "the check"}
+WHAT = {"select": "a report", "check": "the check", "plot": "the map"}
 
 
 def format_for(command: str, path: Path, as_suffix: str | None = None) -> Format:
     """The format of ``path`` by its suffix (or ``as_suffix``, for a flag such as ``--junit``)."""
-    table = FORMATS[command]
+    table = {suffix: f for suffix, f in FORMATS[command].items() if f.file}
     found = table.get(as_suffix or path.suffix.lower())
     if found is None:
         names = list(table)
@@ -84,9 +99,12 @@ def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -
     path.write_text(text, encoding="utf-8")
 
 
-def report_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2) + "\n"
+def print_json(command: str, result: Any) -> None:
+    """``--json``: the command's JSON format on stdout (machine output; people's goes to stderr)."""
+    sys.stdout.write(FORMATS[command][".json"].render(result))
 
 
-def check_json(result: Any) -> str:
-    return json.dumps(result.as_dict(), indent=2) + "\n"
+def to_json(result: Any) -> str:
+    """A result as indented JSON: a dict or list as it is, anything else by its ``as_dict()``."""
+    data = result if isinstance(result, (dict, list)) else result.as_dict()
+    return json.dumps(data, indent=2) + "\n"

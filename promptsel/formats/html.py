@@ -5,10 +5,8 @@ offline, and can be attached to a CI run. Every piece of user text (prompt ids, 
 dataset and model names, messages) goes through ``html.escape``: it is data, never markup.
 
 Reads the report dict (``promptsel.report`` plus the fields of ``promptsel.selection.recommend``) and is
-robust to any of them missing, so an older report still renders what it has. Optional block:
-``report["fute_map"] = {"method": str, "projection": str, "points": [{"id": str, "x": float,
-"y": float, "kind": "prompt" | "dataset", "performance": float | None}]}``, FUTE's embeddings in
-two dimensions (where they come from is the pipeline's choice); without it the map is omitted.
+robust to any of them missing, so an older report still renders what it has. The methods' own
+report sections appear as the lines each method makes of its section.
 """
 
 from __future__ import annotations
@@ -85,7 +83,7 @@ def to_html(report: Mapping[str, Any]) -> str:
         _prompt_table(report),
         _method_table(report),
         _agreement(report),
-        _fute_map(report.get("fute_map")),
+        _sections(report),
         _footer(report),
         "</main></body></html>",
     ]
@@ -349,32 +347,14 @@ def _agreement(report: Mapping[str, Any]) -> str:
             "(green: agree, red: opposite, –: a constant method).</p>" + grid(data["spearman"], True) + "</section>")
 
 
-def _fute_map(data: Mapping[str, Any] | None, width: int = 640, height: int = 420) -> str:
-    """Optional: FUTE's embeddings in 2-D (``report["fute_map"]``)."""
-    points = [p for p in (data or {}).get("points") or [] if p.get("x") is not None and p.get("y") is not None]
-    if not points:
+def _sections(report: Mapping[str, Any]) -> str:
+    """What the methods' own report sections say (a FUTE method's embeddings, for one)."""
+    from .summary import section_lines
+
+    lines = section_lines(report)
+    if not lines:
         return ""
-    xs, ys = [float(p["x"]) for p in points], [float(p["y"]) for p in points]
-    pad, label_room = 30, 150  # room on the right for the last labels
-
-    def scale(v: float, lo: float, hi: float, size: int, extra: int = 0) -> float:
-        return pad + (v - lo) / (hi - lo) * (size - 2 * pad - extra) if hi > lo else size / 2
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" aria-label="FUTE map" '
-           'font-family="system-ui, sans-serif" font-size="11"><rect width="100%" height="100%" fill="#fff"/>']
-    for p in points:
-        cx = scale(float(p["x"]), min(xs), max(xs), width, label_room)
-        cy = height - scale(float(p["y"]), min(ys), max(ys), height)
-        is_data = p.get("kind") == "dataset"
-        tip = f"{p.get('id')}" + (f": {p['performance']:.3f}" if isinstance(p.get("performance"), (int, float)) else "")
-        shape = (f'<rect x="{cx - 6:.1f}" y="{cy - 6:.1f}" width="12" height="12" fill="#c0392b">' if is_data
-                 else f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="{OTHER}">')
-        out.append(shape + f"<title>{esc(tip)}</title>" + ("</rect>" if is_data else "</circle>"))
-        out.append(f'<text x="{cx + 8:.1f}" y="{cy + 4:.1f}" fill="#1d232b">{esc(p.get("id"))}</text>')
-    out.append("</svg>")
-    caption = (f"{esc((data or {}).get('method') or 'FUTE')} task embeddings, "
-               f"{esc((data or {}).get('projection') or '2-D projection')}: circles are prompts (MTE), squares the dataset (DTE).")
-    return f'<section class="card" id="fute-map"><h2>FUTE map</h2><p class="meta">{caption}</p>{"".join(out)}</section>'
+    return '<section class="card" id="methods-notes"><h2>Method notes</h2>' + "".join(f"<p>{esc(line)}</p>" for line in lines) + "</section>"
 
 
 def _footer(report: Mapping[str, Any]) -> str:

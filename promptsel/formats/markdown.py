@@ -15,7 +15,7 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
-from .summary import recommendation_lines, warning_lines
+from .summary import recommendation_lines, section_lines, warning_lines
 from .tables import method_table, prompt_table
 
 
@@ -65,6 +65,9 @@ def select_report(report: dict[str, Any]) -> str:
             f"Oracle: {report['oracle']['chosen']} ({_fmt(report['oracle']['performance'])}). "
             f"Random ranking: expected NDCG {_fmt(report['random']['ndcg'])}, expected performance {_fmt(report['random']['performance'])}.",
         ]
+    sections = section_lines(report)
+    if sections:
+        lines += ["", *(_cell(line) for line in sections)]
     return "\n".join(lines) + "\n"
 
 

@@ -61,3 +61,12 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
 def warning_lines(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(severity, code, message) of every warning, in report order."""
     return [(w.get("severity", "warning"), w.get("code", ""), w.get("message", "")) for w in report.get("warnings") or []]
+
+
+def section_lines(report: Mapping[str, Any]) -> list[str]:
+    """What the methods' own report sections say, in each method's words
+    (``Selector.section_lines``), for every section the report holds."""
+    from ..plugins import report_sections
+
+    return [line for name, method in report_sections().items() if report.get(name)
+            for line in method.section_lines(report[name])]

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from ..model.progress import Plan
 from ..model.progress import Progress as ProgressProtocol
+from .summary import section_lines
 
 
 class RichProgress(ProgressProtocol):
@@ -203,21 +204,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         summary.add_row("[dim]oracle[/dim]", escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
         summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
     console.print(summary)
-    if report.get("fute"):
-        console.print(escape(fute_summary(report["fute"])), highlight=False)
-
-
-def fute_summary(fute: dict[str, Any]) -> str:
-    """One line on where FUTE's embeddings came from and what they cost."""
-    counts: dict[tuple[str, str], int] = {}
-    seconds = 0.0
-    for e in fute["embeddings"]:
-        counts[e["kind"], e["status"]] = counts.get((e["kind"], e["status"]), 0) + 1
-        seconds += e["seconds"]
-    parts = [f"{n} {kind.upper()}{'s' if n != 1 else ''} {status}" for (kind, status), n in sorted(counts.items())]
-    u = fute.get("unlabeled")
-    where = f"; U: {u['name']}, {u['size']} texts from {len(u['sources'])} sources" if u else ""
-    return f"FUTE: {', '.join(parts)} ({seconds:.1f} s training){where}; surrogate {fute['surrogate']['name']}"
+    for line in section_lines(report):
+        console.print(escape(line), highlight=False)
 
 
 def print_embeddings(result: dict[str, Any], console: Console) -> None:

@@ -8,12 +8,13 @@ from typing import Any
 from ..errors import UsageError
 from ..model.progress import Progress
 from ..model.prompts import PromptSet
+from ..model.request import SelectRequest
 from ..plugins import registries
 from ..selection.inputs import Inputs, resolve_dataset_spec
 from ..selection.report import SCHEMA_VERSION
-from ..selection.request import SelectRequest
 from .embeddings import Fute, check_backend, check_dataset
 from .method import check_training_installed
+from .options import FuteOptions
 from .store import EmbeddingStore
 
 
@@ -22,7 +23,8 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
     """The MTEs of every prompt (unless ``dte_only``) and the DTE of every dataset, per embedder."""
     regs = registries()
     classes = [regs.embedders.get(name) for name in embedders] if embedders else [e.target for e in regs.embedders]
-    instances = [cls(**req.fute.embedder_options_for(cls)) for cls in classes]
+    options = req.group(FuteOptions)
+    instances = [cls(**options.embedder_options_for(cls)) for cls in classes]
     inputs = Inputs(req, progress, backend=not dte_only, dataset=False)
     if inputs.prompt_set is None and not dte_only:
         raise UsageError("embed needs --prompts for the model task embeddings (or --dte-only).")
@@ -41,7 +43,7 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
     with inputs:
         for spec in specs:
             fute = Fute(prompt_set=inputs.prompt_set or PromptSet(Path("-"), "-", []), spec=spec, scorer=inputs.scorer,
-                        scoring=req.scoring, options=req.fute, store=store, seed=req.seed, data_dir=req.data_dir,
+                        scoring=req.scoring, options=options, store=store, seed=req.seed, data_dir=req.data_dir,
                         progress=inputs.progress)
             for embedder in instances:
                 fute.dte(embedder)

@@ -22,18 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
+from ..embedder import Embedder
 from ..errors import CapabilityError, DataError, UsageError
 from ..model.data import Dataset, DatasetSpec, load_named
 from ..plugins import registries
 from ..selection.cache import make_key
+from .options import FUTE_PREFIX, FuteOptions
 from .store import EmbeddingStore
 from .unlabeled import Corpus, load_corpus, task_exclusions
 
 if TYPE_CHECKING:
     from ..model.progress import Progress
     from ..model.prompts import PromptSet
-    from ..selection.request import ScoringOptions
+    from ..model.request import ScoringOptions
     from ..selection.scoring import Scorer
     from ..selector import RunView
     from ..surrogate import Surrogate, TaskData
@@ -120,7 +121,7 @@ class Fute:
         req = inputs.request
         assert inputs.prompt_set is not None and inputs.spec is not None
         return cls(prompt_set=inputs.prompt_set, spec=inputs.spec, scorer=inputs.scorer, scoring=req.scoring,
-                   options=req.fute, store=EmbeddingStore(enabled=req.cache), seed=req.seed, data_dir=req.data_dir,
+                   options=req.group(FuteOptions), store=EmbeddingStore(enabled=req.cache), seed=req.seed, data_dir=req.data_dir,
                    progress=inputs.progress)
 
     def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,

@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from ..backend import CONTINUATION_LOGPROBS
-from ..embedder import FUTE_PREFIX, Embedder, FuteOptions
+from ..embedder import Embedder
 from ..errors import CapabilityError
 from ..selector import SelectionContext, Selector
+from .options import FUTE_PREFIX, FuteOptions
 
 if TYPE_CHECKING:
     from ..model.scoretable import ScoreTable
     from ..selection.inputs import Inputs
 
-#: The report section the FUTE methods of a run share (the corpus U, the surrogate, diagnostics).
-SECTION = "fute"
 #: What training a surrogate needs, and the extra that installs it.
 TRAINING_MODULES = ("torch", "transformers")
 HF_EXTRA = "pip install 'promptsel[hf]'"
@@ -50,6 +49,8 @@ class FuteMethod(Selector):
     #: split), so resampling them cannot move its choice. Its real variation (seeds, U, training)
     #: would need retraining and is not estimated.
     bootstrap = "FUTE scores a prompt from its task embedding, not from the evaluation examples"
+    #: Where its embeddings came from and what they cost (:meth:`Fute.report`).
+    report_section = "fute"
 
     @classmethod
     def for_embedder(cls, embedder: type[Embedder]) -> type[FuteMethod]:
@@ -69,7 +70,7 @@ class FuteMethod(Selector):
         if inputs.request.scores is not None:
             raise CapabilityError(f"{cls.selector_id} needs a backend to label the unlabeled corpus; it cannot run from --scores.",
                                   hint="Leave FUTE methods out of --methods, or run with --dataset and --prompts.")
-        cls.make_embedder(inputs.request.fute)  # bad embedder options fail now
+        cls.make_embedder(inputs.request.group(FuteOptions))  # bad embedder options fail now
         check_dataset(inputs.spec)
         check_training_installed(cls.selector_id)
 
@@ -83,7 +84,7 @@ class FuteMethod(Selector):
             fute = context.shared["fute"] = Fute.for_inputs(context.run)
         embedder = self.make_embedder(fute.options)
         values = fute.score(embedder)
-        context.sections[SECTION] = fute.report()
+        context.sections[self.report_section] = fute.report()
         # Its own time is its embeddings'; labelling U is shared with the other FUTE methods.
         context.seconds[self.selector_id] = sum(r["seconds"] for r in fute.records if r["embedder"] == embedder.embedder_id)
         return values
@@ -93,5 +94,18 @@ class FuteMethod(Selector):
         """``fute_not_learned`` when one of this method's task embeddings did not learn."""
         from .warnings import not_learned_warnings
 
-        diagnostics = (sections.get(SECTION) or {}).get("diagnostics") or {}
+        diagnostics = (sections.get(cls.report_section) or {}).get("diagnostics") or {}
         return not_learned_warnings(diagnostics.get(method_id), method_id)
+
+    @classmethod
+    def section_lines(cls, section: dict[str, Any]) -> list[str]:
+        """One line on where FUTE's embeddings came from and what they cost."""
+        counts: dict[tuple[str, str], int] = {}
+        seconds = 0.0
+        for e in section["embeddings"]:
+            counts[e["kind"], e["status"]] = counts.get((e["kind"], e["status"]), 0) + 1
+            seconds += e["seconds"]
+        parts = [f"{n} {kind.upper()}{'s' if n != 1 else ''} {status}" for (kind, status), n in sorted(counts.items())]
+        u = section.get("unlabeled")
+        where = f"; U: {u['name']}, {u['size']} texts from {len(u['sources'])} sources" if u else ""
+        return [f"FUTE: {', '.join(parts)} ({seconds:.1f} s training){where}; surrogate {section['surrogate']['name']}"]

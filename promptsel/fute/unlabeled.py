@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from ..assets.packages import VADER_SDIST, RegistryArchive, cache_dir, fetch
-from ..embedder import FuteOptions
 from ..errors import DataError, UsageError
 from ..model.data import data_dir as resolve_data_dir
 from ..model.data import read_jsonl, read_jsonl_lines, read_table_lines, truncate
+from .options import FuteOptions
 
 DEFAULT_SIZE = FuteOptions().unlabeled_size
 #: Characters per segment. The paper truncates at ~511 T5 tokens (about 2,000 characters);

@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from ..embedder import FuteOptions
 from ..errors import UsageError
 from ..model.progress import Progress
 from ..model.prompts import Prompt, PromptSet
+from ..model.request import ScoringOptions, SelectRequest
 from ..model.scoretable import ScoreTable
 from ..model.stats import LEVEL, RESAMPLES
+from ..plugins import option_groups
 from ..selection.inputs import Inputs, resolve_dataset_spec
 from ..selection.record import redact_url_credentials
-from ..selection.request import ScoringOptions, SelectRequest
 from ..selection.run import select
 from ..selector import SelectionContext, Selector
 from .bootstrap import bootstrap_intervals
@@ -76,7 +76,7 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
         "backend": req.backend,
         "model": req.model,
         # A URL's credentials never go into a file that is committed: pass them at check time.
-        "model_args": {k: redact_url_credentials(v) if isinstance(v, str) else v for k, v in req.model_args.items()},
+        "model_args": {k: redact_url_credentials(v) if isinstance(v, str) else v for k, v in req.backend_args.items()},
         "metric": req.metric,
         "max_chars": req.max_chars,
         "scoring": req.scoring.as_dict(),
@@ -87,8 +87,9 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
     # Recorded only when set, so a lock without them reads as it always did.
     if req.method_options:
         record["method_options"] = {m: dict(o) for m, o in req.method_options.items()}
-    if req.fute.changed():
-        record["fute"] = req.fute.changed()
+    for group in req.groups:  # each option group under its id, as the user changed it
+        if group.changed():
+            record[group.group_id] = group.changed()
     if req.calibrate != "none":
         record["calibrate"] = req.calibrate
     return record
@@ -103,6 +104,8 @@ def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | 
     if resolve_dataset_spec(dataset) is None:
         dataset = str(lock_dir / dataset)
     try:
+        groups = tuple(group.parse(record[group.group_id], owner=f"the lock's {group.group_id}")
+                       for group in option_groups() if group.group_id in record)
         return SelectRequest(
             dataset=dataset, prompts=lock_dir / record["prompts"], split=record.get("split"), limit=record.get("limit"),
             seed=record["seed"], methods=list(record["methods"]), backend=record["backend"],
@@ -111,7 +114,7 @@ def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | 
             max_chars=record.get("max_chars"), scoring=ScoringOptions.parse(record["scoring"], owner="the lock's scoring"),
             fields=dict(record["fields"]), label_field=record["label_field"], classes=record.get("classes"),
             method_options=dict(record.get("method_options", {})), calibrate=record.get("calibrate", "none"),
-            fute=FuteOptions.parse(record.get("fute", {}), owner="the lock's fute"), data_dir=data_dir, cache=cache,
+            groups=groups, data_dir=data_dir, cache=cache,
         )
     except UsageError as exc:  # a hand-edited request: an unknown or mistyped option
         raise LockFileError(f"The lock's request for {record['prompts']} is not valid: {exc.message}",

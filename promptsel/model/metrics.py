@@ -15,14 +15,17 @@ listed first in the prompt file wins.
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 from sklearn.metrics import f1_score
 
 from ..errors import UsageError
+from .request import Metric, NdcgVariant
 
-METRICS = ("accuracy", "macro_f1")
-NDCG_VARIANTS = ("minmax", "raw", "fute")
+METRICS: tuple[str, ...] = typing.get_args(Metric)
+NDCG_VARIANTS: tuple[str, ...] = typing.get_args(NdcgVariant)
 
 
 def tie_key(scores: np.ndarray) -> np.ndarray:

@@ -32,15 +32,17 @@ argmax, hence accuracy, is the same under both.
 from __future__ import annotations
 
 import copy
+import typing
 from collections.abc import Sequence
 
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
 from ..errors import UsageError
+from ..model.request import Calibration
 from ..model.scoretable import ScoreTable
 
-CALIBRATIONS = ("none", "cc", "pmi", "cbm")
+CALIBRATIONS: tuple[str, ...] = typing.get_args(Calibration)
 #: Zhao et al.'s content-free strings, in the order UPS scores them.
 CONTENT_FREE = ("N/A", "", "[MASK]")
 #: Which content-free strings each calibration needs (``cbm`` and ``none`` need none).

@@ -18,11 +18,11 @@ from ..errors import BackendError, CapabilityError, PromptselError, UsageError
 from ..model.data import LOCAL_SUFFIXES, Dataset, DatasetSpec, load_local, load_named
 from ..model.progress import Progress
 from ..model.prompts import PromptSet, load_prompt_set
+from ..model.request import SelectRequest
 from ..model.scoretable import ScoreTable
 from ..plugins import registries
 from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
 from .cache import Cache
-from .request import SelectRequest
 from .scoring import Scorer
 
 #: ScoreTable array -> the backend capability that computes it.
@@ -176,11 +176,9 @@ class Inputs:
         return names
 
     def _check_calibration(self) -> None:
-        from .calibration import CALIBRATIONS, REFERENCES
+        from .calibration import REFERENCES
 
-        kind = self.request.calibrate
-        if kind not in CALIBRATIONS:
-            raise UsageError(f"Unknown calibration {kind!r}.", hint=f"Use one of: {', '.join(CALIBRATIONS)}.")
+        kind = self.request.calibrate  # one of the request's choices: it checked that when it was made
         if REFERENCES[kind] and self.request.scores is not None:
             raise UsageError(f"--calibrate {kind} scores content-free inputs through the model; a scores file has no model.",
                              hint="Use --calibrate cbm (it needs only the scores) or none.")
@@ -227,7 +225,7 @@ class Inputs:
             return self
         req = self.request
         started = time.perf_counter()
-        self.backend = make_backend(req.backend, req.model, req.model_args)
+        self.backend = make_backend(req.backend, req.model, req.backend_args)
         try:  # a server may give less than its class promises: ask before the long run
             runtime = frozenset(self.backend.runtime_capabilities())
             self.runtime_capabilities = runtime

@@ -18,13 +18,14 @@ from ..backend import Backend
 from ..errors import PromptselError
 from ..model.data import Dataset
 from ..model.progress import Progress
+from ..model.request import SelectRequest
 from ..model.scoretable import ScoreTable
+from ..plugins import report_sections
 from ..selector import SelectionContext
 from ..version import __version__
 from .inputs import Inputs
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
-from .request import SelectRequest
 from .samples import write_samples
 from .scoring import build_score_table
 
@@ -46,7 +47,7 @@ class MethodScores:
 
     scores: dict[str, np.ndarray]
     seconds: dict[str, float]
-    #: Report sections the methods added (FUTE's ``fute``).
+    #: Report sections the methods added, by name (``Selector.report_section``).
     sections: dict[str, Any]
 
 
@@ -205,7 +206,8 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         "seed": req.seed,
         "scoring": None if scorer is None else req.scoring.as_dict(),
         **evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg),
-        "fute": methods.sections.get("fute"),
+        # Every registered method's section, null when it did not run: the report keeps its keys.
+        **{name: methods.sections.get(name) for name in report_sections()},
         "timings": timings(inputs, methods),
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
                                                 "invalid": scorer.cache.invalid},

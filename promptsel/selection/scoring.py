@@ -25,9 +25,9 @@ from ..errors import UsageError
 from ..model.data import Dataset
 from ..model.progress import GENERATED_TOKEN_COST, Meter, Plan, Progress
 from ..model.prompts import Prompt, PromptSet
+from ..model.request import ScoringOptions
 from ..model.scoretable import ScoreTable
 from .cache import Cache, finite_numbers, make_key
-from .request import ScoringOptions
 
 #: What a cached value of each kind must look like to be used.
 _VALID: dict[str, Callable[[Any, Any], bool]] = {
