@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 from ..errors import UsageError
+from ..files import atomic_open
 
 
 @dataclass
@@ -81,7 +82,7 @@ class ScoreTable:
             arrays["prompt_nll"] = self.prompt_nll
         if self.labels is not None:
             arrays["labels"] = self.labels
-        with open(path, "wb") as fh:
+        with atomic_open(path) as fh:  # a run stopped while saving leaves no half-written file
             np.savez_compressed(fh, **arrays)
 
     @classmethod
