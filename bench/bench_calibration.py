@@ -11,7 +11,7 @@ Two parts:
 
 Per calibration: mean and best prompt accuracy, and per rule (each baseline and ``consensus``)
 the accuracy of its choice (tie-expected), its rate against the best calibrated prompt, and NDCG
-(min-max relevance). Usage: ``python bench/bench_calibration.py --fixture [--datasets sst2,cb
+(min-max relevance). Usage: ``python -m bench.bench_calibration --fixture [--datasets sst2,cb
 --limit 50] [--write]``.
 """
 
@@ -27,8 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import results_md
-from shared_dir import shared_path
+
+from bench.lib import results_md
+from bench.lib.shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 RULES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell", "consensus")
@@ -167,7 +168,7 @@ def main() -> None:
     if not results:
         sys.exit("error: nothing to measure; pass --fixture and/or --datasets.")
     # Folders and files of this machine are shown by name only (no local paths in RESULTS.md).
-    command = "python bench/bench_calibration.py " + " ".join(Path(a).name if os.sep in a else a for a in sys.argv[1:])
+    command = "python -m bench.bench_calibration " + " ".join(Path(a).name if os.sep in a else a for a in sys.argv[1:])
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join([
         f"### {when}, {platform.machine()}, {os.cpu_count()} cores",
@@ -180,9 +181,7 @@ def main() -> None:
         markdown(results),
         "",
     ])
-    print(body)
-    if args.write:
-        results_md.append(body)
+    results_md.publish(body, args.write)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ NDCG (min-max relevance, ties averaged), then their means, and each rule's mean 
 over the eight settings. On the fixture, also the rule's choice stability: the share of
 bootstrap resamples of the inputs in which the rule, rerun, picks the prompt it picks on all.
 
-Usage: ``python bench/bench_consensus.py [--stability-resamples 200] [--calibrations none,cbm]
-[--tables DIR] [--write]`` (``--tables``: the datasets as ``bench_calibration.py --save-tables``
+Usage: ``python -m bench.bench_consensus [--stability-resamples 200] [--calibrations none,cbm]
+[--tables DIR] [--write]`` (``--tables``: the datasets as ``python -m bench.bench_calibration --save-tables``
 scored them, which also allows the ``cc`` and ``pmi`` calibrations).
 """
 
@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import results_md
-from shared_dir import shared_path
+
+from bench.lib import results_md
+from bench.lib.shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SINGLES = ("mi", "globale", "locale", "zps-log", "zps-prob", "zps-vote", "spell")
@@ -117,7 +118,7 @@ def table_setting(table, resamples: int) -> tuple[dict, dict[str, float]]:
 
 
 def saved_tables(folder: Path, calibration: str):
-    """The tables ``bench_calibration.py --save-tables`` wrote, calibrated."""
+    """The tables ``python -m bench.bench_calibration --save-tables`` wrote, calibrated."""
     from promptsel.model.scoretable import ScoreTable
     from promptsel.selection.calibration import CONTENT_FREE, REFERENCES, calibrate
 
@@ -202,7 +203,7 @@ def main() -> None:
     ap.add_argument("--calibrations", default="none",
                     help="comma-separated: none and cbm (fixture and tables), cc and pmi (tables only)")
     ap.add_argument("--tables", type=Path,
-                    help="folder of tables from bench_calibration.py --save-tables: the six datasets as scored "
+                    help="folder of tables from python -m bench.bench_calibration --save-tables: the six datasets as scored "
                          "there, instead of the scores saved in quality_reports.json")
     ap.add_argument("--write", action="store_true", help="append the section to bench/RESULTS.md")
     args = ap.parse_args()
@@ -223,10 +224,10 @@ def main() -> None:
             stability = {}
         sections += [f"Calibration `{calibration}`:", "", table_md(settings, stability), ""]
     # Folders of this machine are shown by name only (no local paths in RESULTS.md).
-    command = "python bench/bench_consensus.py " + " ".join(
+    command = "python -m bench.bench_consensus " + " ".join(
         Path(a).name if os.sep in a else a for a in sys.argv[1:] if a != "--write") + " --write"
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    source = ("the datasets scored by `bench/bench_calibration.py --save-tables` (SmolLM2-135M, 50 examples, 13 "
+    source = ("the datasets scored by `python -m bench.bench_calibration --save-tables` (SmolLM2-135M, 50 examples, 13 "
               "prompts)") if args.tables else "the six others = `bench/quality_reports.json` (SmolLM2-135M, 50 examples, 13 prompts)"
     body = "\n".join([
         f"### {when}, {platform.machine()}",
@@ -243,9 +244,7 @@ def main() -> None:
         "",
         *sections,
     ])
-    print(body)
-    if args.write:
-        results_md.append(body)
+    results_md.publish(body, args.write)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ time, in the main context) and the batched settings given (default 16, the backe
 reasoning text, the two class log-probs of the follow-up turn and the final label (their argmax)
 against the one-at-a-time run.
 
-Usage: ``python bench/bench_cot_batch.py [--limit 30] [--parallel 16,5] [--data-dir DIR] [--write]``;
+Usage: ``python -m bench.bench_cot_batch [--limit 30] [--parallel 16,5] [--data-dir DIR] [--write]``;
 ``--write`` appends the table to bench/RESULTS.md.
 """
 
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.lib import results_md
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -36,7 +38,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import llama_cpp
-    from bench_speed import publish
 
     from promptsel.model.prompts import load_prompt_set
     from promptsel.model.request import ScoringOptions, SelectRequest
@@ -78,7 +79,7 @@ def main() -> None:
         f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
         f"llama-cpp-python {llama_cpp.__version__}",
         "",
-        f"Command: `{shlex.join(['python', 'bench/bench_cot_batch.py', *(a if not Path(a).is_absolute() else 'DIR' for a in sys.argv[1:])])}`; "
+        f"Command: `{shlex.join(['python', '-m', 'bench.bench_cot_batch', *(a if not Path(a).is_absolute() else 'DIR' for a in sys.argv[1:])])}`; "
         f"the {len(cot.prompts)} CoT prompts of prompts/sa.toml x {n_in} Rotten Tomatoes inputs "
         f"({dataset.split}, seeded sample), default model, greedy, {options.max_new_tokens} new tokens at most, "
         "no cache; each batched run against one-at-a-time decoding (`-M n_parallel=1`).",
@@ -99,7 +100,7 @@ def main() -> None:
                      f"| {float(np.abs(a - b).max()):.2e} | {agree}/{a.shape[0] * a.shape[1]} "
                      f"| {got['seconds']:.0f} s / {alone['seconds']:.0f} s |")
     lines.append("")
-    publish(lines, args)
+    results_md.publish("\n".join(lines), args.write)
 
 
 if __name__ == "__main__":

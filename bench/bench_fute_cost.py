@@ -7,7 +7,7 @@ fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark re
    the number of MTEs is the number of prompts, each paid once per model and task);
 2. seconds per DTE at train sizes 150 and 300 and 500 (paid once per dataset);
 3. determinism: the same MTE computed twice is bit-identical;
-4. the premise margin (promptsel.fute.premise, the same code as tests/test_fute_premise.py): two
+4. the premise margin (bench/lib/premise.py, the same code as tests/test_fute_premise.py): two
    DTEs over the same SST-2 sentences (gold sentiment; "more than 20 words") against four
    simulated prompts on U (a sentiment lexicon, the length rule, a constant, coin flips).
    margin = the agreeing prompt's similarity minus the best other prompt's, per DTE; both
@@ -15,7 +15,7 @@ fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark re
    ``--settings`` it is measured for each embedder setting given (the table behind the
    defaults), with the seconds it took and whether each DTE learned.
 
-Usage: ``python bench/bench_fute_cost.py [--surrogates minilm,smollm2] [--write]``;
+Usage: ``python -m bench.bench_fute_cost [--surrogates minilm,smollm2] [--write]``;
 ``--premise-only --embedders tupate --settings "lr=0.005,batch_size=16;lr=0.02,batch_size=8"``.
 """
 
@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import results_md
-from shared_dir import shared_path
+
+from bench.lib import results_md
+from bench.lib.shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +46,7 @@ def parse_settings(text: str) -> list[dict[str, str]]:
 
 def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str, str]], data: Path,
                  u_size: int, dte_size: int) -> list[tuple]:
-    from promptsel.fute import premise
+    from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
     from promptsel.plugins import registries
@@ -87,7 +88,7 @@ def main() -> None:
     args = ap.parse_args()
     data = shared_path("data")
 
-    from promptsel.fute import premise
+    from bench.lib import premise
     from promptsel.fute.embeddings import split_heldout
     from promptsel.fute.unlabeled import load_corpus, task_exclusions
     from promptsel.model.data import load_named
@@ -134,7 +135,7 @@ def main() -> None:
             rows.append((surrogate.name, "(load)", "first load of the surrogate", load, 0, ""))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"### {stamp}, {platform.machine()}, {os.cpu_count()} cores", "",
-             f"Command: `python bench/bench_fute_cost.py {shlex.join(sys.argv[1:])}`", ""]
+             f"Command: `python -m bench.bench_fute_cost {shlex.join(sys.argv[1:])}`", ""]
     if rows:
         lines += ["| surrogate | embedder | what | seconds | dimensions | bit-identical rerun |", "|---|---|---|---|---|---|"]
         lines += [f"| {s} | {e} | {w} | {sec:.1f} | {dim or ''} | {same} |" for s, e, w, sec, dim, same in rows]
@@ -145,9 +146,7 @@ def main() -> None:
               "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {s} | {e} | {w} | {m1:+.3f} | {m2:+.3f} | {ok} | {ep} | {sec:.0f} |" for s, e, w, m1, m2, ok, ep, sec in margins]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        results_md.append(text)
+    results_md.publish(text, args.write)
 
 
 if __name__ == "__main__":

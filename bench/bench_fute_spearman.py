@@ -4,7 +4,7 @@ correlation, the same for the raw comparison of the very same embeddings (``--fu
 and the true accuracies' on the small eval sample. Before issue 10 it was 1.000 between SST-2,
 RT and IMDB: the DTE changed nothing.
 
-Usage: ``python bench/bench_fute_spearman.py [--unlabeled-size 200] [--dte-size 500] [--limit 20]``
+Usage: ``python -m bench.bench_fute_spearman [--unlabeled-size 200] [--dte-size 500] [--limit 20]``
 (data from ``PROMPTSEL_SHARED`` or ``../shared``; everything goes through the user's cache and
 embedding store, so a rerun costs nothing).
 """
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from shared_dir import shared_path
+
+from bench.lib.shared_dir import shared_path
 
 ROOT = Path(__file__).resolve().parents[1]
 

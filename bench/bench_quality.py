@@ -9,14 +9,14 @@ task: a method whose ranking does not move when the dataset changes (correlation
 be telling datasets apart. FUTE's cost is recorded per embedding: each MTE, each DTE, and
 whether the second dataset of a task reused the first one's MTEs. ``--save-tables DIR`` keeps
 each dataset's ScoreTable, so calibrations and label-free rules can be compared on them later
-without the model (``bench/bench_consensus.py --tables DIR``).
+without the model (``python -m bench.bench_consensus --tables DIR``).
 
 Data comes from the shared data directory (``PROMPTSEL_SHARED`` or ``../shared`` beside the
 repository; never copied into the project). ANLI-R3 has no train split offline: its DTE trains
 on the validation split while the test split is evaluated. WANLI has no test split offline and
 is left out.
 
-Usage: ``python bench/bench_quality.py [--limit N] [--unlabeled-size N] [--datasets a,b] [--write]``.
+Usage: ``python -m bench.bench_quality [--limit N] [--unlabeled-size N] [--datasets a,b] [--write]``.
 Everything goes through the user's result cache and embedding store, so an interrupted run
 resumes, and a rerun costs only what changed.
 """
@@ -28,46 +28,11 @@ import json
 import os
 import platform
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import results_md
-from shared_dir import shared_path
-
-ROOT = Path(__file__).resolve().parents[1]
-#: dataset -> (prompt set, task category); IMDB reviews are cut to --imdb-chars characters.
-DATASETS = {
-    "sst2": ("sa.toml", "sentiment"),
-    "rotten_tomatoes": ("sa.toml", "sentiment"),
-    "imdb": ("sa.toml", "sentiment"),
-    "cb": ("nli.toml", "nli"),
-    "anli_r3": ("nli.toml", "nli"),
-    "rte": ("rte.toml", "nli"),
-}
-
-
-def shared_data() -> Path:
-    return shared_path("data")
-
-
-def request(name: str, args: argparse.Namespace, data: Path, **fields):
-    """The benchmark's request for one dataset: its prompt set, the seeded sample of ``--limit``
-    examples, IMDB cut to ``--imdb-chars``; ``fields`` add to it or replace."""
-    from promptsel.model.request import SelectRequest
-
-    prompts, _ = DATASETS[name]
-    return SelectRequest(dataset=name, prompts=ROOT / "prompts" / prompts, limit=args.limit, seed=args.seed,
-                         data_dir=str(data), max_chars=args.imdb_chars if name == "imdb" else None, **fields)
-
-
-def timed_select(req) -> dict:
-    from promptsel.selection.run import run_select
-
-    began = time.perf_counter()
-    report, _ = run_select(req)
-    report["bench_wall_seconds"] = time.perf_counter() - began
-    return report
+from bench.lib import results_md
+from bench.lib.quality import DATASETS, fmt, request, shared_data, spearman, timed_select
 
 
 def run_one(name: str, args: argparse.Namespace, data: Path) -> dict:
@@ -89,14 +54,6 @@ def rows_for(name: str, report: dict) -> list[dict]:
             "seconds": report["timings"]["methods"].get(method),
         })
     return out
-
-
-def spearman(a: list[float], b: list[float]) -> float | None:
-    from scipy.stats import spearmanr
-
-    if len(set(a)) < 2 or len(set(b)) < 2:
-        return None
-    return float(spearmanr(a, b).statistic)
 
 
 def correlation_lines(reports: dict[str, dict]) -> list[str]:
@@ -183,10 +140,6 @@ def interval_lines(reports: dict[str, dict], tables: Path, resamples: int) -> li
 def mean(rows: list[dict], key: str) -> float | None:
     values = [r[key] for r in rows if r[key] is not None]
     return sum(values) / len(values) if values else None
-
-
-def fmt(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
 
 
 def markdown(reports: dict[str, dict], args: argparse.Namespace, command: str) -> str:
@@ -283,11 +236,9 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(reports, indent=1))
     # no paths of this machine in RESULTS.md
-    command = "python bench/bench_quality.py " + " ".join("DIR" if os.path.isabs(a) else a for a in sys.argv[1:])
+    command = "python -m bench.bench_quality " + " ".join("DIR" if os.path.isabs(a) else a for a in sys.argv[1:])
     text = markdown(reports, args, command)
-    print(text)
-    if args.write:
-        results_md.append(text)
+    results_md.publish(text, args.write)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ are the targets):
    worktree, or ``--old-tree DIR``, a checkout of it), one after the other in the same run and
    the same Python environment, each with an empty cache directory: wall and CPU time, peak RSS,
    the tokens llama.cpp evaluated against the tokens of the sequences asked for
-   (bench/counting.py), the machine load around each run, and whether each method chose the same
+   (bench/lib/counting.py), the machine load around each run, and whether each method chose the same
    prompt (target: under 10 minutes; the same choices wherever a method's definition did not
    change).
 
-Usage: ``python bench/bench_speed.py [--limit N] [--data-dir DIR] [--quickstart-limit N]
+Usage: ``python -m bench.bench_speed [--limit N] [--data-dir DIR] [--quickstart-limit N]
 [--quickstart-args "--spell-on prompt"] [--old-rev REV | --old-tree DIR | --no-old] [--only-quickstart] [--write]``; ``--write`` appends
 the result tables to bench/RESULTS.md.
 """
@@ -40,7 +40,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import results_md
+from bench.lib import results_md
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def main() -> None:
     header = (f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores, "
               f"llama-cpp-python {llama_cpp.__version__}")
     if args.only_quickstart:
-        return publish([header, "", *quickstart(args)], args)
+        return results_md.publish("\n".join([header, "", *quickstart(args)]), args.write)
 
     from promptsel.assets.models import default_model_path
     from promptsel.model.prompts import load_prompt_set
@@ -155,7 +155,7 @@ def main() -> None:
     lines = [
         header,
         "",
-        f"Command: `python bench/bench_speed.py --limit {args.limit}"
+        f"Command: `python -m bench.bench_speed --limit {args.limit}"
         + (f" --data-dir {args.data_dir}" if args.data_dir else "") + f" --repeats {args.repeats}`;"
         f" data: {dataset.source.split(':')[0]} rotten_tomatoes {dataset.split}, {len(dataset.examples)} examples; best of {args.repeats}.",
         "",
@@ -174,14 +174,7 @@ def main() -> None:
         f"| peak RSS of `promptsel select` (13 prompts incl. CoT, all methods, {args.limit} examples, {quick_s:.0f} s) | {peak_mb:.0f} MB | ≤ 1500 MB |",
         "",
     ]
-    publish(lines + quickstart(args), args)
-
-
-def publish(lines: list[str], args: argparse.Namespace) -> None:
-    text = "\n".join(lines)
-    print(text)
-    if args.write:
-        results_md.append(text)
+    results_md.publish("\n".join(lines + quickstart(args)), args.write)
 
 
 # --- 6. the README quick start, end to end, against an older commit ------------------------------------
@@ -208,7 +201,7 @@ def busy_seconds() -> float | None:
 
 
 def run_quickstart(name: str, tree: Path, argv: list[str], work: Path, cpu: int | None = None) -> dict:
-    """One cold quick start of the code in ``tree`` through bench/counting.py, in this Python
+    """One cold quick start of the code in ``tree`` through bench/lib/counting.py, in this Python
     (pinned to CPU ``cpu`` if given)."""
     shim = work / f"path-{name}"  # promptsel and promptsel_builtin of that tree, ahead of any install
     shim.mkdir()
@@ -220,7 +213,7 @@ def run_quickstart(name: str, tree: Path, argv: list[str], work: Path, cpu: int 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTSEL_")}
     env.update(PYTHONPATH=str(shim), PROMPTSEL_CACHE_DIR=str(cache), PROMPTSEL_COUNTS=str(counts),
                PROMPTSEL_ASSETS_DIR=os.environ["PROMPTSEL_ASSETS_DIR"])  # the fetched archives, not their contents
-    cmd = [sys.executable, str(ROOT / "bench" / "counting.py"), *argv, "--json", "--save-scores", str(scores)]
+    cmd = [sys.executable, str(ROOT / "bench" / "lib" / "counting.py"), *argv, "--json", "--save-scores", str(scores)]
     print(f"quick start, {name}: {shlex.join(argv)} (stderr in {work / (name + '.stderr')})", file=sys.stderr, flush=True)
     load, busy = os.getloadavg(), busy_seconds()
     began = time.perf_counter()
@@ -291,7 +284,7 @@ def quickstart(args: argparse.Namespace) -> list[str]:
              for a in argv]
     command = [a if not Path(a).is_absolute() else "DIR" for a in sys.argv[1:]]  # no paths of this machine
     lines = [
-        f"Command: `python bench/bench_speed.py {shlex.join(command)}`.",
+        f"Command: `python -m bench.bench_speed {shlex.join(command)}`.",
         "",
         f"End to end, the README quick start: `promptsel {shlex.join(shown)}`, cold (an empty cache directory each), "
         + ("both at the same time, each pinned to one CPU of its own (one llama.cpp thread each), "

@@ -9,7 +9,7 @@ correlation of SPELL's prompt scores between every two datasets. ``raw`` is the 
 ``prompt`` reads the template's tokens from the label-scoring pass (after the system turn and the
 chat header), so it needs no pass of its own.
 
-Usage: ``python bench/bench_spell_on.py [--datasets a,b] [--limit N] [--write]``.
+Usage: ``python -m bench.bench_spell_on [--datasets a,b] [--limit N] [--write]``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-import results_md
-from bench_quality import DATASETS, fmt, request, shared_data, spearman, timed_select
+from bench.lib import results_md
+from bench.lib.quality import DATASETS, fmt, request, shared_data, spearman, timed_select
 
 TEXTS = {"raw": "template", "prompt": "prompt"}
 
@@ -47,7 +47,7 @@ def main() -> None:
     data = shared_data()
     reports = {(n, t): run(n, t, args, data) for n in names for t in TEXTS}
 
-    command = "python bench/bench_spell_on.py " + " ".join("DIR" if os.path.isabs(a) else a for a in sys.argv[1:])
+    command = "python -m bench.bench_spell_on " + " ".join("DIR" if os.path.isabs(a) else a for a in sys.argv[1:])
     lines = [f"### {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {os.cpu_count()} cores", "",
              f"Command: `{command.strip()}`", "",
              "| dataset | SPELL on | chosen | performance | rate | NDCG | Spearman with accuracy | oracle | seconds |",
@@ -77,9 +77,7 @@ def main() -> None:
         ids = [i for i in sr if i in sp]
         lines.append(f"| {n} | {fmt(spearman([sr[i] for i in ids], [sp[i] for i in ids]))} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    if args.write:
-        results_md.append(text)
+    results_md.publish(text, args.write)
 
 
 def scores(report: dict) -> dict[str, float]:

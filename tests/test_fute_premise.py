@@ -2,7 +2,7 @@
 
 U is the shared unlabeled pool; the datasets are SST-2 train sentences labelled two ways (gold
 sentiment, and "more than 20 words"); the DTEs and MTEs are trained as FUTE trains them, with
-held-out slices and early stopping (promptsel.fute.premise). The simulated prompts' behaviour on
+held-out slices and early stopping (bench/lib/premise.py). The simulated prompts' behaviour on
 U is known, so the expected ranking does not come from the code: under each DTE the prompt that
 follows that dataset's rule must rank first, so the two DTEs rank the prompts differently.
 
@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1800)]
 def test_the_simulated_prompts_behave_as_documented():
     """The premise rests on these: the lexicon prompt agrees with SST-2's gold sentiment (well
     above chance); the length rule is unrelated to it and balanced enough on both texts."""
-    from promptsel.fute.premise import datasets, is_long, valence
+    from bench.lib.premise import datasets, is_long, valence
     from promptsel.fute.unlabeled import load_corpus, task_exclusions
 
     data = shared_path("data")
@@ -44,7 +44,7 @@ def test_the_simulated_prompts_behave_as_documented():
 
 @pytest.mark.parametrize("embedder_id", ["tupate"])
 def test_each_dataset_ranks_the_prompt_that_follows_its_rule_first(embedder_id):
-    from promptsel.fute import premise
+    from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
     from promptsel.plugins import registries

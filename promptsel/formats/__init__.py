@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,7 @@ def check_writable(paths: list[Path], what: str = "a file") -> None:
 
 def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -> None:
     text = format_for(command, path, as_suffix).render(result)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomic_write(path, text)  # a run stopped while writing leaves the old report whole
 
 
 def print_json(command: str, result: Any) -> None:

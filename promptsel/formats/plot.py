@@ -7,6 +7,9 @@ and its own projection; they are never projected together.
 
 matplotlib is an optional dependency (``pip install 'promptsel[plot]'``) and is imported only
 when a map is drawn. Drawing uses the Agg canvas directly, never pyplot's global state.
+
+This module draws; which entries make which panel is ``map_panels.py``, and the projection to
+two axes ``projection.py`` (both without matplotlib).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ from __future__ import annotations
 import math
 import textwrap
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import PromptselError, UsageError
+from ..errors import PromptselError
+from ..files import atomic_open
 from ..fute.store import StoredEmbedding
+from .map_panels import Panel, filter_entries, group_panels, kind_of, model_of, task_of
+from .projection import check_projection, project, tsne_perplexity
 
-PROJECTIONS = ("pca", "tsne")
+#: What the command line and the tests import from here.
+__all__ = ["filter_entries", "plot_embeddings", "project"]
 
 # Okabe-Ito: distinguishable under the common colour-vision deficiencies. The two bundled tasks
 # have fixed colours, so a task looks the same in every panel and in every map.
@@ -34,95 +41,6 @@ UNKNOWN_TASK_COLOUR = "#999999"
 MODEL_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 MTE_SIZE = 30  # marker areas, in points squared
 DTE_SIZE = 320
-
-
-def filter_entries(
-    entries: Iterable[StoredEmbedding],
-    *,
-    embedder: str | None = None,
-    task: str | None = None,
-    model: str | None = None,
-    dataset: str | None = None,
-) -> list[StoredEmbedding]:
-    """The entries that match every given filter (``None`` leaves that field unfiltered).
-
-    Names match exactly. ``model`` selects MTEs and keeps every DTE, since a DTE does not depend
-    on the LLM. ``dataset`` selects DTEs; an MTE belongs to no dataset, so it is kept when its
-    task is the task of one of the selected DTEs (the prompts that could be ranked for it).
-    """
-    kept = [
-        e
-        for e in entries
-        if (embedder is None or e.meta.get("embedder") == embedder)
-        and (task is None or _task(e) == task)
-        and (model is None or e.meta.get("kind") != "mte" or e.meta.get("model") == model)
-    ]
-    if dataset is None:
-        return kept
-    dtes = [e for e in kept if e.meta.get("kind") == "dte" and e.meta.get("dataset") == dataset]
-    tasks = {_task(e) for e in dtes}
-    return [e for e in kept if e.meta.get("kind") == "mte" and _task(e) in tasks] + dtes
-
-
-def project(
-    vectors: np.ndarray, projection: str = "pca", seed: int = 0
-) -> tuple[np.ndarray, tuple[float, float] | None]:
-    """2-D coordinates of the rows of ``vectors``, and the share of variance each axis explains.
-
-    ``"pca"`` is exact and deterministic: each component's sign is fixed so that its largest
-    loading is positive, which does not depend on the order of the rows. ``explained`` is
-    ``(0.0, 0.0)`` when there is no variance (one point, or identical points). ``"tsne"`` returns
-    ``explained=None``; it needs at least 4 points and falls back to PCA (with a warning) below
-    that. The rows are projected as given; the map normalises them first.
-    """
-    if projection not in PROJECTIONS:
-        raise UsageError(
-            f"Unknown projection '{projection}'. Choose one of: {', '.join(PROJECTIONS)}."
-        )
-    x = np.asarray(vectors, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"project() needs a 2-D array of row vectors, got shape {x.shape}")
-    n = x.shape[0]
-    if projection == "tsne":
-        if n >= 4:
-            return _tsne(x, seed), None
-        warnings.warn(f"t-SNE needs at least 4 points, got {n}; using PCA instead.", stacklevel=2)
-    return _pca(x)
-
-
-def _pca(x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    coords = np.zeros((x.shape[0], 2))
-    if x.shape[0] < 2:
-        return coords, (0.0, 0.0)
-    centred = x - x.mean(axis=0)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    total = float(np.sum(s**2))
-    if total <= 1e-24 * max(1.0, float(np.sum(x**2))):
-        return coords, (0.0, 0.0)
-    k = min(2, len(s))
-    components = vt[:k]
-    # The sign of a singular vector is arbitrary; pin it so the map never flips between runs.
-    largest = np.argmax(np.abs(components), axis=1)
-    components = components * np.sign(components[np.arange(k), largest])[:, None]
-    coords[:, :k] = centred @ components.T
-    explained = np.zeros(2)
-    explained[:k] = s[:k] ** 2 / total
-    return coords, (float(explained[0]), float(explained[1]))
-
-
-def tsne_perplexity(n: int) -> int:
-    return min(30, max(2, (n - 1) // 3))
-
-
-def _tsne(x: np.ndarray, seed: int) -> np.ndarray:
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
-    tsne = TSNE(n_components=2, init="pca", random_state=seed, perplexity=tsne_perplexity(len(x)))
-    # One thread: a map has hundreds of points, and OpenMP threads competing with other work on
-    # the machine made Barnes-Hut ~20x slower in a measurement (30 s instead of 1.6 s).
-    with threadpool_limits(limits=1, user_api="openmp"):
-        return np.asarray(tsne.fit_transform(x), dtype=np.float64)
 
 
 def plot_embeddings(
@@ -140,11 +58,8 @@ def plot_embeddings(
     labelled with their dataset. Returns ``{"path", "panels", "tasks", "models"}``, where each
     panel is ``{"embedder", "surrogate", "mtes", "dtes", "projection", "explained"}``.
     """
-    if projection not in PROJECTIONS:
-        raise UsageError(
-            f"Unknown projection '{projection}'. Choose one of: {', '.join(PROJECTIONS)}."
-        )
-    panels = _panels(list(entries))
+    check_projection(projection)
+    panels = group_panels(list(entries))
     if not panels:
         raise PromptselError(
             "No task embeddings to plot: run `promptsel embed` or "
@@ -159,8 +74,8 @@ def plot_embeddings(
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    tasks = sorted({_task(e) for p in panels for e in p.entries}, key=_task_order)
-    models = sorted({_model(e) for p in panels for e in p.entries if _kind(e) == "mte"})
+    tasks = sorted({task_of(e) for p in panels for e in p.entries}, key=_task_order)
+    models = sorted({model_of(e) for p in panels for e in p.entries if kind_of(e) == "mte"})
     colours = _task_colours(tasks)
     markers = {m: MODEL_MARKERS[i % len(MODEL_MARKERS)] for i, m in enumerate(models)}
 
@@ -205,28 +120,9 @@ def plot_embeddings(
             summary["labels_hidden"] = _place_labels(ax, labels, renderer)
             summary_panels.append(summary)
         out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=150, facecolor="white")
+        with atomic_open(out) as fh:  # the format follows the suffix, as it would for a path
+            fig.savefig(fh, format=out.suffix[1:].lower() or None, dpi=150, facecolor="white")
     return {"path": str(out), "panels": summary_panels, "tasks": tasks, "models": models}
-
-
-class _Panel:
-    def __init__(self, embedder: str, surrogate: str, entries: list[StoredEmbedding]) -> None:
-        self.embedder = embedder
-        self.surrogate = surrogate
-        self.entries = entries
-
-
-def _kind(e: StoredEmbedding) -> str:
-    return str(e.meta.get("kind", ""))
-
-
-def _task(e: StoredEmbedding) -> str:
-    return str(e.meta.get("task") or "")
-
-
-def _model(e: StoredEmbedding) -> str:
-    return str(e.meta.get("model") or "?")
 
 
 def _task_order(task: str) -> tuple[int, str]:
@@ -252,55 +148,8 @@ def _task_colours(tasks: Sequence[str]) -> dict[str, str]:
     return colours
 
 
-def _panels(entries: list[StoredEmbedding]) -> list[_Panel]:
-    """Group by space, keeping the vectors of each group's most common length."""
-    groups: dict[tuple[str, str], list[StoredEmbedding]] = defaultdict(list)
-    unusable: Counter[str] = Counter()
-    for e in entries:
-        vector = np.asarray(e.vector, dtype=np.float64)
-        if _kind(e) not in ("mte", "dte"):
-            unusable["of unknown kind"] += 1
-        elif (
-            vector.ndim != 1
-            or vector.size == 0
-            or not np.all(np.isfinite(vector))
-            or not np.any(vector)
-        ):
-            unusable["empty, zero or not finite"] += 1
-        else:
-            space = (str(e.meta.get("embedder") or "?"), str(e.meta.get("surrogate") or "?"))
-            groups[space].append(e)
-    for why, count in unusable.items():
-        warnings.warn(f"Left {count} embedding(s) out of the map: {why}.", stacklevel=3)
-    panels = []
-    for (embedder, surrogate), group in sorted(groups.items()):
-        lengths = Counter(len(e.vector) for e in group)
-        length = max(lengths, key=lambda n: (lengths[n], n))
-        kept = [e for e in group if len(e.vector) == length]
-        if len(kept) < len(group):
-            others = ", ".join(str(n) for n in sorted(lengths) if n != length)
-            warnings.warn(
-                f"Left {len(group) - len(kept)} {embedder} on {surrogate} embedding(s) out of the map: "
-                f"their length ({others}) differs from the other {len(kept)} ({length}). "
-                "They were probably made by another version of the embedder; recompute them.",
-                stacklevel=3,
-            )
-        kept.sort(
-            key=lambda e: (
-                _kind(e),
-                _task(e),
-                _model(e),
-                str(e.meta.get("prompt", "")),
-                str(e.meta.get("dataset", "")),
-                e.key,
-            )
-        )
-        panels.append(_Panel(embedder, surrogate, kept))
-    return panels
-
-
 def _draw_panel(
-    ax, panel: _Panel, projection: str, seed: int, colours, markers
+    ax, panel: Panel, projection: str, seed: int, colours, markers
 ) -> tuple[dict[str, Any], list[_Label]]:
     """Draw one panel's points and axes; return its summary and the labels still to place."""
     vectors = np.stack([np.asarray(e.vector, dtype=np.float64) for e in panel.entries])
@@ -316,13 +165,13 @@ def _draw_panel(
             f"got {len(vectors)}; this panel uses PCA.",
             stacklevel=3,
         )
-    is_mte = np.array([_kind(e) == "mte" for e in panel.entries])
+    is_mte = np.array([kind_of(e) == "mte" for e in panel.entries])
     n_mte = int(is_mte.sum())
 
     by_style: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, e in enumerate(panel.entries):
         if is_mte[i]:
-            by_style[(_task(e), _model(e))].append(i)
+            by_style[(task_of(e), model_of(e))].append(i)
     for (task, model), idx in by_style.items():
         ax.scatter(
             coords[idx, 0],
@@ -341,7 +190,7 @@ def _draw_panel(
             [coords[i, 0]],
             [coords[i, 1]],
             s=DTE_SIZE,
-            c=colours[_task(panel.entries[i])],
+            c=colours[task_of(panel.entries[i])],
             marker="*",
             edgecolors="black",
             linewidths=1.1,
@@ -507,12 +356,12 @@ def _place_labels(ax, labels: list[_Label], renderer) -> int:
     return hidden
 
 
-def _dataset_label(e: StoredEmbedding, panel: _Panel) -> str:
+def _dataset_label(e: StoredEmbedding, panel: Panel) -> str:
     name = str(e.meta.get("dataset") or "?")
     same = [
         d
         for d in panel.entries
-        if _kind(d) == "dte" and d.meta.get("dataset") == e.meta.get("dataset")
+        if kind_of(d) == "dte" and d.meta.get("dataset") == e.meta.get("dataset")
     ]
     split = e.meta.get("split")
     return f"{name} ({split})" if len(same) > 1 and split else name

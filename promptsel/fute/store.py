@@ -10,10 +10,7 @@ read is treated as absent (and recomputed), never trusted.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..assets.packages import cache_dir
+from ..files import atomic_open
 
 
 @dataclass(frozen=True)
@@ -64,15 +62,8 @@ class EmbeddingStore:
         if not self.enabled:
             self._memory[key] = entry
             return entry
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".partial", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, vector=entry.vector, meta=np.array(json.dumps(entry.meta, sort_keys=True)))
-            os.replace(tmp, self.path(key))  # atomic: readers see no entry or a whole one
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with atomic_open(self.path(key)) as fh:  # readers see no entry or a whole one
+            np.savez(fh, vector=entry.vector, meta=np.array(json.dumps(entry.meta, sort_keys=True)))
         return entry
 
     def entries(self) -> Iterator[StoredEmbedding]:

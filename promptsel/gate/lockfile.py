@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
+from ..files import atomic_write
 
 LOCK_VERSION = 1
 SIGNIFICANT_DIGITS = 6
@@ -84,15 +83,7 @@ def _dump(value: Any, level: int) -> str:
 
 def write_lock(path: Path, lock: dict[str, Any]) -> None:
     """Write atomically: an interrupted write never leaves half a lock in the repository."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(dumps(lock))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, dumps(lock))
 
 
 #: The fields ``check`` reads, with their JSON types: a hand edit or a bad merge that breaks one

@@ -8,9 +8,7 @@ spec has one. Examples are plain dicts of the spec's fields plus ``label`` (a cl
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -19,11 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, UsageError
+from ..files import TABLE_SUFFIXES, read_jsonl_lines, read_table
 
 if TYPE_CHECKING:
     import numpy as np
 
-LOCAL_SUFFIXES = (".jsonl", ".csv", ".tsv")
+#: The files ``--dataset`` takes as a local dataset.
+LOCAL_SUFFIXES = TABLE_SUFFIXES
 
 
 @dataclass(frozen=True)
@@ -167,54 +167,6 @@ def data_dir(explicit: str | Path | None = None) -> Path | None:
     return Path(value) if value else None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [row for _, row in read_jsonl_lines(path)]
-
-
-def read_jsonl_lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; any other line is a DataError naming it."""
-    rows = []
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason} at byte {exc.start + 1}).",
-                                hint="Save the file as UTF-8.") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-                raise DataError(f"{path}:{lineno}: not valid JSON ({msg}).", hint="Each line must be one JSON object.") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: a JSON {type(row).__name__}, not an object.",
-                                hint='Each line must be one JSON object, e.g. {"text": "...", "label": "..."}.')
-            rows.append((lineno, row))
-    return rows
-
-
-def read_table_lines(path: Path, delimiter: str) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, row) for every row of a CSV/TSV file with a header; a file that is not
-    UTF-8, or a row the csv module cannot read, is a DataError naming the line."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        lineno = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{lineno}: not UTF-8 text ({exc.reason}).", hint="Save the file as UTF-8.") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows = []
-    try:
-        for row in reader:
-            rows.append((reader.line_num, row))
-    except csv.Error as exc:
-        hint = "Use a .jsonl file for texts this long." if "field larger" in str(exc) else "Check the quoting on that line."
-        raise DataError(f"{path}:{reader.line_num + 1}: cannot read this {path.suffix[1:]} row ({exc}).", hint=hint) from None
-    return rows
-
-
 def check_text(value: Any, where: str) -> None:
     """A template field's value: text (or a number), never null or a structure."""
     if value is None or isinstance(value, (dict, list)):
@@ -332,13 +284,9 @@ def load_local(
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Data file not found: {path}.", hint="Check the path given to --dataset.")
-    suffix = path.suffix.lower()
-    if suffix not in LOCAL_SUFFIXES:
+    if path.suffix.lower() not in LOCAL_SUFFIXES:
         raise UsageError(f"Unsupported data file {path}: use one of {', '.join(LOCAL_SUFFIXES)}.")
-    if suffix == ".jsonl":
-        rows = read_jsonl_lines(path)
-    else:
-        rows = read_table_lines(path, "\t" if suffix == ".tsv" else ",")
+    rows = read_table(path)
     if not rows:
         raise DataError(f"Data file {path} is empty.", hint="It needs a header (csv/tsv) and at least one example.")
     if classes is not None:

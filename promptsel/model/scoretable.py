@@ -14,6 +14,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 from ..errors import UsageError
+from ..files import atomic_open
 
 #: The table's arrays by name: what a selector may need of a table (``Selector.needs``), as
 #: opposed to a backend capability. A method that needs only these is a function of the table.
@@ -87,7 +88,7 @@ class ScoreTable:
             arrays["prompt_nll"] = self.prompt_nll
         if self.labels is not None:
             arrays["labels"] = self.labels
-        with open(path, "wb") as fh:
+        with atomic_open(path) as fh:  # a run stopped while saving leaves no half-written file
             np.savez_compressed(fh, **arrays)
 
     @classmethod

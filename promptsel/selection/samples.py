@@ -8,11 +8,10 @@ prompt the predicted ``class`` and the class ``probs``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..files import atomic_write
 from ..model.data import Dataset
 from ..model.scoretable import ScoreTable
 
@@ -34,13 +33,4 @@ def sample_lines(table: ScoreTable, dataset: Dataset | None) -> list[dict[str, A
 
 def write_samples(path: Path, table: ScoreTable, dataset: Dataset | None) -> None:
     """Write atomically: an interrupted run never leaves half a log that looks whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in sample_lines(table, dataset):
-                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in sample_lines(table, dataset)))

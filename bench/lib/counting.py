@@ -1,11 +1,14 @@
 """Run the ``promptsel`` command line with the llamacpp backend's work counted.
 
-``python bench/counting.py select ...`` is ``promptsel select ...``, plus a JSON file (the path in
+``python bench/lib/counting.py select ...`` is ``promptsel select ...``, plus a JSON file (the path in
 ``PROMPTSEL_COUNTS``) with the tokens of the sequences asked for (``requested``: every label
 prompt, SPELL text and CoT prompt, as if evaluated alone) and the tokens llama.cpp evaluated
 (``evaluated``: after prefix reuse, generation steps included), and the process's peak RSS. It
 wraps methods that this promptsel and older ones share, so bench_speed.py counts the previous
 commit's code the same way.
+
+It is run by its path, not with ``-m``: bench_speed runs it with only the tree under test on
+``PYTHONPATH`` (an older commit's ``promptsel``), so it imports nothing from ``bench``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+RESULTS = Path(__file__).resolve().parents[1] / "RESULTS.md"
 
 
 def append(text: str) -> None:
@@ -12,3 +12,10 @@ def append(text: str) -> None:
     benchmark's heading by hand, with a reading of it)."""
     with open(RESULTS, "a", encoding="utf-8") as fh:
         fh.write("\n" + text.lstrip("\n"))
+
+
+def publish(text: str, write: bool) -> None:
+    """Print a benchmark's section, and with ``--write`` (``write``) add it to RESULTS.md too."""
+    print(text)
+    if write:
+        append(text)

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/gpu_vllm.py --model PATH_TO_HF_MODEL_DIR [--dataset rotten_tomatoes]
+    python -m bench.bench_gpu_vllm --model PATH_TO_HF_MODEL_DIR [--dataset rotten_tomatoes]
         [--data-dir ../shared/data] [--prompts prompts/sa.toml] [--limit 50] [--dtype bfloat16]
         [--vllm-arg KEY=VALUE ...] [--out DIR]
 

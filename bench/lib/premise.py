@@ -18,7 +18,8 @@ is known:
 
 Under each DTE the agreeing prompt should rank first; the *margin* is its score minus the best
 other prompt's. ``tests/test_fute_premise.py`` asserts it, ``bench/bench_fute_cost.py``
-measures it against cost.
+measures it against cost. An experiment about the method, not part of it: it lives here, beside
+its users, and is no part of the installed package.
 """
 
 from __future__ import annotations
@@ -33,15 +34,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..assets.packages import VADER_SDIST, fetch
-from ..model.data import Dataset, load_named
-from ..plugins import registries
-from .embeddings import cosine, diagnosis, dte_task, mte_task
-from .unlabeled import load_corpus, task_exclusions
+from promptsel.assets.packages import VADER_SDIST, fetch
+from promptsel.fute.embeddings import cosine, diagnosis, dte_task, mte_task
+from promptsel.fute.unlabeled import load_corpus, task_exclusions
+from promptsel.model.data import Dataset, load_named
+from promptsel.plugins import registries
 
 if TYPE_CHECKING:
-    from ..embedder import Embedder
-    from ..surrogate import Surrogate
+    from promptsel.embedder import Embedder
+    from promptsel.surrogate import Surrogate
 
 LONG_WORDS = 20
 #: The premise test's size, small enough for CI on two CPU cores (a few minutes per embedder):
