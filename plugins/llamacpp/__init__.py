@@ -1,6 +1,7 @@
 """The ``llamacpp`` backend: any GGUF model through llama-cpp-python, in process.
 
-The backend is composed of one layer per concern, each on top of the one before:
+``LlamaCppBackend`` is composed of one class per concern; the first four are layers, each built
+on the one before it, and the chat template stands on the engine alone:
 
 * :mod:`.engine`: loading and closing the model, its tokens (``ids(text)``), what fits;
 * :mod:`.prefix`: the main context's KV cache, reused for the prefix a sequence shares with the last;
@@ -9,7 +10,8 @@ The backend is composed of one layer per concern, each on top of the one before:
 * :mod:`.chat`: chat prompts in the GGUF's own template.
 
 :mod:`.numerics` says how decodes are cut so that every number is the same whatever was scored
-before, in whichever order, alone or in a batch.
+before, in whichever order, alone or in a batch; :mod:`.greedy` decodes one prompt greedily, the
+same way in the main context and in a stream.
 """
 
 from __future__ import annotations
