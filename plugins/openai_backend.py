@@ -65,7 +65,7 @@ from .openai_http import (
     secrets_of,
 )
 
-#: Public names, with those of the HTTP side that this module has always offered.
+#: Public names, the HTTP side's among them (they were defined here before openai_http.py).
 __all__ = ["CHAT_MARK", "EchoError", "EndpointMissing", "NoPromptLogprobs", "OpenAIBackend", "first_token_score",
            "redact_url", "retry_after", "secrets_of"]
 
