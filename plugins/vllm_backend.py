@@ -49,7 +49,7 @@ from promptsel import (
     option,
 )
 
-from .hf import HFTokens, directory_fingerprint
+from .hf_checkpoint import HFTokens, directory_fingerprint
 
 
 def _typed(value: Any) -> Any:

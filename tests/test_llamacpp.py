@@ -43,11 +43,11 @@ def chat_prompts(backend) -> list[str]:
 
 
 def test_chunks_never_leave_a_single_token():
-    from promptsel_builtin.llamacpp import _chunks
+    from promptsel_builtin.llamacpp.numerics import chunks
 
     for n in range(1, 40):
         for size in (3, 8, 16, 512):
-            pieces = _chunks(n, size)
+            pieces = chunks(n, size)
             assert pieces[0][0] == 0 and pieces[-1][1] == n
             assert all(a < b and b - a <= size for a, b in pieces)
             assert all(b == c for (_, b), (c, _) in itertools.pairwise(pieces))
