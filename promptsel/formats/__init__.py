@@ -3,14 +3,14 @@
 The CLI checks every ``-o`` path against this table before any work starts (an unknown suffix
 or a folder that cannot be written is a usage error then, not after a long run) and writes
 through it; ``--json`` writes the command's ``.json`` format to stdout (:func:`print_json`).
-Writers are named by dotted path and imported when used, so ``promptsel --help`` stays fast. A
-new format is one row here and one function. What the command line prints besides is in
+Writers are named ``module:function`` within this package and imported when used (the imports
+are written out in :meth:`Format.render`, so the architecture check sees them), which keeps
+``promptsel --help`` fast. A new format is one row here and one function. What the command line prints besides is in
 :mod:`.terminal` (tables, progress) and :mod:`.messages` (one-line messages, plain listings).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -26,32 +26,36 @@ from ..files import atomic_write
 class Format:
     suffix: str
     description: str
-    #: ``module:function``; the function takes the command's result and returns the file's text
-    #: (the map's draws the PNG to the path itself: ``plot`` calls it with its settings).
+    #: ``module:function`` in this package (``:function`` for this module); the function takes the
+    #: command's result and returns the file's text (the map's draws the PNG to the path itself:
+    #: ``plot`` calls it with its settings).
     writer: str
     #: ``-o`` may name a file of this format; ``False``: stdout only (``--json``).
     file: bool = True
 
     def render(self, result: Any) -> str:
+        from . import html, junit, markdown, plot
+
+        modules = {"": sys.modules[__name__], "html": html, "junit": junit, "markdown": markdown, "plot": plot}
         module, _, name = self.writer.partition(":")
-        return getattr(importlib.import_module(module), name)(result)
+        return getattr(modules[module], name)(result)
 
 
 #: command -> suffix -> format. ``what`` names the output in error messages.
-_JSON = "promptsel.formats:to_json"
+_JSON = ":to_json"
 FORMATS: dict[str, dict[str, Format]] = {
     "select": {
         ".json": Format(".json", "the JSON report", _JSON),
-        ".md": Format(".md", "a Markdown report", "promptsel.formats.markdown:select_report"),
-        ".html": Format(".html", "a self-contained HTML report", "promptsel.formats.html:to_html"),
+        ".md": Format(".md", "a Markdown report", "markdown:select_report"),
+        ".html": Format(".html", "a self-contained HTML report", "html:to_html"),
     },
     "check": {
-        ".md": Format(".md", "a pull-request comment", "promptsel.formats.markdown:check_result"),
+        ".md": Format(".md", "a pull-request comment", "markdown:check_result"),
         ".json": Format(".json", "the findings as JSON", _JSON),
-        ".xml": Format(".xml", "JUnit XML", "promptsel.formats.junit:check_result"),
+        ".xml": Format(".xml", "JUnit XML", "junit:check_result"),
     },
     "plot": {
-        ".png": Format(".png", "the map of task embeddings", "promptsel.formats.plot:plot_embeddings"),
+        ".png": Format(".png", "the map of task embeddings", "plot:plot_embeddings"),
         ".json": Format(".json", "a summary of the map", _JSON, file=False),
     },
     "embed": {".json": Format(".json", "the record of embeddings", _JSON, file=False)},
