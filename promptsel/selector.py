@@ -14,6 +14,7 @@ from .backend import ContinuationRequest
 from .model.data import DatasetSpec
 from .model.progress import Progress
 from .model.prompts import PromptSet
+from .model.request import ScoringMode, SelectRequest
 from .model.scoretable import CLASS_LOGPROBS, PROMPT_NLL, ScoreTable
 from .options import Options
 
@@ -29,7 +30,7 @@ class ModelAccess(Protocol):
 
     def render_chat(self, messages: Sequence[dict[str, str]], add_generation_prompt: bool = True) -> str: ...
 
-    def continuation_logprobs(self, requests: Sequence[ContinuationRequest], mode: Any = "full") -> list[np.ndarray]: ...
+    def continuation_logprobs(self, requests: Sequence[ContinuationRequest], mode: ScoringMode = "full") -> list[np.ndarray]: ...
 
 
 class RunView(Protocol):
@@ -43,7 +44,7 @@ class RunView(Protocol):
     def spec(self) -> DatasetSpec | None: ...
 
     @property
-    def request(self) -> Any: ...
+    def request(self) -> SelectRequest: ...
 
     @property
     def scorer(self) -> ModelAccess | None: ...
