@@ -1,0 +1,126 @@
+"""Adaptive evaluation replayed on saved score tables: the share of (prompt, input) cells the
+best-prompt search reads, and how often its choice is more than epsilon below the best prompt of
+the full table, over many seeded input orders; beside a uniform sample of the same size and the
+full evaluation.
+
+The UPS fixture (OPT-2.7B, 100 prompts x 872 SST-2 sentences; and the FUTE paper's 13 prompts,
+prompt_00-12) is read from the shared folder; more tables saved with ``select --save-scores``
+(``--tables A.npz,B.npz``) are replayed the same way. A prompt's score on an input is 1 when its
+highest class log-prob is the gold label. Nothing calls a model.
+
+    python -m bench.bench_adaptive --seeds 200 --json DIR/adaptive.json [--write]
+    python -m bench.bench_adaptive --from-json DIR/adaptive.json        # render again
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.lib import results_md
+from bench.lib.shared_dir import shared_path
+from promptsel.model.sequential import search
+
+
+def fixture_tables() -> dict[str, np.ndarray]:
+    with np.load(shared_path("fixtures", "ups_sst2_opt2.7b.npz")) as z:
+        right = (z["log_prob"].argmax(-1) == z["targets"][None]).astype(float)
+        names = [str(p) for p in z["prompt"]]
+    paper = [i for i, name in enumerate(names) if name in {f"prompt_{k:02d}" for k in range(13)}]
+    return {"UPS OPT-2.7B SST-2, 100 prompts": right, "UPS OPT-2.7B SST-2, prompt_00-12": right[paper]}
+
+
+def saved_table(path: Path) -> np.ndarray:
+    with np.load(path, allow_pickle=False) as z:
+        return (z["class_logprobs"].argmax(-1) == z["labels"][None]).astype(float)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson interval of a rate k/n (the wrong-choice rate over seeds)."""
+    p = k / n
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def replay(right: np.ndarray, seeds: int, epsilon: float, delta: float, round_size: int) -> dict:
+    n_prompts, n = right.shape
+    accuracy = right.mean(axis=1)
+    best = accuracy.max()
+    shares, wrong, uniform_wrong, reasons, gaps = [], 0, 0, {}, []
+    began = time.perf_counter()
+    for seed in range(seeds):
+        order = np.random.default_rng(seed).permutation(n)
+        decision, cells = search(right, order, epsilon=epsilon, delta=delta, round_size=round_size)
+        shares.append(cells / right.size)
+        gap = best - accuracy[decision.leader]
+        gaps.append(gap)
+        wrong += int(gap > epsilon)
+        reasons[decision.reason] = reasons.get(decision.reason, 0) + 1
+        # The same number of cells spent uniformly: every prompt on the first cells/P inputs.
+        k = max(1, round(cells / n_prompts))
+        uniform_choice = int(np.argmax(right[:, order[:k]].mean(axis=1)))
+        uniform_wrong += int(best - accuracy[uniform_choice] > epsilon)
+    return {
+        "prompts": n_prompts, "inputs": n, "best": float(best),
+        "second": float(np.sort(accuracy)[-2]) if n_prompts > 1 else None,
+        "seeds": seeds, "epsilon": epsilon, "delta": delta, "round_size": round_size,
+        "cells_share": {"median": float(np.median(shares)), "q10": float(np.quantile(shares, 0.1)),
+                        "q90": float(np.quantile(shares, 0.9))},
+        "wrong": wrong, "wrong_interval": wilson(wrong, seeds),
+        "uniform_wrong": uniform_wrong, "uniform_wrong_interval": wilson(uniform_wrong, seeds),
+        "max_gap": float(max(gaps)), "reasons": reasons, "seconds": time.perf_counter() - began,
+    }
+
+
+def render(results: dict[str, dict]) -> str:
+    lines = [
+        "## Adaptive evaluation, replayed (`bench_adaptive`)", "",
+        "| table | P × N | best, second | cells read: median (10–90 %) | wrong choices (95 % interval) | "
+        "uniform sample, same cells: wrong | stopped because |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        c = r["cells_share"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
+        lines.append(
+            f"| {name} | {r['prompts']} × {r['inputs']} | {r['best']:.3f}, {r['second']:.3f} | "
+            f"{c['median']:.1%} ({c['q10']:.1%}–{c['q90']:.1%}) | {r['wrong']}/{r['seeds']} "
+            f"({r['wrong_interval'][0]:.3f}–{r['wrong_interval'][1]:.3f}) | {r['uniform_wrong']}/{r['seeds']} "
+            f"({r['uniform_wrong_interval'][0]:.3f}–{r['uniform_wrong_interval'][1]:.3f}) | {reasons} |")
+    any_r = next(iter(results.values()))
+    lines += ["", f"epsilon {any_r['epsilon']}, delta {any_r['delta']}, a decision after every "
+              f"{any_r['round_size']} inputs; a wrong choice is one more than epsilon below the best "
+              "prompt of the full table. The full evaluation reads 100 % and is never wrong by this "
+              "definition."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--epsilon", type=float, default=0.01)
+    parser.add_argument("--delta", type=float, default=0.05)
+    parser.add_argument("--round-size", type=int, default=10)
+    parser.add_argument("--tables", default="", help="more saved tables (.npz from select --save-scores), comma-separated")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
+    parser.add_argument("--write", action="store_true", help="append the section to bench/RESULTS.md")
+    args = parser.parse_args()
+    if args.from_json:
+        results = json.loads(args.from_json.read_text(encoding="utf-8"))
+    else:
+        tables = fixture_tables()
+        tables.update({Path(p).stem: saved_table(Path(p)) for p in args.tables.split(",") if p})
+        results = {name: replay(right, args.seeds, args.epsilon, args.delta, args.round_size) for name, right in tables.items()}
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    results_md.publish(render(results), args.write)
+
+
+if __name__ == "__main__":
+    main()
