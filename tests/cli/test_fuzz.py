@@ -492,7 +492,7 @@ def base_lock(tmp_path_factory) -> str:
     """A valid lock of LOCK_PROMPTS on REVIEWS with the fake backend, made once."""
     from promptsel import hookimpl, plugins
     from promptsel.cli import main
-    from promptsel.testing import FakeBackend
+    from promptsel.testing import FakeBackend, registered
 
     class FakePlugin:
         @hookimpl
@@ -503,15 +503,13 @@ def base_lock(tmp_path_factory) -> str:
     (root / "p.toml").write_text(LOCK_PROMPTS)
     (root / "data.jsonl").write_bytes(jsonl(REVIEWS))
     plugins.reset()
-    plugins.add_plugin(FakePlugin(), name="fake-backend")
     try:
-        with pytest.raises(SystemExit) as done:
+        with registered(FakePlugin(), name="fake-backend"), pytest.raises(SystemExit) as done:
             main(["lock", "-d", str(root / "data.jsonl"), "-p", str(root / "p.toml"), "--lock", str(root / "promptsel.lock"),
                   "-b", "fake", "-m", "mi,globale", "--no-progress", "-q"])
             raise SystemExit(0)
         assert done.value.code in (0, None)
     finally:
-        plugins.remove_plugin("fake-backend")
         plugins.reset()
     return (root / "promptsel.lock").read_text()
 

@@ -24,10 +24,9 @@ from promptsel import (
     __version__,
     hookimpl,
     option,
-    plugins,
 )
 from promptsel.model.prompts import load_prompt_set
-from promptsel.testing import FakeBackend
+from promptsel.testing import FakeBackend, registered
 from tests.command_line import run
 from tests.shared_data import shared_path
 
@@ -255,11 +254,8 @@ class TempoPlugin:
 
 @pytest.fixture
 def tempo():
-    plugins.add_plugin(TempoPlugin(), name="tempo")
-    try:
+    with registered(TempoPlugin(), name="tempo"):
         yield
-    finally:
-        plugins.remove_plugin("tempo")
 
 
 def test_a_plugins_option_group_becomes_flags_of_the_commands_it_names(capsys, tempo):

@@ -16,7 +16,13 @@ import sys
 import pytest
 
 from promptsel.plugins import registries
-from promptsel.testing import CHECKS, FakeBackend, bind_fixtures, parametrize_backend_checks
+from promptsel.testing import (
+    CHECKS,
+    FakeBackend,
+    bind_fixtures,
+    parametrize_backend_checks,
+    registered,
+)
 
 
 def hf_on_tiny_llama(tiny_llama_dir):
@@ -80,7 +86,7 @@ def test_every_registered_backend_is_in_the_suite_or_excused():
 
 
 def test_a_newly_registered_backend_would_be_reported():
-    from promptsel import hookimpl, plugins
+    from promptsel import hookimpl
 
     class Newcomer(FakeBackend):
         backend_id = "newcomer"
@@ -90,11 +96,8 @@ def test_a_newly_registered_backend_would_be_reported():
         def register_backends(self, register):
             register(Newcomer)
 
-    plugins.add_plugin(Plugin(), name="newcomer-plugin")
-    try:
+    with registered(Plugin(), name="newcomer-plugin"):
         assert forgotten_backends() == {"newcomer"}
-    finally:
-        plugins.remove_plugin("newcomer-plugin")
 
 
 def test_expected_failures_name_real_checks():

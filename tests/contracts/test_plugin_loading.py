@@ -12,6 +12,7 @@ import pytest
 from promptsel import plugins
 from promptsel.errors import UsageError
 from promptsel.plugins import PluginLoadWarning, plugin_infos, registries
+from promptsel.testing import registered
 
 
 def make_dist(root: Path, name: str, module_code: str, entry: str | None = None) -> None:
@@ -96,12 +97,33 @@ def test_duplicate_names_are_an_error_naming_both_plugins(fake_backend_plugin):
         def register_backends(self, register):
             register(FakeBackend)
 
-    plugins.add_plugin(Again(), name="again")
-    try:
-        with pytest.raises(UsageError, match=r"'fake' is registered twice .*'(again|fake-backend)'.*'(again|fake-backend)'"):
-            registries()
-    finally:
-        plugins.remove_plugin("again")
+    twice = r"'fake' is registered twice .*'(again|fake-backend)'.*'(again|fake-backend)'"
+    with registered(Again(), name="again"), pytest.raises(UsageError, match=twice):
+        registries()
+
+
+def test_a_registered_plugin_is_unregistered_when_its_block_raises():
+    from promptsel import hookimpl
+    from promptsel.testing import FakeBackend
+
+    class Loner(FakeBackend):
+        backend_id = "loner"
+
+    class Plugin:
+        @hookimpl
+        def register_backends(self, register):
+            register(Loner)
+
+    plugin = Plugin()
+    with pytest.raises(RuntimeError, match="a failing test body"), registered(plugin, name="loner-plugin") as given:
+        assert given is plugin and registries().backends.get("loner") is Loner
+        raise RuntimeError("a failing test body")
+    assert plugins.get_plugin_manager().get_plugin("loner-plugin") is None
+    assert "loner" not in registries().backends.names()
+    # The name is free again (pluggy refuses a name registered twice) and the block ends as well.
+    with registered(Plugin(), name="loner-plugin"):
+        assert registries().backends.get("loner") is Loner
+    assert "loner" not in registries().backends.names()
 
 
 def test_hook_arguments_are_opt_in(site, monkeypatch):
@@ -145,11 +167,8 @@ def test_selectors_embedders_and_commands_from_a_plugin(capsys):
                 """Say hello."""
                 typer.echo(f"hello {name}")
 
-    plugins.add_plugin(Plugin(), name="toy-plugin")
-    try:
+    with registered(Plugin(), name="toy-plugin"):
         assert registries().selectors.get("1st") is FirstPrompt
         assert registries().embedders.entry("toy").plugin == "toy-plugin"
         main(["hello", "--name", "promptsel"])  # returns normally on success
         assert capsys.readouterr().out == "hello promptsel\n"
-    finally:
-        plugins.remove_plugin("toy-plugin")

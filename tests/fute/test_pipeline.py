@@ -27,6 +27,7 @@ from promptsel.fute.options import FuteOptions  # noqa: E402
 from promptsel.fute.store import EmbeddingStore  # noqa: E402
 from promptsel.model.request import SelectRequest  # noqa: E402
 from promptsel.selection.run import run_select  # noqa: E402
+from promptsel.testing import registered  # noqa: E402
 from promptsel_builtin.embedders import TaskEmb, TuPaTE  # noqa: E402
 from tests.surrogate_tasks import soft_targets  # noqa: E402
 
@@ -227,7 +228,7 @@ def test_cli_select_with_fute_and_the_embed_command(fute_world, capsys):
 
 
 def test_a_plugin_embedder_gets_its_fute_method(fute_world):
-    from promptsel import hookimpl, plugins
+    from promptsel import hookimpl
 
     class Constant(Embedder):
         embedder_id = "const"
@@ -243,11 +244,8 @@ def test_a_plugin_embedder_gets_its_fute_method(fute_world):
         def register_embedders(self, register):
             register(Constant)
 
-    plugins.add_plugin(Plugin(), name="const-embedder")
-    try:
+    with registered(Plugin(), name="const-embedder"):
         report, _ = run_select(_request(fute_world, "sst2", ["fute-const"]))
-    finally:
-        plugins.remove_plugin("const-embedder")
     # Independent check: each prompt's cosine between its mean soft target and the train split's
     # class frequencies, from the ScoreTable of U that the embedder saw.
     scores = [p["scores"]["fute-const"] for p in report["prompts"]]

@@ -12,13 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promptsel import hookimpl, plugins
+from promptsel import hookimpl
 from promptsel.errors import PromptselError
 from promptsel.fute.method import FuteMethod
 from promptsel.fute.warnings import not_learned_warnings
 from promptsel.model.scoretable import ScoreTable
 from promptsel.selection import recommend
 from promptsel.selector import Selector
+from promptsel.testing import registered
 from tests.command_line import run
 
 
@@ -58,11 +59,8 @@ def sulky_plugin():
             register(Sulky)
             register(Broken)
 
-    plugins.add_plugin(Plugin(), name="sulky-plugin")
-    try:
+    with registered(Plugin(), name="sulky-plugin"):
         yield
-    finally:
-        plugins.remove_plugin("sulky-plugin")
 
 
 def three_prompts(tmp_path: Path) -> Path:

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from promptsel import hookimpl, plugins
+from promptsel import hookimpl
 from promptsel.backend import CONTINUATION_LOGPROBS, GENERATE
 from promptsel.selection.probe import probe
-from promptsel.testing import FakeBackend
+from promptsel.testing import FakeBackend, registered
 
 
 class Knowing(FakeBackend):
@@ -86,11 +86,8 @@ def test_validate_exit_code(backend, code, capsys):
         def register_backends(self, register):
             register(backend)
 
-    plugins.add_plugin(Plugin(), name="probe-test")
-    try:
+    with registered(Plugin(), name="probe-test"):
         got, out, err = run(capsys, "validate", "--backend", backend.backend_id, "--json")
-    finally:
-        plugins.remove_plugin("probe-test")
     assert got == code, err
     assert json.loads(out)["failed"] is bool(code)
     assert "Methods this backend can serve" in err
