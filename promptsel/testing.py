@@ -2,6 +2,8 @@
 
 * ``FakeBackend`` needs no model. Its log-probs are a fixed function of the text, so tests can
   check plumbing (rendering, caching, class order, resume) exactly. It records every call.
+* ``registered(plugin, name=...)`` registers a plugin for a ``with`` block only, so that a
+  test's throwaway plugin never leaks into the next test.
 * The backend contract (:mod:`promptsel.contract`, re-exported here) holds the checks that
   every backend must pass. Plugin authors run them with ``parametrize_backend_checks``.
 """
@@ -9,7 +11,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,6 +35,7 @@ from .contract import (
     parametrize_backend_checks,
 )
 from .options import option
+from .plugins import add_plugin, remove_plugin
 
 __all__ = [
     "CHECKS",
@@ -41,8 +45,26 @@ __all__ = [
     "backend_checks",
     "bind_fixtures",
     "parametrize_backend_checks",
+    "registered",
     "text_value",
 ]
+
+
+@contextmanager
+def registered(plugin: object, *, name: str) -> Iterator[object]:
+    """Register ``plugin`` (an object whose methods are ``@hookimpl``) under ``name`` for the
+    ``with`` block, and unregister it when the block ends, also when it raises::
+
+        with registered(MyPlugin(), name="my-plugin"):
+            assert registries().backends.get("mine") is MyBackend
+    """
+    add_plugin(plugin, name=name)
+    try:
+        yield plugin
+    finally:
+        # A failed assertion inside the block must not leave the plugin behind: the next test
+        # would see its backends and methods, or fail registering the same name again.
+        remove_plugin(name)
 
 
 def text_value(text: str) -> float:

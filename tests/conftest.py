@@ -43,15 +43,12 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
 def fake_backend_plugin():
     """Registers FakeBackend (id ``fake``) as an in-process plugin, always unregistered."""
     from promptsel import hookimpl
-    from promptsel.testing import FakeBackend
+    from promptsel.testing import FakeBackend, registered
 
     class FakePlugin:
         @hookimpl
         def register_backends(self, register):
             register(FakeBackend)
 
-    plugins.add_plugin(FakePlugin(), name="fake-backend")
-    try:
+    with registered(FakePlugin(), name="fake-backend"):
         yield FakeBackend
-    finally:
-        plugins.remove_plugin("fake-backend")

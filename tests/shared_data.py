@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests.paths import ROOT
+
 
 def shared_root() -> Path:
     override = os.environ.get("PROMPTSEL_SHARED")
-    return Path(override) if override else Path(__file__).resolve().parents[2] / "shared"
+    return Path(override) if override else ROOT.parent / "shared"
 
 
 def shared_path(*parts: str) -> Path:

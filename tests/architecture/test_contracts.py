@@ -26,8 +26,8 @@ pytest.importorskip("importlinter", reason="import-linter (the dev extra) needs 
 import tomllib  # Python 3.11, as import-linter
 
 from tests.architecture.contracts import imports_by_name, read_table
+from tests.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = {c["id"]: c["name"] for c in tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]}
 
 #: Contracts the source does not keep yet, and why. The source is to change, not the contract.

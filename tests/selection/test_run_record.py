@@ -1,0 +1,59 @@
+"""The run record in the JSON report, and ``--log-samples``: what ran, when, from which revision,
+and what every prompt predicted for every example."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime
+
+import numpy as np
+from scipy.special import softmax
+
+from promptsel.selection.record import redact_url_credentials
+from tests.command_line import run
+from tests.paths import ROOT
+from tests.shared_data import shared_path
+
+
+def test_the_report_records_time_command_and_revision(capsys, tmp_path):
+    d = np.load(shared_path("fixtures", "ups_sst2_opt2.7b.npz"))
+    scores = tmp_path / "s.npz"
+    np.savez(scores, class_logprobs=d["log_prob"][:3], labels=d["targets"])
+    code, out, err = run(capsys, "select", "--scores", str(scores), "--methods", "mi", "--json", "-q")
+    assert code == 0, err
+    record = json.loads(out)["run"]
+    assert datetime.fromisoformat(record["timestamp"]).tzinfo is not None
+    assert record["command"] == f"promptsel select --scores {scores} --methods mi --json -q"
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:  # a checkout: the record names its commit
+        assert record["promptsel_revision"]["commit"] == head.stdout.strip()
+    else:
+        assert record["promptsel_revision"] is None
+
+
+def test_credentials_in_a_url_never_reach_the_record():
+    assert redact_url_credentials("select -M base_url=https://user:s3cret@gpu:8000/v1 -M x=1") == (
+        "select -M base_url=https://***@gpu:8000/v1 -M x=1")
+    assert redact_url_credentials("http://gpu:8000/v1") == "http://gpu:8000/v1"
+
+
+def test_log_samples_writes_each_prompts_prediction_for_each_example(capsys, tmp_path):
+    d = np.load(shared_path("fixtures", "ups_sst2_opt2.7b.npz"))
+    scores = tmp_path / "s.npz"
+    np.savez(scores, class_logprobs=d["log_prob"][:4], labels=d["targets"], prompt_ids=d["prompt"][:4],
+             class_names=np.array(["negative", "positive"]))
+    log = tmp_path / "logs" / "samples.jsonl"
+    code, _, err = run(capsys, "select", "--scores", str(scores), "--methods", "mi", "--log-samples", str(log), "-q")
+    assert code == 0, err
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(lines) == len(d["targets"])
+    for n in (0, 17, len(lines) - 1):  # the probabilities are the fixture's log-probs, normalised here independently
+        line = lines[n]
+        assert line["id"] == str(n) and line["input"] is None
+        assert line["label"] == ["negative", "positive"][int(d["targets"][n])]
+        for p, pid in enumerate(d["prompt"][:4]):
+            expected = softmax(d["log_prob"][p, n].astype(np.float64))
+            got = line["predictions"][str(pid)]
+            np.testing.assert_allclose([got["probs"]["negative"], got["probs"]["positive"]], expected, rtol=1e-9)
+            assert got["class"] == ["negative", "positive"][int(np.argmax(expected))]
