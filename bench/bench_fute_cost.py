@@ -7,7 +7,7 @@ fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark re
    the number of MTEs is the number of prompts, each paid once per model and task);
 2. seconds per DTE at train sizes 150 and 300 and 500 (paid once per dataset);
 3. determinism: the same MTE computed twice is bit-identical;
-4. the premise margin (bench/lib/premise.py, the same code as tests/test_fute_premise.py): two
+4. the premise margin (bench/lib/premise.py, the same code as tests/fute/test_premise.py): two
    DTEs over the same SST-2 sentences (gold sentiment; "more than 20 words") against four
    simulated prompts on U (a sentiment lexicon, the length rule, a constant, coin flips).
    margin = the agreeing prompt's similarity minus the best other prompt's, per DTE; both

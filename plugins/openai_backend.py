@@ -2,7 +2,7 @@
 
 Exact scoring goes through ``/v1/completions`` with ``echo`` and ``logprobs``: the server scores
 ``prompt + continuation`` and echoes a log-prob for every token. What servers really return,
-found by running them (see ``tests/test_openai.py``):
+found by running them (see ``tests/backends/test_openai.py``):
 
 * llama-cpp-python's server (0.3.x) leaves out every token equal to BOS, nulls the first echoed
   token, and detokenizes special tokens to nothing, so ``text_offset`` does not index the prompt

@@ -17,7 +17,7 @@ is known:
   ``mte_task``: held-out slices, early stopping), compared with FUTE's similarity.
 
 Under each DTE the agreeing prompt should rank first; the *margin* is its score minus the best
-other prompt's. ``tests/test_fute_premise.py`` asserts it, ``bench/bench_fute_cost.py``
+other prompt's. ``tests/fute/test_premise.py`` asserts it, ``bench/bench_fute_cost.py``
 measures it against cost. An experiment about the method, not part of it: it lives here, beside
 its users, and is no part of the installed package.
 """

@@ -6,8 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from promptsel.backend import ContinuationRequest
-from promptsel.errors import BackendError, UsageError
+from promptsel import BackendError, ContinuationRequest, UsageError
 
 from promptsel_ngram.backend import NgramBackend
 from promptsel_ngram.model import EOS, NgramMixture, parse_sections

@@ -15,16 +15,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from promptsel.backend import (
+from promptsel import (
     CONTINUATION_LOGPROBS,
     GENERATE,
     SEQUENCE_LOGPROBS,
     Backend,
+    BackendError,
     ContinuationRequest,
     ScoringMode,
+    UsageError,
+    option,
 )
-from promptsel.errors import BackendError, UsageError
-from promptsel.options import option
 
 from .model import EOS, UNK, NgramMixture
 
