@@ -246,6 +246,10 @@ class Inputs:
         return self
 
     def close(self) -> None:
+        """Close the backend and the result cache (its SQLite connection: left to the garbage
+        collector, it would keep serving pages from its write-ahead log after the file changed)."""
+        if self.scorer is not None:
+            self.scorer.cache.close()
         if self.backend is not None:
             backend, self.backend = self.backend, None
             backend.close()
