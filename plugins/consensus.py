@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 import numpy as np
 from scipy.stats import rankdata
 
-from promptsel import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector, UsageError, tie_key
+from promptsel import (
+    NEEDS_CLASS_LOGPROBS,
+    NEEDS_PROMPT_NLL,
+    TABLE_ARRAYS,
+    Selector,
+    UsageError,
+    tie_key,
+)
 
 if TYPE_CHECKING:
     from promptsel import ScoreTable, SelectionContext
@@ -51,7 +58,6 @@ DEFAULT_AGGREGATION = "zscore"
 AGGREGATIONS = ("zscore", "borda", "copeland")
 #: Methods that may never vote (see the module docstring).
 EXCLUDED = ("consensus", "self-select")
-_TABLE_ARRAYS = frozenset({NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL})
 
 
 def unit_ranks(scores: np.ndarray) -> np.ndarray:
@@ -113,8 +119,8 @@ def member_names(members: tuple[str, ...] | str | None, table: ScoreTable) -> li
             raise UsageError(f"consensus cannot take {name!r} as a member.",
                              hint=f"Members are per-input label-free methods, e.g. {', '.join(DEFAULT_MEMBERS)}.")
         needs = get_selector(name).needs
-        if not needs <= _TABLE_ARRAYS:
-            raise UsageError(f"consensus cannot take {name!r} as a member: it needs {', '.join(sorted(needs - _TABLE_ARRAYS))}.")
+        if not needs <= TABLE_ARRAYS:
+            raise UsageError(f"consensus cannot take {name!r} as a member: it needs {', '.join(sorted(needs - TABLE_ARRAYS))}.")
         if NEEDS_PROMPT_NLL in needs and table.prompt_nll is None:
             continue  # SPELL without perplexities: the others still vote
         out.append(name)

@@ -73,9 +73,3 @@ def register_embedders(register):
     register(TaskEmb)
     register(TuPaTE)
 
-
-@hookimpl
-def register_option_groups(register):
-    from promptsel import FuteOptions
-
-    register(FuteOptions)

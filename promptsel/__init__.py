@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     # options of plugins (``-M``, ``-O``, ``-E``)
     **dict.fromkeys(("Options", "option", "PassthroughOptions", "OptionGroup", "Flag"), "options"),
     # the values every plugin speaks
-    "ScoreTable": "model.scoretable",
+    **dict.fromkeys(("ScoreTable", "TABLE_ARRAYS"), "model.scoretable"),
     **dict.fromkeys(("Prompt", "PromptSet", "load_prompt_set"), "model.prompts"),
     **dict.fromkeys(("Dataset", "DatasetSpec", "HubSource"), "model.data"),
     **dict.fromkeys(("tie_key",), "model.metrics"),

@@ -24,7 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import UsageError
-from .registry import Registry
+from .registry import Entry, Registry
 
 if TYPE_CHECKING:
     from .options import OptionGroup
@@ -167,8 +167,31 @@ def option_groups() -> list[type[OptionGroup]]:
     if "groups" not in _state:
         groups: Registry[Any] = Registry("option group")
         _collect(get_plugin_manager(), "register_option_groups", groups, "group_id")
-        _state["groups"] = groups
+        _state["groups"] = _without_flag_clashes(groups)
     return [entry.target for entry in _state["groups"]]
+
+
+def _without_flag_clashes(groups: Registry[Any]) -> list[Entry[type[OptionGroup]]]:
+    """The groups whose flags are all new: a flag a core option or an earlier group already
+    has would break every command (typer refuses two parameters of one name), so that group is
+    left out with a warning, like a plugin that fails to load."""
+    from .model.request import ScoringOptions, SelectRequest
+    from .options import field_flags
+
+    def spelled(cls: type) -> set[str]:
+        return {name for spec in field_flags(cls) for name in (*spec.flag.names, spec.flag.param)}
+
+    taken = spelled(SelectRequest) | spelled(ScoringOptions)
+    kept = []
+    for entry in groups:
+        clash = sorted(spelled(entry.target) & taken)
+        if clash:
+            warnings.warn(f"promptsel: plugin {entry.plugin!r}: option group {entry.target.group_id!r} was left out: "
+                          f"{', '.join(clash)} is already an option.", PluginLoadWarning, stacklevel=2)
+            continue
+        taken |= spelled(entry.target)
+        kept.append(entry)
+    return kept
 
 
 def report_sections() -> dict[str, type[Selector]]:

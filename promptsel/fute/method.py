@@ -17,12 +17,11 @@ import numpy as np
 from ..backend import CONTINUATION_LOGPROBS
 from ..embedder import Embedder
 from ..errors import CapabilityError
-from ..selector import SelectionContext, Selector
+from ..selector import RunView, SelectionContext, Selector
 from .options import FUTE_PREFIX, FuteOptions
 
 if TYPE_CHECKING:
     from ..model.scoretable import ScoreTable
-    from ..selection.inputs import Inputs
 
 #: What training a surrogate needs, and the extra that installs it.
 TRAINING_MODULES = ("torch", "transformers")
@@ -64,7 +63,7 @@ class FuteMethod(Selector):
         return cls.embedder(**options.embedder_options_for(cls.embedder))
 
     @classmethod
-    def preflight(cls, inputs: Inputs) -> None:
+    def preflight(cls, inputs: RunView) -> None:
         from .embeddings import check_dataset
 
         if inputs.request.scores is not None:

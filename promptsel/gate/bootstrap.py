@@ -17,7 +17,7 @@ from ..model.stats import (
     rerun_draws,
     resample_indices,
 )
-from ..plugins import registries
+from ..plugins import get_selector
 from ..selector import SelectionContext, Selector
 
 
@@ -31,12 +31,12 @@ def bootstrap_intervals(
     central ``level`` interval. ``make(name)`` gives a method with the run's options (default:
     its default options). Returns {method: [P, 2] intervals} and {method: why excluded}: each
     method says itself why its prompts' scores get no interval (``stats.bootstrap_reason``)."""
-    make = make or (lambda name: registries().selectors.get(name)())
+    make = make or (lambda name: get_selector(name)())
     picks = resample_indices(table.n_examples, resamples, seed)
     intervals: dict[str, np.ndarray] = {}
     excluded: dict[str, str] = {}
     for method in methods:
-        reason = bootstrap_reason(registries().selectors.get(method), per_prompt=True)
+        reason = bootstrap_reason(get_selector(method), per_prompt=True)
         if reason is not None:
             excluded[method] = reason
             continue

@@ -95,6 +95,12 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
     return record
 
 
+#: The keys of a lock's request that the core reads; every other key is an option group's.
+REQUEST_KEYS = frozenset({"prompts", "dataset", "split", "limit", "seed", "methods", "backend", "model", "model_args",
+                          "metric", "max_chars", "scoring", "fields", "label_field", "classes", "method_options",
+                          "calibrate"})
+
+
 def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | None = None,
                         model_args: dict[str, Any] | None = None, data_dir: str | None = None,
                         cache: bool = True) -> SelectRequest:
@@ -103,6 +109,11 @@ def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | 
     dataset = record["dataset"]
     if resolve_dataset_spec(dataset) is None:
         dataset = str(lock_dir / dataset)
+    unknown = sorted(set(record) - REQUEST_KEYS - {group.group_id for group in option_groups()})
+    if unknown:  # settings of a plugin that is not loaded here: rerunning without them would differ
+        raise LockFileError(f"The lock's request for {record['prompts']} has settings ({', '.join(unknown)}) that no loaded "
+                            "plugin declares.", hint="Install or enable the plugin that wrote them (see `promptsel plugins`), "
+                                                     "or re-lock with `promptsel lock`.")
     try:
         groups = tuple(group.parse(record[group.group_id], owner=f"the lock's {group.group_id}")
                        for group in option_groups() if group.group_id in record)

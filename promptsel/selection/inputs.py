@@ -20,7 +20,7 @@ from ..model.progress import Progress
 from ..model.prompts import PromptSet, load_prompt_set
 from ..model.request import SelectRequest
 from ..model.scoretable import ScoreTable
-from ..plugins import registries
+from ..plugins import get_selector, registries
 from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
 from .cache import Cache
 from .scoring import Scorer
@@ -205,7 +205,7 @@ class Inputs:
     @property
     def needs_prompt_nll(self) -> bool:
         """SPELL's pass over the templates is only paid for when a chosen method reads it."""
-        return any(NEEDS_PROMPT_NLL in registries().selectors.get(m).needs for m in self.methods)
+        return any(NEEDS_PROMPT_NLL in get_selector(m).needs for m in self.methods)
 
     # --- --scores ------------------------------------------------------------------------
     def _from_scores(self) -> None:

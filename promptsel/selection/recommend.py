@@ -44,7 +44,7 @@ from ..model.stats import (
     resample_weights,
     win_shares,
 )
-from ..plugins import registries
+from ..plugins import get_selector
 from ..selector import SelectionContext
 from .agreement import method_agreement
 from .report_schema import Alternative, PromptStats, Recommendation, Stability, Warning_
@@ -75,12 +75,12 @@ MEASURED = "measured"
 
 def stability_reason(method: str) -> str | None:
     """Why a registered method's choice cannot be bootstrapped over the inputs (``None``: it can)."""
-    return bootstrap_reason(registries().selectors.get(method))
+    return bootstrap_reason(get_selector(method))
 
 
 def rescorer(method: str, context: SelectionContext | None = None, **options: Any) -> Callable[[ScoreTable], np.ndarray]:
     """``table -> scores`` for a registered method (to rerun it on resampled tables)."""
-    selector = registries().selectors.get(method)(**options)
+    selector = get_selector(method)(**options)
     ctx = context or SelectionContext()
     return lambda table: selector.score(table, ctx)
 

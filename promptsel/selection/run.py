@@ -193,8 +193,22 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
     return {**{k: round(v, 4) for k, v in inputs.timings.items()}, "methods": {k: round(v, 4) for k, v in methods.seconds.items()}}
 
 
+#: The report's own keys besides what ``evaluate`` adds (the recommendation's are added after):
+#: no method's section may take one.
+CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
+                       "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
+                       "agreement"})
+
+
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
     req, prompt_set, scorer = inputs.request, inputs.prompt_set, inputs.scorer
+    evaluated = evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg)
+    # Every registered method's section, null when it did not run: the report keeps its keys.
+    sections = {name: methods.sections.get(name) for name in report_sections()}
+    taken = sorted(set(sections) & (CORE_KEYS | set(evaluated)))
+    if taken:
+        owners = ", ".join(f"{report_sections()[name].selector_id!r} ({name!r})" for name in taken)
+        raise PromptselError(f"Methods name their report section after a key the report already has: {owners} (a plugin bug).")
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "dataset": _dataset_info(inputs, table),
@@ -205,9 +219,8 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         "calibration": req.calibrate,
         "seed": req.seed,
         "scoring": None if scorer is None else req.scoring.as_dict(),
-        **evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg),
-        # Every registered method's section, null when it did not run: the report keeps its keys.
-        **{name: methods.sections.get(name) for name in report_sections()},
+        **evaluated,
+        **sections,
         "timings": timings(inputs, methods),
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
                                                 "invalid": scorer.cache.invalid},

@@ -18,7 +18,7 @@ from ..errors import PromptselError
 from ..model import metrics
 from ..model.scoretable import ScoreTable
 from ..model.stats import class_shares, expected_choice
-from ..plugins import registries
+from ..plugins import get_selector
 from .report_schema import PromptStats, Recommendation, Warning_
 
 #: A prompt predicting one class for at least this share of inputs has collapsed.
@@ -54,7 +54,7 @@ def method_warnings(methods: Iterable[str], sections: Mapping[str, Any]) -> list
     ``sections``: the report sections the run's methods added (``SelectionContext.sections``)."""
     out = []
     for method in methods:
-        for found in registries().selectors.get(method).report_warnings(sections, method):
+        for found in get_selector(method).report_warnings(sections, method):
             if not (isinstance(found, Mapping) and isinstance(found.get("code"), str) and isinstance(found.get("message"), str)):
                 raise PromptselError(f"Method {method!r} gave a report warning without a code and a message: {found!r} (a plugin bug).")
             fields = {k: v for k, v in found.items() if k not in ("code", "message", "severity")}

@@ -344,3 +344,75 @@ def test_help_imports_no_library_code():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@dataclass(frozen=True)
+class Clashing(OptionGroup):
+    """A group whose flag a core option already has."""
+
+    group_id: ClassVar[str] = "clashing"
+    limit: int = option(3, flag=Flag("--limit", help="Taken."))
+
+
+class ClashingPlugin:
+    @hookimpl
+    def register_option_groups(self, register):
+        register(Clashing)
+
+
+def test_a_group_whose_flag_is_taken_is_left_out_with_a_warning_and_the_commands_still_run(capsys):
+    with registered(ClashingPlugin(), name="clashing"):
+        code, out, err = run(capsys, "select", "--help")
+        assert code == 0 and "--limit" in out
+        assert "option group 'clashing' was left out: --limit, limit is already an option" in err
+        code, out, _ = run(capsys, "plugins")
+        assert code == 0
+
+
+def test_a_lock_with_settings_no_loaded_plugin_declares_is_refused(capsys, tempo, files, tmp_path, monkeypatch):
+    data, prompts = files
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "lock", "-d", str(data), "-p", str(prompts), "-b", "fake", "-m", "metronome", "--beats", "4",
+                       "--no-progress", "-q")
+    assert code == 0, err
+    lock = json.loads(Path("promptsel.lock").read_text())
+    (entry,) = lock["entries"].values()
+    entry["request"]["tempi"] = {"beats": 4}  # as if written by a plugin that is not installed here
+    Path("promptsel.lock").write_text(json.dumps(lock))
+    code, _, err = run(capsys, "check", "--no-progress")
+    assert code == 2 and "has settings (tempi) that no loaded plugin declares" in err
+
+
+class Squatter(Metronome):
+    """Names its report section after a key the report already has."""
+
+    selector_id = "squatter"
+    report_section = "timings"
+
+
+class SquatterPlugin:
+    @hookimpl
+    def register_selectors(self, register):
+        register(Squatter)
+
+
+def test_a_method_whose_section_would_overwrite_a_report_key_is_a_plugin_bug(capsys, tempo, fixture_scores):
+    with registered(SquatterPlugin(), name="squatter"):
+        code, _, err = run(capsys, "select", "--scores", str(fixture_scores), "--methods", "mi", "--json", "-q")
+    assert code == 1 and "'squatter' ('timings')" in err and "a plugin bug" in err
+
+
+def test_json_output_loads_no_report_writer():
+    code = (
+        "import sys\n"
+        "from promptsel.cli import main\n"
+        "try:\n"
+        "    main(['cache', 'info', '--json'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "loaded = sorted(m for m in sys.modules if m in ('promptsel.formats.markdown', 'promptsel.formats.html',\n"
+        "                'promptsel.formats.junit', 'promptsel.formats.plot'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
