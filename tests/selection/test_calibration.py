@@ -118,3 +118,40 @@ def test_cbm_reproduces_ups_published_result(ups_table):
     assert acc[2] == pytest.approx(0.9185779816513762, abs=1e-15)
     chosen, _ = metrics.choose(MutualInformation().score(calibrated, SelectionContext()))
     assert calibrated.prompt_ids[chosen] == "prompt_02"
+
+
+def test_select_calibrates_before_the_methods_and_the_sample_log(capsys, tmp_path):
+    """Through the command line: with ``--calibrate cbm`` every method reads the calibrated table
+    and ``--log-samples`` writes calibrated probabilities, both computed here by hand:
+    q(x) = p(x) / mean_x p(x), renormalised over the classes; MI = H(mean_x q) - mean_x H(q(x))."""
+    import json
+
+    from tests.command_line import run
+
+    logprobs = np.log(np.array([
+        [[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.7, 0.3]],  # prompt 0 leans to class 0
+        [[0.5, 0.5], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6]],
+    ]))
+    scores = tmp_path / "s.npz"
+    np.savez(scores, class_logprobs=logprobs, labels=np.array([0, 1, 1, 0]))
+    samples = tmp_path / "samples.jsonl"
+    code, out, err = run(capsys, "select", "--scores", str(scores), "--calibrate", "cbm", "--methods", "mi",
+                         "--log-samples", str(samples), "--json", "-q")
+    assert code == 0, err
+    p = np.exp(logprobs)
+    q = p / p.mean(axis=1, keepdims=True)
+    q /= q.sum(axis=2, keepdims=True)
+
+    def entropy(v):
+        return -(v * np.log(v)).sum(axis=-1)
+
+    mi = entropy(q.mean(axis=1)) - entropy(q).mean(axis=1)
+    report = json.loads(out)
+    assert [e["scores"]["mi"] for e in report["prompts"]] == pytest.approx(mi)
+    raw_mi = entropy(p.mean(axis=1)) - entropy(p).mean(axis=1)
+    assert not np.allclose(mi, raw_mi)  # the check can tell the two orders apart
+    lines = [json.loads(line) for line in samples.read_text().splitlines()]
+    ids = [e["id"] for e in report["prompts"]]
+    classes = list(lines[0]["predictions"][ids[0]]["probs"])
+    logged = np.array([[[line["predictions"][pid]["probs"][c] for c in classes] for line in lines] for pid in ids])
+    assert logged == pytest.approx(q)
