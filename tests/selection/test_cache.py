@@ -230,3 +230,32 @@ def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
     assert code == 0 and "Kept: embeddings 2.5 MB" in out and "--all" in out
     code, out, _ = run(capsys, "cache", "clear", "--all")
     assert code == 0 and "Removed: embeddings 2.5 MB" in out and not (tmp_path / "embeddings").exists()
+
+
+def test_one_cache_serves_first_token_then_full_scoring_as_a_fresh_full_run_does(capsys, tmp_path, monkeypatch, fake_backend_plugin):
+    """The scoring mode is part of every cache key: label words of two words score differently
+    by their first word and in full, so a key without the mode would serve the first-token rows
+    to the full run."""
+    from tests.command_line import run
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in [
+        ("a great film", "positive"), ("great fun", "positive"), ("dull and long", "negative"), ("a mess", "negative")]))
+    prompts = tmp_path / "p.toml"
+    prompts.write_text('[[prompt]]\nid = "two"\ntemplate = "{{text}} It was"\n'
+                       'answer_choices = { positive = ["very good"], negative = ["quite bad indeed"] }\n'
+                       '[[prompt]]\nid = "other"\ntemplate = "Review: {{text}}"\n'
+                       'answer_choices = { positive = ["so positive"], negative = ["negative"] }\n')
+    base = ("select", "-d", str(data), "-p", str(prompts), "-b", "fake", "-m", "mi,locale", "--json", "-q", "--no-progress")
+
+    def scores(*extra: str) -> list[dict]:
+        code, out, err = run(capsys, *base, *extra)
+        assert code == 0, err
+        return [e["scores"] for e in json.loads(out)["prompts"]]
+
+    first = scores("--scoring", "first_token")
+    cached_full = scores("--scoring", "full")
+    fresh_full = scores("--scoring", "full", "--no-cache")
+    assert first != fresh_full  # the two modes differ on these label words
+    assert cached_full == fresh_full
