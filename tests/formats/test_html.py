@@ -170,3 +170,20 @@ def test_label_free_report_shows_pick_shares_not_empty_performance():
     assert "<th>chosen in resamples</th>" in page
     assert "<th>interval</th>" not in page and "Performance per prompt" not in page
     assert "label-free rule <b>consensus</b>" in page
+
+
+def test_the_card_and_every_prompt_row_carry_their_own_interval(labelled_report):
+    """Read where a person reads them, not in the chart's tooltips (which repeat the numbers):
+    the recommendation card shows the recommended prompt's interval, and each row of the
+    prompts table its own, as the report's numbers printed with three decimals."""
+    page = to_html(labelled_report)
+    card = re.search(r'<section class="card rec" id="recommendation">.*?</section>', page, re.S).group(0)
+    low, high = labelled_report["recommendation"]["performance_interval"]
+    assert f"{low:.3f}–{high:.3f}" in card
+    table = re.search(r'<section id="prompts">.*?</section>', page, re.S).group(0)
+    rows = dict(re.findall(r'<tr[^>]*><td class="id">([^<]*)</td>(.*?)</tr>', table, re.S))
+    stats = labelled_report["prompt_stats"]
+    assert set(rows) == set(stats)
+    for pid, st in stats.items():
+        low, high = st["performance_interval"]
+        assert f"<td>{low:.3f}–{high:.3f}</td>" in rows[pid], pid
