@@ -427,3 +427,49 @@ def test_calibration_hint(ups):
     perfect = table_from_predictions([LABELS6, [1] * 6], LABELS6)
     rec, _ = recommend.recommend_measured(perfect, resamples=100)
     assert report_warnings.calibration_hint(perfect, rec) is None
+
+
+# --- the levels and sides of the intervals, by exact binomial quantiles ------------------------
+
+def test_lead_and_performance_intervals_are_the_central_95_percent_of_the_binomial():
+    """A always right, B wrong on 10 of 27. A resample's lead of A over B is Binomial(27, 10/27)
+    / 27: P(k <= 4) = 0.011 < 2.5 % < P(k <= 5) = 0.032 and P(k <= 14) = 0.962 < 97.5 % <
+    P(k <= 15) = 0.984, so the lead interval is [5/27, 15/27] and B's accuracy [12/27, 22/27]
+    (a one-sided or a 90 % interval would end elsewhere: at 90 %, P(k <= 5) < 5 % gives 6/27)."""
+    labels = [1] * 14 + [0] * 13
+    b = list(labels)
+    for i in range(10):
+        b[i] = 1 - b[i]
+    rec, stats = recommend.recommend_measured(table_from_predictions([labels, b], labels), resamples=MANY, seed=3)
+    assert rec["prompt"] == "p0" and rec["level"] == 0.95
+    assert stats["p1"]["lead_interval"] == pytest.approx([5 / 27, 15 / 27])
+    assert stats["p1"]["performance_interval"] == pytest.approx([12 / 27, 22 / 27])
+
+
+def test_three_of_twenty_behind_is_indistinguishable_at_the_default_level_only():
+    """C is wrong on 3 of the 20 inputs A gets right: a resample without any of them has
+    probability 0.85^20 = 0.039, above 2.5 % (the lead interval reaches 0: indistinguishable)
+    and below 5 % (a 90 % interval would not reach 0)."""
+    labels = [1] * 10 + [0] * 10
+    c = list(labels)
+    for i in (0, 5, 12):
+        c[i] = 1 - c[i]
+    table = table_from_predictions([labels, c], labels)
+    rec, stats = recommend.recommend_measured(table, resamples=MANY, seed=4)
+    assert [a["prompt"] for a in rec["indistinguishable"]] == ["p1"] and stats["p1"]["lead_interval"][0] == 0.0
+    rec90, stats90 = recommend.recommend_measured(table, resamples=MANY, seed=4, level=0.90)
+    assert rec90["indistinguishable"] == [] and stats90["p1"]["lead_interval"][0] == pytest.approx(1 / 20)
+
+
+def test_calibration_helps_only_above_the_whole_raw_interval():
+    """One prompt always says class 0 (accuracy 1/2); divided by its mean prior (CBM: 0.75 and
+    0.25) its probabilities 0.9, 0.8 | 0.7, 0.6 for class 0 become predictions 0, 0 | 1, 1, all
+    right. 1.0 inside a raw interval [0.4, 1.0] is no hint; above [0.3, 0.75] it is."""
+    p0 = np.array([0.9, 0.8, 0.7, 0.6])
+    table = ScoreTable(prompt_ids=["p0"], class_names=["c0", "c1"],
+                       class_logprobs=np.log(np.stack([p0, 1 - p0], axis=-1))[None], labels=np.array([0, 0, 1, 1]))
+    inside = {"performance_interval": [0.4, 1.0], "metric": "accuracy"}
+    assert report_warnings.calibration_hint(table, inside) is None
+    above = {"performance_interval": [0.3, 0.75], "metric": "accuracy"}
+    hint = report_warnings.calibration_hint(table, above)
+    assert hint is not None and hint["code"] == "calibration_helps" and hint["performance"] == 1.0
