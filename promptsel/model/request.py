@@ -152,7 +152,7 @@ class SelectRequest(Options):
     limit: int | None = option(None, minimum=1, flag=Flag(
         "--limit", "-n", commands=RUN, model=True, help="Use a seeded, class-stratified sample of N examples."))
     seed: int = option(0, minimum=0, maximum=2**32 - 1, flag=Flag(
-        "--seed", commands=(*MODEL_COMMANDS, "plot"), help="Seed for sampling, seeded methods and FUTE's training."))
+        "--seed", commands=(*MODEL_COMMANDS, "plot", "expand"), help="Seed for sampling, seeded methods and FUTE's training."))
     data_dir: str | None = option(None, flag=Flag(
         "--data-dir", commands=(*MODEL_COMMANDS, "check"), help="Directory with <name>/<split>.jsonl files."))
     #: Truncate each input text to this many characters at a word boundary (long reviews).
