@@ -119,6 +119,15 @@ def test_a_named_baseline(holdout_run, capsys):
     assert h["baseline"]["prompt"] == "b" and h["baseline"]["how"] == "named with --baseline"
     assert h["baseline"]["heldout"] == pytest.approx(21 / 27)
     assert h["difference"] == pytest.approx(17 / 27 - 21 / 27)
+    # Paired: a.v1 minus b is -1 on 10 held-out examples, +1 on 6 (disjoint errors), 0 on 11. A
+    # resample's sum is (#plus - #minus) of a Multinomial(27; 6/27, 10/27, 11/27), whose exact CDF
+    # (summed by hand over the multinomial) is 0.0135 at -13, 0.0261 at -12, 0.9711 at 3 and
+    # 0.9842 at 4: the central 95 % is [-12, 4] / 27, the low end within the resampling noise of
+    # -11 (0.0261 is one standard error of 20,000 resamples above 2.5 %). Unpaired, two independent
+    # binomials, the high end would be 2 or 3 (CDF 0.9501 at 1, 0.975 at 2, 0.9881 at 3).
+    low, high = h["difference_interval"]
+    assert -12 / 27 - 1e-9 <= low <= -11 / 27 + 1e-9
+    assert high == pytest.approx(4 / 27)
 
 
 def test_every_report_format_shows_the_holdout(holdout_run, capsys, tmp_path):
@@ -167,3 +176,30 @@ def test_the_band_is_the_families_percentiles(tmp_path):
     assert (band["family"], band["n"]) == ("o", 21)
     assert [band["p5"], band["p50"], band["p95"], band["min"], band["max"]] == pytest.approx([0.05, 0.5, 0.95, 0.0, 1.0])
     assert sensitivity_band(prompt_set, performance, "other", "accuracy") is None  # no variants of its own
+
+
+# --- through a backend ------------------------------------------------------------------------
+
+def test_holdout_with_a_backend_expanded_prompts_and_a_sample_log(capsys, tmp_path, monkeypatch, fake_backend_plugin):
+    from tests.fake_project import DATA, PROMPTS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "data.jsonl").write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in DATA))
+    (tmp_path / "p.toml").write_text(PROMPTS)
+    assert run(capsys, "expand", "p.toml", "-o", "v.toml", "--n", "2", "--axes", "labels,field_name")[0] == 0
+    code, out, err = run(capsys, "select", "-d", "data.jsonl", "-p", "v.toml", "-b", "fake", "-m", "mi", "--holdout", "0.5",
+                         "--log-samples", "s.jsonl", "--json", "--quiet")
+    assert code == 0, err
+    report = json.loads(out)
+    h = report["holdout"]
+    ids = report["dataset"]["sample_ids"]
+    assert len(ids) == 12 and h["n_heldout"] == 6 and h["n_choosing"] == 6
+    logged = [json.loads(line)["id"] for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    # The log holds the choosing part, which the methods read; the held-out ids are the rest.
+    assert sorted(logged + h["heldout_ids"]) == sorted(ids) and not set(logged) & set(h["heldout_ids"])
+    labels = dict(DATA)
+    texts = {json.loads(line)["id"]: json.loads(line)["input"]["text"] for line in (tmp_path / "s.jsonl").read_text().splitlines()}
+    assert sorted(labels[t] for t in texts.values()) == ["negative"] * 3 + ["positive"] * 3  # stratified
+    variants = [p for p in report["prompts"] if "parent" in p]
+    assert len(variants) == 6 and all(set(p["axes"]) >= {"labels", "field_name"} for p in variants)
