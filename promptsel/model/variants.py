@@ -255,8 +255,8 @@ class _Cycle:
 
 
 def _new_id(parent: str, k: int, taken: set[str]) -> str:
-    vid = f"{parent}.v{k:03d}"
-    while vid in taken:
-        vid += "'"
-    taken.add(vid)
-    return vid
+    """``PARENT.vNNN``, numbered on past the ids the set already has (an expanded file expanded again)."""
+    while f"{parent}.v{k:03d}" in taken:
+        k += 1
+    taken.add(f"{parent}.v{k:03d}")
+    return f"{parent}.v{k:03d}"

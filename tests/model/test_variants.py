@@ -168,3 +168,13 @@ def test_grammar_extensions_are_checked():
 def test_an_unknown_axis_is_a_usage_error():
     with pytest.raises(UsageError, match="Unknown axis 'colour'"):
         expand(SA.prompts, shipped_grammar(), axes=["colour"])
+
+
+def test_expanding_an_expanded_set_adds_new_distinct_variants():
+    grammar = shipped_grammar()
+    once = expand(SA.prompts[:2], grammar, n=3, seed=0)
+    twice = expand(once, grammar, n=3, seed=1)
+    assert twice[: len(once)] == once  # what was there stays, variants are not expanded
+    added = twice[len(once):]
+    assert [p.id for p in added] == ["sa01.v004", "sa01.v005", "sa01.v006", "sa02.v004", "sa02.v005", "sa02.v006"]
+    assert len({p.template_sha256 for p in twice}) == len(twice)
