@@ -1,4 +1,4 @@
-"""The plugin surface of promptsel: six registration hooks, each taking a ``register`` callback.
+"""The plugin surface of promptsel: seven registration hooks, each taking a ``register`` callback.
 
 Every hook is called with keyword arguments only. An implementation may accept fewer arguments
 than the spec lists (pluggy's opt-in arguments), so new arguments never break old plugins.
@@ -106,6 +106,23 @@ def register_option_groups(register: Register) -> None:
     when the command line starts: keep the module that defines the class light.
 
     :param register: records the group under ``cls.group_id``.
+    """
+
+
+@hookspec
+def register_prompt_grammar(register: Register) -> None:
+    """Add values to the grammar that ``promptsel expand`` draws prompt variants from.
+
+    Call ``register(table)`` with a mapping in the layout of the shipped grammar
+    (``promptsel/assets/expand.toml``): ``axes`` (lists of separators, spacings, answer
+    prefixes), ``field_names`` (placeholder -> names to write before it) and ``task`` (a list of
+    tables with ``name``, ``classes``, ``answer_prefixes`` and ``verbalizers``, each verbalizer
+    ``{name = ..., words = {class = [label words]}}``). Values are added to the shipped ones and
+    to those of plugins registered before; nothing is removed. A dataset plugin uses it to ship
+    the label words of its task; a task is matched to a prompt by its classes. A user adds a
+    file of the same layout with ``promptsel expand --grammar FILE``.
+
+    :param register: records one grammar table (called as often as the plugin likes).
     """
 
 

@@ -231,6 +231,25 @@ def _collect(pm: pluggy.PluginManager, hook: str, registry: Registry[Any], id_at
             )
 
 
+def grammar_extensions() -> list[tuple[str, Any]]:
+    """(plugin name, grammar table) of every ``register_prompt_grammar`` call, in registration
+    order; a plugin that fails in the hook is a warning and adds nothing."""
+    pm = get_plugin_manager()
+    out: list[tuple[str, Any]] = []
+    for impl in reversed(pm.hook.register_prompt_grammar.get_hookimpls()):
+        tables: list[Any] = []
+        try:
+            impl.function(register=tables.append)
+        except Exception as exc:
+            if os.environ.get("PROMPTSEL_STRICT_PLUGINS", "") not in ("", "0"):
+                raise
+            warnings.warn(f"promptsel plugin {impl.plugin_name!r} failed in register_prompt_grammar: {type(exc).__name__}: {exc}",
+                          PluginLoadWarning, stacklevel=2)
+            continue
+        out += [(impl.plugin_name, table) for table in tables]
+    return out
+
+
 def register_commands(cli: Any) -> None:
     pm = get_plugin_manager()
     pm.hook.register_commands(cli=cli)

@@ -57,7 +57,7 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     groups = option_groups()
-    for command in (run.select, run.embed, tools.plot, tools.validate, run.lock, check.check, tools.plugins, tools.list_):
+    for command in (run.select, run.embed, tools.expand, tools.plot, tools.validate, run.lock, check.check, tools.plugins, tools.list_):
         app.command(command.__name__.rstrip("_"))(with_flags(command.__name__, groups)(command))
     app.add_typer(tools.cache_app(), name="cache")
     register_commands(app)

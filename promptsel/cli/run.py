@@ -15,6 +15,12 @@ from .flags import ENV, LockOpt, NoProgressOpt, QuietOpt, progress
 LONG_RUN_SECONDS = 15 * 60
 #: What that sample should take.
 SAMPLE_SECONDS = 5 * 60
+#: A run of at least this many prompts (a set of variants, ``promptsel expand``) that takes longer
+#: than SAMPLE_SECONDS is told about ``--adaptive``.
+MANY_PROMPTS = 50
+#: What the command line says of ``--adaptive`` (issue 21; not on main when ``expand`` was written).
+ADAPTIVE_HINT = ("With {prompts} prompts, --adaptive (coming with issue 21) would score every prompt on a few inputs "
+                 "first and stop scoring those that cannot win, for about the cost of a dozen prompts.")
 
 
 def select(
@@ -89,7 +95,7 @@ def embed(
 def _long_run_advice(ctx: typer.Context, limit: int | None) -> Any:
     """The advice for a long run without --limit: the same command with a --limit that fits."""
 
-    def advice(seconds: float, plan: Any) -> str | None:
+    def sample(seconds: float, plan: Any) -> str | None:
         if limit is not None or seconds <= LONG_RUN_SECONDS or plan.inputs < 100:
             return None
         n = max(50, int(plan.inputs * SAMPLE_SECONDS / seconds) // 50 * 50)
@@ -98,6 +104,10 @@ def _long_run_advice(ctx: typer.Context, limit: int | None) -> Any:
         return (f"That is over {LONG_RUN_SECONDS // 60} min. To try a seeded, class-stratified sample of {n} inputs first "
                 f"(about {max(1, round(seconds * n / plan.inputs / 60))} min), stop with Ctrl-C (what is done stays cached) "
                 f"and run: {_command_line(ctx, ['--limit', str(n)])}")
+
+    def advice(seconds: float, plan: Any) -> str | None:
+        adaptive = ADAPTIVE_HINT.format(prompts=plan.prompts) if plan.prompts >= MANY_PROMPTS and seconds > SAMPLE_SECONDS else None
+        return " ".join(part for part in (sample(seconds, plan), adaptive) if part) or None
 
     return advice
 

@@ -1,5 +1,5 @@
-"""The commands around a run: ``validate`` a prompt set or probe a backend, ``plot`` the stored
-task embeddings, list ``plugins`` and registered names, inspect or clear the ``cache``."""
+"""The commands around a run: ``expand`` a prompt set into variants, ``validate`` a prompt set
+or probe a backend, ``plot`` the stored task embeddings, list ``plugins`` and registered names, inspect or clear the ``cache``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,29 @@ def validate(
     print_probe(result, stderr())
     if result.failed:
         raise typer.Exit(1)
+
+
+def expand(
+    prompts: Annotated[Path, typer.Argument(help="Prompt-set TOML file to expand.")],
+    output: Annotated[Path, typer.Option("--output", "-o", envvar=ENV + "EXPAND_OUTPUT", help="Prompt-set TOML file to write: the originals and their variants.")],
+    axes: Annotated[Optional[list[str]], typer.Option("--axes", envvar=ENV + "AXES", help="Axes to vary, comma-separated or repeated; default: all (labels, field_name, casing, separator, answer_prefix, spacing, order, instruction, wrapping).")] = None,
+    n: Annotated[int, typer.Option("--n", envvar=ENV + "EXPAND_N", min=1, help="Variants per prompt (fewer when the axes allow fewer distinct ones).")] = 10,
+    grammar: Annotated[Optional[list[Path]], typer.Option("--grammar", envvar=ENV + "GRAMMAR", help="A grammar TOML file whose values are added to the shipped ones (repeatable).")] = None,
+    *,
+    flags: dict[str, Any],  # --seed: generated (flags.with_flags)
+    as_json: Annotated[bool, typer.Option("--json", help="Write a summary as JSON to stdout.")] = False,
+) -> None:
+    """Write variants of each prompt along named axes (label words, field names, separators, spacing, order, wrapping), each naming its parent."""
+    from .. import formats
+    from ..formats.messages import print_expanded, stderr
+    from ..model.request import names
+    from ..selection.expansion import expand_file
+
+    formats.check_writable([output])
+    summary = expand_file(prompts, output, axes=names(axes), n=n, seed=flags["seed"], grammar_files=list(grammar or []))
+    if as_json:
+        formats.print_json("expand", summary)
+    print_expanded(summary, stderr())
 
 
 def plot(

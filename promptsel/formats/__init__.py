@@ -77,6 +77,7 @@ FORMATS: dict[str, dict[str, Format]] = {
         ".json": Format(".json", "a summary of the map", _JSON, file=False),
     },
     "embed": {".json": Format(".json", "the record of embeddings", _JSON, file=False)},
+    "expand": {".json": Format(".json", "what expand wrote", _JSON, file=False)},
     "validate": {".json": Format(".json", "the probe's result", _JSON, file=False)},
     "plugins": {".json": Format(".json", "the loaded plugins", _JSON, file=False)},
     "cache": {".json": Format(".json", "what the cache holds", _JSON, file=False)},

@@ -158,6 +158,7 @@ def _recommendation(report: Mapping[str, Any]) -> str:
         verdict = "agrees" if free.get("agrees") else "disagrees"
         rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(free.get('prompt'))} "
                                        f"({num(free.get('performance'))}); it {verdict}"))
+    rows += _variant_rows(report)
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (f'<section class="card rec" id="recommendation"><h2>Recommendation</h2>'
             f'<div class="prompt">{esc(rec.get("prompt"))}</div><dl>{dl}</dl></section>')
@@ -246,6 +247,24 @@ def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
     return "".join(out)
 
 
+def _variant_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The recommendation card's rows for a variant, its sensitivity band and ``--holdout``."""
+    from .summary import variant_lines
+
+    rows = [("variant" if line.startswith("It is") else "sensitivity", esc(line)) for line in variant_lines(report)]
+    h = report.get("holdout")
+    if h:
+        level = f"{h.get('level', 0.95):.0%}"
+        base = h["baseline"]
+        rows.append(("held out", f"{esc(h['n_heldout'])} examples unseen by the choice: {esc(h['chosen'])} "
+                                 f"{num(h['chosen_heldout'])} ({level} interval {interval(h['chosen_heldout_interval'])}); "
+                                 f"optimism of the choosing part {num(h['optimism'])}"))
+        rows.append(("held-out baseline", f"{esc(base['prompt'])} ({esc(base['how'])}) {num(base['heldout'])} "
+                                          f"({level} interval {interval(base['heldout_interval'])}); difference "
+                                          f"{num(h['difference'])}, paired {level} interval {interval(h['difference_interval'])}"))
+    return rows
+
+
 def _prompt_table(report: Mapping[str, Any]) -> str:
     prompts = report.get("prompts") or []
     if not prompts:
@@ -257,9 +276,13 @@ def _prompt_table(report: Mapping[str, Any]) -> str:
     metric = esc(report.get("metric") or "performance")
     measured = any(p.get("performance") is not None for p in prompts)
     shared = any((stats.get(p.get("id")) or {}).get("pick_share") is not None for p in prompts)
+    variants = any(p.get("parent") for p in prompts)
+    from .summary import axes_text
+
     head = ('<tr><th class="id">prompt</th>' + "".join(f"<th>{esc(m)}</th>" for m in methods)
             + (f"<th>{metric}</th><th>interval</th>" if measured else "")
-            + ("<th>chosen in resamples</th>" if shared else "") + "<th>top class (share)</th></tr>")
+            + ("<th>chosen in resamples</th>" if shared else "") + "<th>top class (share)</th>"
+            + ("<th>variant of</th>" if variants else "") + "</tr>")
     body = []
     for p in prompts:
         pid = p.get("id")
@@ -275,7 +298,12 @@ def _prompt_table(report: Mapping[str, Any]) -> str:
             cells.append(f"<td>{num(st.get('pick_share'), 2)}</td>")
         top = f"{esc(st.get('top_class'))} ({num(st.get('top_share'), 2)})" if st.get("top_class") is not None else "–"
         cls = ' class="recommended"' if pid == rec_prompt else ""
-        body.append(f'<tr{cls}><td class="id">{esc(pid)}</td>{"".join(cells)}<td>{top}</td></tr>')
+        if variants:
+            cells_end = (f'<td title="{esc(axes_text(p.get("axes") or {}))}">{esc(p.get("parent"))}</td>' if p.get("parent")
+                         else "<td>–</td>")
+        else:
+            cells_end = ""
+        body.append(f'<tr{cls}><td class="id">{esc(pid)}</td>{"".join(cells)}<td>{top}</td>{cells_end}</tr>')
     return (f'<section id="prompts"><h2>Prompts × methods</h2><p class="meta">Scores (higher is better); a framed cell is '
             f'the method\'s choice.</p><div class="scroll"><table>{head}{"".join(body)}</table></div></section>')
 

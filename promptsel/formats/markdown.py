@@ -15,7 +15,7 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
-from .summary import recommendation_lines, section_lines, warning_lines
+from .summary import axes_text, recommendation_lines, section_lines, warning_lines
 from .tables import method_table, prompt_table
 
 
@@ -37,6 +37,7 @@ def select_report(report: dict[str, Any]) -> str:
     """A Markdown report (for pull-request comments and docs)."""
     ds, be = report["dataset"], report["backend"]
     methods = list(report["methods"])
+    variants = any(p.get("parent") for p in report["prompts"])  # a column only for a set with variants
     lines = [
         f"# promptsel: {ds['name']} ({ds['split']}, n={ds['n']})",
         "",
@@ -45,13 +46,14 @@ def select_report(report: dict[str, Any]) -> str:
         *_recommendation(report),
         "## Prompts",
         "",
-        "| prompt | " + " | ".join(methods) + " | performance |",
-        "|---|" + "---|" * len(methods) + "---|",
+        "| prompt | " + " | ".join(methods) + " | performance |" + (" variant of |" if variants else ""),
+        "|---|" + "---|" * len(methods) + "---|" + ("---|" if variants else ""),
     ]
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
     for p in report["prompts"]:
         cells = [f"{_fmt(p['scores'].get(m), 4)} (#{ranks[m][p['id']]})" for m in methods]
-        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {_fmt(p['performance'])} |")
+        origin = (f" {_cell(p['parent'])} ({_cell(axes_text(p.get('axes') or {}))}) |" if p.get("parent") else " – |") if variants else ""
+        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {_fmt(p['performance'])} |" + origin)
     lines += ["", "## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
     for m, e in report["methods"].items():
         tied = f" (tied: {', '.join(e['tied'])})" if len(e["tied"]) > 1 else ""

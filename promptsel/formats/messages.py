@@ -36,6 +36,18 @@ def print_valid(path: Path, prompts: Any, dataset: str | None, console) -> None:
     console.print(Text.assemble(("OK", "green"), f" {path}: {len(prompts.prompts)} prompts ({cot} CoT){where}."))
 
 
+def print_expanded(summary: dict[str, Any], console) -> None:
+    """``expand``: what was written, and the prompts that got fewer variants than asked."""
+    line = (f"Wrote {summary['path']}: {summary['originals']} originals and {summary['variants']} variants "
+            f"along {', '.join(summary['axes'])} (seed {summary['seed']}).")
+    console.print(line, highlight=False, markup=False, soft_wrap=True)
+    if summary["short"]:
+        console.print(f"Fewer than {summary['n']} distinct variants for: {', '.join(summary['short'])} "
+                      "(their axes allow no more; add values with --grammar).", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"Next: promptsel validate {summary['path']}, then promptsel select --prompts {summary['path']} --holdout 0.5.",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
 def print_locked(key: str, lock_file: Path, console) -> None:
     from rich.text import Text
 

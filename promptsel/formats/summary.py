@@ -22,7 +22,8 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
         return []
     level = f"{rec.get('level', 0.95):.0%}"
     metric = rec.get("metric") or report.get("metric") or "performance"
-    n = (report.get("dataset") or {}).get("n")
+    # With --holdout everything but the holdout block is measured on the choosing part.
+    n = (report.get("holdout") or {}).get("n_choosing") or (report.get("dataset") or {}).get("n")
     head = f"Recommended prompt: {rec['prompt']}"
     lines = []
     if rec.get("basis") == "labels":
@@ -55,7 +56,46 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
         shown = ", ".join(f"{c} {_n(v)}" for c, v in prior.items())
         lines.append(f"Calibrated ({rec['calibration']}): use the prompt the same way, dividing its class probabilities by "
                      f"its prior ({shown}).")
+    return lines + variant_lines(report) + holdout_lines(report)
+
+
+def axes_text(axes: Mapping[str, str]) -> str:
+    """A variant's axis values, ``name=value`` (whitespace shown escaped, as in TOML)."""
+    return ", ".join(f"{k}={v!r}" if v != v.strip() or "\n" in v else f"{k}={v}" for k, v in axes.items())
+
+
+def variant_lines(report: Mapping[str, Any]) -> list[str]:
+    """Where the recommended prompt came from (a variant: its parent and axes) and its
+    sensitivity band over its family of variants."""
+    rec = report.get("recommendation") or {}
+    entry = next((p for p in report.get("prompts") or [] if p.get("id") == rec.get("prompt")), None) or {}
+    lines = []
+    if entry.get("parent"):
+        lines.append(f"It is a variant of {entry['parent']} ({axes_text(entry.get('axes') or {})}).")
+    band = report.get("sensitivity")
+    if band:
+        lines.append(f"Sensitivity: over the {band['n']} formats of {band['family']} (the original and its variants), the "
+                     f"{band['metric']} runs 5th / 50th / 95th percentile {_n(band['p5'])} / {_n(band['p50'])} / {_n(band['p95'])} "
+                     f"(min {_n(band['min'])}, max {_n(band['max'])}).")
     return lines
+
+
+def holdout_lines(report: Mapping[str, Any]) -> list[str]:
+    """``--holdout``: the chosen prompt on the held-out examples, beside the baseline."""
+    h = report.get("holdout")
+    if not h:
+        return []
+    level = f"{h.get('level', 0.95):.0%}"
+    base = h["baseline"]
+    return [
+        f"Held out: {h['n_heldout']} of {h['n_heldout'] + h['n_choosing']} examples ({h['fraction']:.0%}, class-stratified), "
+        f"unseen by the choice. On them {h['chosen']} scores {_n(h['chosen_heldout'])} ({level} interval "
+        f"{_interval(h['chosen_heldout_interval'])}); on the choosing part {_n(h['chosen_choosing'])}, so choosing "
+        f"overstated it by {_n(h['optimism'])}.",
+        f"Baseline {base['prompt']} ({base['how']}) scores {_n(base['heldout'])} ({level} interval "
+        f"{_interval(base['heldout_interval'])}) on the same held-out examples: the difference is {_n(h['difference'])} "
+        f"(paired {level} interval {_interval(h['difference_interval'])}).",
+    ]
 
 
 def warning_lines(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:

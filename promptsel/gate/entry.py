@@ -45,7 +45,7 @@ def definition(prompt: Prompt) -> dict[str, Any]:
     in, the CoT texts only for CoT prompts. ``answer_choices`` is a list of [class, words] so
     that the class order, which orders ``label_space`` in the instruction, survives sorted-key
     JSON."""
-    data = {k: v for k, v in asdict(prompt).items() if k not in ("id", "note")}
+    data = {k: v for k, v in asdict(prompt).items() if k not in prompt.NOT_BEHAVIOUR}
     data["answer_choices"] = [[cls, list(words)] for cls, words in prompt.answer_choices.items()]
     if not prompt.cot:  # a non-CoT prompt never shows these: editing them changes nothing it sees
         del data["cot_instruction"], data["cot_followup"]

@@ -126,7 +126,7 @@ class Dataset:
             labels = self.labels
             assert labels is not None
             counts = np.bincount(labels, minlength=len(self.classes))
-            quota = _largest_remainder(counts, limit)
+            quota = largest_remainder(counts, limit)
             chosen = [
                 idx
                 for c in range(len(self.classes))
@@ -151,7 +151,9 @@ class Dataset:
         return replace(self, examples=examples)
 
 
-def _largest_remainder(counts: np.ndarray, total: int) -> list[int]:
+def largest_remainder(counts: np.ndarray, total: int) -> list[int]:
+    """``total`` slots shared among classes in proportion to ``counts`` (the class-stratified
+    sample of ``--limit`` and the held-out part of ``--holdout``)."""
     import numpy as np
 
     exact = counts / counts.sum() * total

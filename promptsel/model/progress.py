@@ -42,6 +42,8 @@ class Plan:
     exact: bool = True
     #: Inputs (examples) the pass scores every prompt on.
     inputs: int = 0
+    #: Prompts the pass scores (a large set of variants is told about ``--adaptive``).
+    prompts: int = 0
 
     @property
     def work(self) -> float:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import jinja2.meta
@@ -34,6 +34,10 @@ OPTION_KEYS = (
     "cot", "chat", "system", "instruction", "cot_instruction", "cot_followup", "target_delimiter", "note",
 )
 SET_KEYS = ("name", "task", "description", "defaults", "prompt")
+#: Keys only a variant has (``promptsel expand`` writes them): the id of the prompt it was made
+#: from, and the value it took on each axis. They describe where a prompt came from, never what
+#: the model sees.
+VARIANT_KEYS = ("parent", "axes")
 
 DEFAULTS: dict[str, Any] = {
     "cot": False,
@@ -74,6 +78,13 @@ class Prompt:
     cot_followup: str | None = None
     target_delimiter: str | None = None
     note: str | None = None
+    #: The prompt this one is a variant of (``promptsel expand``); None for an original.
+    parent: str | None = None
+    #: Axis name -> the value this variant took on it (None for an original).
+    axes: dict[str, str] | None = None
+
+    #: Fields that name or describe a prompt without changing what the model sees.
+    NOT_BEHAVIOUR: ClassVar[tuple[str, ...]] = ("id", "note", "parent", "axes")
 
     @property
     def delimiter(self) -> str:
@@ -92,7 +103,7 @@ class Prompt:
     @cached_property
     def template_sha256(self) -> str:
         """Hash of everything that defines the prompt's behaviour (not its note)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("id", "note")}
+        data = {k: v for k, v in asdict(self).items() if k not in self.NOT_BEHAVIOUR}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
     def placeholders(self) -> set[str]:
@@ -111,6 +122,10 @@ class Prompt:
     def render_template(self, example: Mapping[str, Any]) -> str:
         """The template instantiated with one input: the raw text SPELL scores."""
         return self._render("template", self.template, example)
+
+    def answer_instruction(self) -> str | None:
+        """The answer instruction as the model reads it (its label space filled in)."""
+        return self._extra(self.instruction)
 
     def _extra(self, text: str | None, key: str = "instruction") -> str | None:
         if not text:
@@ -156,6 +171,10 @@ class PromptSet:
     @property
     def ids(self) -> list[str]:
         return [p.id for p in self.prompts]
+
+    @property
+    def has_variants(self) -> bool:
+        return any(p.parent is not None for p in self.prompts)
 
     @cached_property
     def classes(self) -> set[str]:
@@ -224,6 +243,24 @@ def _parse_choices(path: Path, where: str, value: Any) -> dict[str, list[str]]:
     return choices
 
 
+def _variant_keys(path: Path, where: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``parent`` and ``axes`` of a variant, checked (the parent's existence is checked once all
+    ids are known)."""
+    out: dict[str, Any] = {}
+    if "parent" in entry:
+        if not isinstance(entry["parent"], str) or not entry["parent"]:
+            raise _fail(path, f"{where}: parent", "must be the id of another prompt")
+        out["parent"] = entry["parent"]
+    if "axes" in entry:
+        axes = entry["axes"]
+        if not isinstance(axes, Mapping) or not all(isinstance(v, str) for v in axes.values()):
+            raise _fail(path, f"{where}: axes", "must be a table of axis = \"value\" strings")
+        if "parent" not in entry:
+            raise _fail(path, f"{where}: axes", "only a variant (a prompt with a parent) has axes")
+        out["axes"] = {str(k): v for k, v in axes.items()}
+    return out
+
+
 def load_prompt_set(path: str | Path) -> PromptSet:
     """Read and validate a prompt-set TOML file (file and key are named in every error)."""
     path = Path(path)
@@ -250,7 +287,7 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         where = f"prompt[{i}]" + (f" ({entry.get('id')!r})" if isinstance(entry, Mapping) and "id" in entry else "")
         if not isinstance(entry, Mapping):
             raise _fail(path, where, "must be a table")
-        _check_keys(path, where, entry, PROMPT_KEYS + OPTION_KEYS)
+        _check_keys(path, where, entry, PROMPT_KEYS + OPTION_KEYS + VARIANT_KEYS)
         for key in PROMPT_KEYS:
             if key not in entry:
                 raise _fail(path, where, f"missing required key {key!r}")
@@ -269,7 +306,8 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         for key in OPTION_KEYS[2:]:
             if options[key] is not None and not isinstance(options[key], str):
                 raise _fail(path, f"{where}: {key}", "must be a string")
-        prompt = Prompt(id=pid, template=template, answer_choices=_parse_choices(path, where, entry["answer_choices"]), **options)
+        prompt = Prompt(id=pid, template=template, answer_choices=_parse_choices(path, where, entry["answer_choices"]), **options,
+                        **_variant_keys(path, where, entry))
         for key, text in (("template", prompt.template), *((k, options[k]) for k in ("instruction", "cot_instruction", "cot_followup"))):
             if text is None:
                 continue
@@ -287,6 +325,11 @@ def load_prompt_set(path: str | Path) -> PromptSet:
         if prompt.cot and not prompt.cot_instruction:
             raise _fail(path, where, "cot = true needs a cot_instruction (in the prompt or [defaults])")
         prompts.append(prompt)
+    for i, prompt in enumerate(prompts):
+        if prompt.parent is not None and (prompt.parent not in seen or prompt.parent == prompt.id):
+            raise _fail(path, f"prompt[{i}] ({prompt.id!r}): parent",
+                        f"{prompt.parent!r} is not another prompt of this set; a variant's parent must be in the same file "
+                        "(promptsel expand writes the originals too)")
     prompt_set = PromptSet(
         path=path,
         name=str(data.get("name") or path.stem),

@@ -152,7 +152,7 @@ class SelectRequest(Options):
     limit: int | None = option(None, minimum=1, flag=Flag(
         "--limit", "-n", commands=RUN, model=True, help="Use a seeded, class-stratified sample of N examples."))
     seed: int = option(0, minimum=0, maximum=2**32 - 1, flag=Flag(
-        "--seed", commands=(*MODEL_COMMANDS, "plot"), help="Seed for sampling, seeded methods and FUTE's training."))
+        "--seed", commands=(*MODEL_COMMANDS, "plot", "expand"), help="Seed for sampling, seeded methods and FUTE's training."))
     data_dir: str | None = option(None, flag=Flag(
         "--data-dir", commands=(*MODEL_COMMANDS, "check"), help="Directory with <name>/<split>.jsonl files."))
     #: Truncate each input text to this many characters at a word boundary (long reviews).
@@ -192,6 +192,17 @@ class SelectRequest(Options):
     #: Bootstrap resamples of the examples for intervals and stability.
     bootstrap: int = option(1000, minimum=10, flag=Flag(
         "--bootstrap", commands=RUN, help="Bootstrap resamples of the examples for the recommendation's intervals and stability."))
+    #: Hold this share of the examples out of the choice (seeded, class-stratified) and report the
+    #: chosen prompt's performance on them (``promptsel.selection.holdout``).
+    holdout: float | None = option(None, minimum=0.01, maximum=0.99, flag=Flag(
+        "--holdout", commands=("select",),
+        help="Choose on the rest of the examples and confirm on this share of them, held out (seeded, class-stratified): the "
+             "chosen prompt's held-out performance beside the best original prompt's, with the paired interval of the difference."))
+    #: The prompt ``--holdout`` compares the chosen one with; None: the best original (a prompt
+    #: without a parent) on the choosing part.
+    baseline: str | None = option(None, flag=Flag(
+        "--baseline", commands=("select",),
+        help="With --holdout: the prompt to compare the chosen one with (default: the best original, unexpanded prompt)."))
     cache: bool = option(True, flag=Flag(
         "--no-cache", commands=RUN, default=False, convert=operator.not_, model=True,
         help="Do not read or write the result cache (recompute everything)."))

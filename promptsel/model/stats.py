@@ -30,6 +30,10 @@ over tied orders that NDCG uses; so reordering the prompt file cannot change a n
 Bootstrap shares split a tied resample equally among its tied prompts, and the stability of a
 tied choice is the mean share of the tied prompts.
 
+Held-out confirmation (``select --holdout``): ``stratified_split`` draws the held-out part,
+``subset_table`` cuts a table to one part, and ``paired_intervals`` gives two prompts' intervals
+and that of their difference on the held-out examples, from the same paired bootstrap.
+
 Nothing here knows of plugins or reports: a method comes in as ``table -> scores``, and its
 class only for the attributes the eligibility rule reads.
 """
@@ -43,12 +47,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import metrics
+from .data import largest_remainder
 from .scoretable import TABLE_ARRAYS, ScoreTable
 
 #: How many resamples and which central interval, unless a caller says otherwise (the gate's
 #: lock records these; ``select --bootstrap`` changes the resamples of the recommendation).
 RESAMPLES = 1000
 LEVEL = 0.95
+#: The stream of the seeded generator that draws ``--holdout``'s held-out part (apart from the
+#: one that draws ``--limit``'s sample with the same seed).
+HOLDOUT_STREAM = 1
 #: The bootstrap shares the "cover" set of a stability must reach.
 COVER_SHARE = 0.9
 
@@ -159,6 +167,46 @@ def percentile_interval(draws: np.ndarray, level: float = LEVEL) -> np.ndarray:
     """Central percentile interval of ``draws`` along axis 0: shape draws.shape[1:] + (2,)."""
     tail = (1.0 - level) / 2 * 100
     return np.moveaxis(np.percentile(draws, [tail, 100 - tail], axis=0), 0, -1)
+
+
+# --- a held-out part --------------------------------------------------------------------
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(choosing, held-out) example indices, each in increasing order: ``fraction`` of the
+    examples held out, shared among the classes in proportion to their counts (largest
+    remainders), drawn at random within each class by a generator seeded with ``seed``."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    quota = largest_remainder(counts, round(fraction * len(labels)))
+    rng = np.random.default_rng([seed, HOLDOUT_STREAM])
+    held = np.zeros(len(labels), dtype=bool)
+    for c, k in enumerate(quota):
+        held[rng.choice(np.flatnonzero(labels == c), size=k, replace=False)] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)
+
+
+def subset_table(table: ScoreTable, rows: np.ndarray) -> ScoreTable:
+    """``table`` restricted to the examples ``rows`` (labels kept, unlike a resample)."""
+    sub = copy.copy(table)
+    sub.class_logprobs = table.class_logprobs[:, rows]
+    sub.prompt_nll = None if table.prompt_nll is None else table.prompt_nll[:, rows]
+    sub.labels = None if table.labels is None else table.labels[rows]
+    sub.sample_ids = [table.sample_ids[i] for i in rows]
+    return sub
+
+
+def paired_intervals(predictions: np.ndarray, labels: np.ndarray, *, metric: str = "accuracy",
+                     n_classes: int, resamples: int = RESAMPLES, level: float = LEVEL,
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For the predictions [2, N] of two prompts on the same examples: each one's performance,
+    its percentile interval [2, 2] and the interval of the first minus the second [2], from one
+    paired bootstrap (every resample scores both on the same examples)."""
+    predictions = np.asarray(predictions)
+    n = predictions.shape[1]
+    perf = metrics.performance(predictions, labels, metric=metric, n_classes=n_classes)
+    draws = bootstrap_performance(predictions, labels, resample_weights(resample_indices(n, resamples, seed), n),
+                                  metric=metric, n_classes=n_classes)
+    return perf, percentile_interval(draws, level), percentile_interval(draws[:, 0] - draws[:, 1], level)
 
 
 # --- choices and ties -------------------------------------------------------------------

@@ -16,6 +16,11 @@ floats, intervals ``[low, high]``).
 ``prompt_stats`` (dict prompt id -> :class:`PromptStats`)
     performance_interval, lead_interval, indistinguishable, pick_share, top_class, top_share:
     to be merged into the report's per-prompt entries.
+``holdout`` (:class:`Holdout`, only with ``select --holdout``)
+    the chosen prompt and a baseline on held-out examples (``promptsel.selection.holdout``).
+``sensitivity`` (:class:`Sensitivity`, only for a prompt set with variants)
+    percentiles over the recommended prompt's family (``promptsel.selection.sensitivity``).
+A variant's entry in ``prompts`` also has ``parent`` and ``axes`` (axis -> value).
 ``agreement`` (:class:`Agreement`)
     methods, same_choice (probability that two methods choose the same prompt, each picking at
     random among its tied top prompts), spearman (rank correlation of the two methods' scores).
@@ -80,3 +85,42 @@ class Agreement(TypedDict):
     methods: list[str]
     same_choice: list[list[float]]
     spearman: list[list[float | None]]
+
+
+class HoldoutBaseline(TypedDict):
+    prompt: str
+    how: str  # the best original on the choosing part, or named with --baseline
+    choosing: float
+    heldout: float
+    heldout_interval: list[float]
+
+
+class Holdout(TypedDict):
+    fraction: float
+    metric: str
+    n_choosing: int
+    n_heldout: int
+    heldout_ids: list[str]
+    chosen: str
+    chosen_choosing: float
+    chosen_heldout: float
+    chosen_heldout_interval: list[float]
+    baseline: HoldoutBaseline
+    difference: float  # chosen minus baseline, held out
+    difference_interval: list[float]  # paired bootstrap
+    optimism: float  # chosen_choosing - chosen_heldout
+    level: float
+    resamples: int
+    seed: int
+
+
+class Sensitivity(TypedDict):
+    prompt: str
+    family: str
+    n: int
+    metric: str
+    p5: float
+    p50: float
+    p95: float
+    min: float
+    max: float

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import platform
 import time
@@ -23,11 +24,13 @@ from ..model.scoretable import ScoreTable
 from ..plugins import report_sections
 from ..selector import SelectionContext
 from ..version import __version__
+from . import holdout
 from .inputs import Inputs
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
 from .samples import write_samples
 from .scoring import build_score_table
+from .sensitivity import sensitivity_band
 
 
 @dataclass
@@ -61,23 +64,63 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
 def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, Any], ScoreTable]:
     """The stages after the inputs: score, save the table if asked, run the methods, report."""
     started = time.perf_counter() if started is None else started
+    req = inputs.request
+    known = inputs.prompt_set.ids if inputs.prompt_set is not None else inputs.table.prompt_ids if inputs.table is not None else None
+    holdout.check_request(req.holdout, req.baseline, _has_labels(inputs), known)
     raw = score(inputs)
-    if inputs.request.save_scores is not None:
-        raw.save(inputs.request.save_scores)
+    if req.save_scores is not None:
+        raw.save(req.save_scores)
+    part, scored = None, raw
+    if req.holdout is not None:  # everything below reads the choosing part, but the holdout block
+        part = holdout.split(raw, req.holdout, req.seed)
+        raw = part.choosing
     calibrated = calibrate(inputs, raw)
     table = calibrated.table
-    if inputs.request.log_samples is not None:
-        write_samples(inputs.request.log_samples, table, inputs.dataset)
+    if req.log_samples is not None:
+        write_samples(req.log_samples, table, _choosing_dataset(inputs.dataset, part))
     t = time.perf_counter()
     methods = run_methods(inputs, table)
     inputs.timings["selection"] = time.perf_counter() - t
-    report = build_report(inputs, table, methods)
+    report = build_report(inputs, table, methods, scored=scored)
     t = time.perf_counter()
     report.update(recommendation(inputs, calibrated, methods, report))
+    report.update(variant_blocks(inputs, calibrated, report, part))
     inputs.timings["recommendation"] = time.perf_counter() - t
     inputs.timings["total"] = time.perf_counter() - started
     report["timings"] = timings(inputs, methods)
     return report, table
+
+
+def _has_labels(inputs: Inputs) -> bool | None:
+    """Whether the examples have labels, before any scoring (None: not known yet)."""
+    if inputs.dataset is not None:
+        return inputs.dataset.has_labels
+    return None if inputs.table is None else inputs.table.labels is not None
+
+
+def _choosing_dataset(dataset: Dataset | None, part: holdout.Split | None) -> Dataset | None:
+    """The examples of the choosing part (the whole dataset without ``--holdout``)."""
+    if dataset is None or part is None:
+        return dataset
+    rows = [int(i) for i in part.choosing_rows]
+    return dataclasses.replace(dataset, examples=[dataset.examples[i] for i in rows], ids=[dataset.ids[i] for i in rows])
+
+
+def variant_blocks(inputs: Inputs, calibrated: Calibrated, report: dict[str, Any], part: holdout.Split | None) -> dict[str, Any]:
+    """``holdout`` (with ``--holdout``) and ``sensitivity`` (for a prompt set with variants): keys a
+    report has only when they apply, so other reports read as they always did."""
+    req = inputs.request
+    chosen = report["recommendation"]["prompt"]
+    performance = [p["performance"] for p in report["prompts"]]
+    out: dict[str, Any] = {}
+    if part is not None:
+        out["holdout"] = holdout.holdout_report(part, np.asarray(performance, dtype=float), calibrated.priors, inputs.prompt_set,
+                                                chosen=chosen, baseline=req.baseline, metric=req.metric,
+                                                resamples=req.bootstrap, seed=req.seed)
+    band = sensitivity_band(inputs.prompt_set, performance, chosen, req.metric)
+    if band is not None:
+        out["sensitivity"] = band
+    return out
 
 
 def score(inputs: Inputs) -> ScoreTable:
@@ -197,10 +240,12 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
 #: no method's section may take one.
 CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
                        "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
-                       "agreement"})
+                       "agreement", "holdout", "sensitivity"})
 
 
-def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
+def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, scored: ScoreTable | None = None) -> dict[str, Any]:
+    """The report of ``table``; its ``dataset`` describes ``scored``, every example that was
+    scored (with ``--holdout``, ``table`` is the choosing part of it)."""
     req, prompt_set, scorer = inputs.request, inputs.prompt_set, inputs.scorer
     evaluated = evaluate(table, methods.scores, metric=req.metric, ndcg_variant=req.ndcg)
     # Every registered method's section, null when it did not run: the report keeps its keys.
@@ -211,7 +256,7 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         raise PromptselError(f"Methods name their report section after a key the report already has: {owners} (a plugin bug).")
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": _dataset_info(inputs, table),
+        "dataset": _dataset_info(inputs, table if scored is None else scored),
         "backend": _backend_info(inputs),
         "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
         "metric": req.metric,
@@ -229,4 +274,6 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
     }
     for entry, prompt in zip(report["prompts"], prompt_set.prompts if prompt_set is not None else [None] * table.n_prompts):
         entry["template_sha256"] = None if prompt is None else prompt.template_sha256
+        if prompt is not None and prompt.parent is not None:  # a variant (promptsel expand): where it came from
+            entry["parent"], entry["axes"] = prompt.parent, dict(prompt.axes or {})
     return report

@@ -284,7 +284,7 @@ def _beside_generation(jobs: Sequence[_Job], generations: Sequence[_Job]) -> dic
 
 
 def _plan(scorer: Scorer, generate: Lookup, scoring: list[Lookup], later: list[tuple[str, int]],
-          max_new_tokens: int, inputs: int) -> tuple[Plan, float]:
+          max_new_tokens: int, inputs: int, prompts: int = 0) -> tuple[Plan, float]:
     """Cost the jobs to run and set each job's work. ``later``: CoT follow-ups not rendered yet,
     as (the follow-up with an empty reasoning, how many). Returns the plan and the work of one
     such follow-up (on average)."""
@@ -314,6 +314,7 @@ def _plan(scorer: Scorer, generate: Lookup, scoring: list[Lookup], later: list[t
         generate=len(generate.jobs) * max_new_tokens,
         exact=exact,
         inputs=inputs,
+        prompts=prompts,
     ), later_work / max(n_later, 1)
 
 
@@ -362,7 +363,8 @@ def build_score_table(
     for pi, xi in later:  # for the plan, a follow-up with no reasoning yet
         key = render(pi, xi, "")
         empty[key] = empty.get(key, 0) + 1
-    plan, follow_up_work = _plan(scorer, generate, [scoring, sequences], list(empty.items()), options.max_new_tokens, len(inputs))
+    plan, follow_up_work = _plan(scorer, generate, [scoring, sequences], list(empty.items()), options.max_new_tokens, len(inputs),
+                                  len(prompts))
     progress = scorer.progress
     progress.plan(plan)
     progress.start(f"Scoring {len(prompts)} prompts x {len(inputs)} inputs", plan.sequences + plan.cached)

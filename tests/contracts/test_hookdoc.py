@@ -17,7 +17,7 @@ def test_every_hook_is_documented_with_its_exact_signature_and_params():
     page = (ROOT / "docs" / "hooks.md").read_text()
     names = hookspecs.spec_names()
     assert names == ["register_backends", "register_selectors", "register_embedders", "register_datasets",
-                     "register_option_groups", "register_commands"]
+                     "register_option_groups", "register_prompt_grammar", "register_commands"]
     for name in names:
         fn = getattr(hookspecs, name)
         assert f"## `{hookdoc.signature(fn)}`" in page

@@ -172,3 +172,31 @@ def test_selectors_embedders_and_commands_from_a_plugin(capsys):
         assert registries().embedders.entry("toy").plugin == "toy-plugin"
         main(["hello", "--name", "promptsel"])  # returns normally on success
         assert capsys.readouterr().out == "hello promptsel\n"
+
+
+GRAMMAR = """
+from promptsel import hookimpl
+
+@hookimpl
+def register_prompt_grammar(register):
+    register({"field_names": {"text": ["Critique"]},
+              "task": [{"name": "sentiment", "verbalizers": [{"name": "fab/awful", "words": {"positive": ["fab"], "negative": ["awful"]}}]}]})
+"""
+
+
+def test_a_plugin_extends_the_expand_grammar_through_its_entry_point(site, monkeypatch, tmp_path):
+    from promptsel.model.grammar import AXES
+    from promptsel.model.prompts import load_prompt_set
+    from promptsel.model.variants import axis_values
+    from promptsel.selection.expansion import expand_file, load_grammar
+    from tests.paths import ROOT
+
+    make_dist(site, "psx-words", GRAMMAR)
+    monkeypatch.setenv("PROMPTSEL_LOAD_PLUGINS", "psx_words,datasets")
+    grammar = load_grammar()
+    assert "plugin 'psx_words'" in grammar.sources
+    sa01 = load_prompt_set(ROOT / "prompts" / "sa.toml").prompts[0]
+    values = axis_values(sa01, grammar, AXES)
+    assert "fab/awful" in values["labels"] and "Critique" in values["field_name"]
+    summary = expand_file(ROOT / "prompts" / "sa.toml", tmp_path / "v.toml", axes=["labels"], n=10)
+    assert "fab/awful" in summary["values"]["labels"]

@@ -104,3 +104,20 @@ def test_on_a_terminal_the_bar_shows_a_rate_and_the_time_left_from_the_first_seq
 @pytest.mark.parametrize(("seconds", "text"), [(3, "3 s"), (89, "89 s"), (600, "10 min"), (7260, "2 h 01 min")])
 def test_durations_read_as_people_say_them(seconds, text):
     assert _duration(seconds) == text
+
+
+def test_a_long_run_of_many_variants_is_told_about_adaptive(capsys, big_csv, fake_backend_plugin, monkeypatch, tmp_path):
+    variants = tmp_path / "v.toml"
+    assert run(capsys, "expand", SA, "-o", str(variants), "--n", "4")[0] == 0  # 13 + 52 prompts
+    clock = itertools.count(step=30.0)
+    monkeypatch.setattr(progress_module, "_clock", lambda: next(clock))
+    args = ["select", "--dataset", str(big_csv), "--prompts", str(variants), "--backend", "fake", "-M", "interrupt_after=40",
+            "--methods", "mi", "--limit", "200"]
+    code, _, err = run(capsys, *args)
+    assert code == 130
+    line = " ".join(err.split())
+    assert "Estimated time" in line and "With 65 prompts, --adaptive" in line, err
+    assert "sample of" not in line  # --limit given: no sample advice, only the adaptive one
+    # The 13 prompts of sa.toml are not told.
+    code, _, err = run(capsys, *[SA if a == str(variants) else a for a in args])
+    assert code == 130 and "Estimated time" in err and "--adaptive" not in err
