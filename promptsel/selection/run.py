@@ -61,6 +61,8 @@ def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[di
 def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, Any], ScoreTable]:
     """The stages after the inputs: score, save the table if asked, run the methods, report."""
     started = time.perf_counter() if started is None else started
+    if inputs.request.adaptive:  # in rounds, stopping when the best prompt is known
+        return select_adaptive(inputs, started=started)
     raw = score(inputs)
     if inputs.request.save_scores is not None:
         raw.save(inputs.request.save_scores)
@@ -142,7 +144,7 @@ def versions(backend: Backend | None) -> dict[str, str]:
     return out
 
 
-def _dataset_info(inputs: Inputs, table: ScoreTable) -> dict[str, Any]:
+def dataset_info(inputs: Inputs, table: ScoreTable) -> dict[str, Any]:
     req = inputs.request
     if inputs.dataset is None:  # --scores
         assert req.scores is not None
@@ -197,7 +199,7 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
 #: no method's section may take one.
 CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
                        "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
-                       "agreement"})
+                       "agreement", "adaptive"})
 
 
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
@@ -211,7 +213,7 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         raise PromptselError(f"Methods name their report section after a key the report already has: {owners} (a plugin bug).")
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": _dataset_info(inputs, table),
+        "dataset": dataset_info(inputs, table),
         "backend": _backend_info(inputs),
         "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
         "metric": req.metric,
@@ -225,8 +227,47 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> di
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
                                                 "invalid": scorer.cache.invalid},
         "versions": versions(inputs.backend),
-        "run": run_record(req.command, req.prompts),
+        "run": run_record(req.command, req.prompts, req.adaptive_settings),
     }
     for entry, prompt in zip(report["prompts"], prompt_set.prompts if prompt_set is not None else [None] * table.n_prompts):
         entry["template_sha256"] = None if prompt is None else prompt.template_sha256
     return report
+
+
+def select_adaptive(inputs: Inputs, *, started: float) -> tuple[dict[str, Any], ScoreTable]:
+    """``select --adaptive``: the rounds, then the methods on the inputs every prompt read, then
+    the report with the adaptive recommendation and block. Returns the report and that table."""
+    from .adaptive_report import ADAPTIVE_KEY, block, prompt_rows, recommendation, rounds, tables
+    from .recommend import stability_reason
+
+    req = inputs.request
+    outcome = rounds(inputs)
+    if inputs.table is not None:
+        full = inputs.table
+        ids, classes, sample_ids, labels = full.prompt_ids, full.class_names, full.sample_ids, full.labels
+    else:
+        ids, classes = inputs.prompt_set.ids, list(inputs.dataset.classes)
+        sample_ids, labels = list(inputs.dataset.ids), inputs.dataset.labels
+    read, common = tables(outcome, ids, classes, labels, sample_ids)
+    if req.save_scores is not None:
+        read.save(req.save_scores)
+    t = time.perf_counter()
+    methods = run_methods(inputs, common)
+    inputs.timings["selection"] = time.perf_counter() - t
+    report = build_report(inputs, common, methods)
+    if inputs.table is not None:  # the sample is the file's, not the inputs every prompt read
+        report["dataset"] = dataset_info(inputs, inputs.table)
+    t = time.perf_counter()
+    rule = inputs.rule
+    rule_scores = methods.scores.get(rule)
+    if rule_scores is None and stability_reason(rule) is None:
+        rule_scores = np.asarray(inputs.selector(rule).score(common, SelectionContext(prompt_set=inputs.prompt_set,
+                                                                                              seed=req.seed)), dtype=float)
+    found, stats = recommendation(outcome, common, labels, methods.scores, methods.sections, rule, rule_scores, req.seed)
+    report.update(found)
+    prompt_rows(report, outcome, stats)
+    report[ADAPTIVE_KEY] = block(outcome, len(labels))
+    inputs.timings["recommendation"] = time.perf_counter() - t
+    inputs.timings["total"] = time.perf_counter() - started
+    report["timings"] = timings(inputs, methods)
+    return report, common
