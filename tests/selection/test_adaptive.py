@@ -215,3 +215,32 @@ def test_lock_records_the_adaptive_settings_and_check_reruns_them(capsys, projec
     assert (req.adaptive, req.epsilon, req.delta, req.max_inputs, req.round_size, req.seed) == (True, 0.02, 0.05, None, 4, 2)
     code, out, err = run(capsys, "check", "--no-progress")
     assert code == 0, out + err
+
+
+def test_a_dropped_cot_prompt_generates_nothing_more(capsys, project, fake_backend_plugin, monkeypatch):
+    cot = REVERSED.replace('id = "reversed"', 'id = "reversed"\ncot = true\ncot_instruction = "Think."\ncot_followup = "So?"')
+    Path("prompts.toml").write_text(PROMPTS + cot)
+    generated: list[str] = []
+    original = fake_backend_plugin.generate
+
+    def generate(self, prompts, **kwargs):
+        generated.extend(prompts)
+        return original(self, prompts, **kwargs)
+
+    monkeypatch.setattr(fake_backend_plugin, "generate", generate)
+    report = select_json(capsys, *LIVE, "--no-cache")
+    rows = {p["id"]: p for p in report["prompts"]}
+    assert rows["reversed"]["dropped"] is not None and rows["reversed"]["n"] < 60
+    # one reasoning per input it was scored on, none after it was dropped
+    assert len(generated) == rows["reversed"]["n"]
+    assert all("Think." in text for text in generated)
+
+
+def test_adaptive_needs_labels_and_no_sample_log(capsys, project, fake_backend_plugin):
+    rows = [json.loads(line) for line in Path("data.jsonl").read_text().splitlines()]
+    Path("unlabeled.jsonl").write_text("".join(json.dumps({"text": r["text"]}) + "\n" for r in rows))
+    code, _, err = run(capsys, "select", "-d", "unlabeled.jsonl", "--classes", "positive,negative", "-p", "prompts.toml", "-b",
+                       "fake", "--adaptive", "--no-progress", "-q")
+    assert code != 0 and "--adaptive needs labels" in one_line_error(err)
+    code, _, err = run(capsys, "select", *LIVE, "--log-samples", "s.jsonl", "--no-progress", "-q")
+    assert code != 0 and "--log-samples writes every prompt's answer" in one_line_error(err)
