@@ -86,8 +86,8 @@ class Cost:
 
 
 class RoundProgress(Progress):
-    """The run's progress for one round at a time: every round's plan adds to :class:`Cost`; the
-    first round's plan is shown, the later ones are not (one plan line per round is noise)."""
+    """The run's progress for one round at a time: every round's plan adds to :class:`Cost` and
+    none is shown (a plan line per round is noise; the run states its worst and expected case)."""
 
     def __init__(self, inner: Progress, cost: Cost) -> None:
         self.inner, self.cost, self.round = inner, cost, 0
@@ -196,10 +196,10 @@ def expected_cells(first: np.ndarray, alive: np.ndarray, *, epsilon: float, delt
 
 def run_adaptive(source: Source, labels: np.ndarray, n_prompts: int, n_classes: int, *, seed: int, epsilon: float,
                  delta: float, max_inputs: int | None, round_size: int,
-                 note: Callable[[int], None] | None = None) -> Outcome:
+                 note: Callable[[int, int], None] | None = None) -> Outcome:
     """The rounds: read ``round_size`` inputs of the seeded order on every surviving prompt, feed
-    the search, let it drop what is surely worse, until it stops. ``note(expected)`` hears the
-    expected cost after the first round."""
+    the search, let it drop what is surely worse, until it stops. ``note(expected, read)`` hears the
+    expected cells after the first round and the cells it read."""
     n_inputs = len(labels)
     order = input_order(seed, n_inputs)
     search = BestPromptSearch(n_prompts, n_inputs, epsilon=epsilon, delta=delta, budget=max_inputs)
@@ -239,7 +239,7 @@ def run_adaptive(source: Source, labels: np.ndarray, n_prompts: int, n_classes: 
         if rounds == 1 and decision.reason is None:
             expected = expected_cells(right, search.alive, epsilon=epsilon, delta=delta, limit=search.budget)
             if note is not None:
-                note(expected)
+                note(expected, search.cells)
         if decision.reason is not None:
             break
     low, high = accuracy.difference_bounds()

@@ -81,9 +81,7 @@ def rounds(inputs: Any) -> Outcome:
         worst = n_prompts * min(len(labels), req.max_inputs or len(labels))
         inputs.progress.note(f"Adaptive: at most {worst:,} cells (prompt x input; worst case, every one), in rounds of "
                              f"{req.round_size} inputs; the expected case is estimated after the first round.")
-    note = None if cost is None else (lambda cells: inputs.progress.note(
-        f"Adaptive: expected about {cells:,} cells in all, from the first round's gaps and variances (a rough guide; "
-        "the rounds stop on the data)."))
+    note = None if cost is None else (lambda cells, read: inputs.progress.note(_expected_note(cells, read, cost, worst)))
     started = time.perf_counter()
     outcome = run_adaptive(source, labels, n_prompts, n_classes, seed=req.seed, epsilon=req.epsilon, delta=req.delta,
                            max_inputs=req.max_inputs, round_size=req.round_size, note=note)
@@ -92,6 +90,15 @@ def rounds(inputs: Any) -> Outcome:
     if inputs.scorer is not None:
         inputs.timings["backend"] = inputs.scorer.timings.backend_seconds
     return outcome
+
+
+def _expected_note(cells: int, read: int, cost: Cost, worst: int) -> str:
+    """The expected case after the first round (``read`` cells), in cells and, at that round's
+    tokens per cell, in tokens to evaluate, with the worst case beside it."""
+    per_cell = cost.evaluate / max(read, 1)
+    return (f"Adaptive: expected about {cells:,} of {worst:,} cells, about {per_cell * cells:,.0f} tokens to evaluate "
+            f"(worst case {per_cell * worst:,.0f}), from the first round's gaps, paired variances and tokens per cell "
+            "(a rough guide: the rounds stop on the data).")
 
 
 def _labels(labels: np.ndarray | None, why: str) -> np.ndarray:

@@ -244,3 +244,13 @@ def test_adaptive_needs_labels_and_no_sample_log(capsys, project, fake_backend_p
     assert code != 0 and "--adaptive needs labels" in one_line_error(err)
     code, _, err = run(capsys, "select", *LIVE, "--log-samples", "s.jsonl", "--no-progress", "-q")
     assert code != 0 and "--log-samples writes every prompt's answer" in one_line_error(err)
+
+
+def test_a_live_run_states_its_worst_and_expected_case_before_the_rest_of_the_work(capsys, project, fake_backend_plugin):
+    code, _, err = run(capsys, "select", *LIVE, "-q")
+    assert code == 0, err
+    flat = " ".join(err.split())
+    assert "Adaptive: at most 240 cells" in flat  # 4 prompts x 60 inputs
+    worst_at = flat.index("Adaptive: at most")
+    expected_at = flat.index("Adaptive: expected about")
+    assert worst_at < flat.index("Round 1") < expected_at < flat.index("Round 2")
