@@ -139,7 +139,6 @@ def block(outcome: Outcome, n_inputs: int) -> Adaptive:
                    f"intervals at {1 - outcome.settings['delta'] / max(n_prompts - 1, 1):.4g} per side, each prompt's "
                    f"accuracy interval at {1 - outcome.settings['delta'] / (2 * n_prompts):.4g} per side"),
         "guarantee": GUARANTEE,
-        "label_free_inputs": outcome.common,
     }
 
 

@@ -111,4 +111,3 @@ class Adaptive(TypedDict):
     order: str
     bounds: str
     guarantee: str
-    label_free_inputs: int

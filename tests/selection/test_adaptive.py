@@ -73,6 +73,7 @@ def test_replay_stops_one_left_after_the_rounds_the_bound_needs(capsys, tmp_path
     assert a["rounds"] == t // 5
     assert a["cells_scored"] == 3 * t and a["cells_total"] == 3 * N  # all three read until both drop together
     assert a["inputs_read"] == t and a["common_inputs"] == t and a["survivors"] == [0]
+    assert report["run"]["adaptive"] == {"epsilon": 0.0, "delta": 0.05, "max_inputs": None, "round_size": 5}
     rows = {p["id"]: p for p in report["prompts"]}
     assert [rows[p]["n"] for p in "abc"] == [t, t, t]
     assert rows["a"]["dropped"] is None and rows["b"]["dropped"] == rows["c"]["dropped"] == t // 5
