@@ -183,7 +183,12 @@ def recommendation(outcome: Outcome, common: ScoreTable, labels: np.ndarray, met
             f"epsilon {outcome.settings['epsilon']} of the best.", survivors=[ids[q] for q in d.survivors]))
     if rule_scores is not None:
         rec["label_free"], disagree = label_free_check(rec, common, rule, rule_scores, stats)
-        warnings += [disagree] if disagree else []
+        if disagree:  # in the adaptive run's terms: the search dropped the rule's pick as surely worse
+            dropped = ", ".join(f"{p} (after round {outcome.dropped.get(ids.index(p))})" for p in disagree["prompts"])
+            disagree["message"] = (f"Without labels, {rule} would pick {dropped}: the search dropped it as surely worse than "
+                                   "another prompt (confidence 1 - delta); on this model and data, "
+                                   "label-free selection is not a substitute for labels.")
+            warnings.append(disagree)
     warnings += tied_top_warnings(ids, method_scores, None)
     warnings += method_warnings(method_scores, sections)
     rec["calibration"], rec["calibration_prior"] = "none", None
