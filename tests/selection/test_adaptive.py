@@ -255,3 +255,24 @@ def test_a_live_run_states_its_worst_and_expected_case_before_the_rest_of_the_wo
     worst_at = flat.index("Adaptive: at most")
     expected_at = flat.index("Adaptive: expected about")
     assert worst_at < flat.index("Round 1") < expected_at < flat.index("Round 2")
+
+
+def test_a_replay_of_the_ups_fixture_decides_as_the_core_search_does(capsys, tmp_path):
+    from promptsel.model.sequential import search
+    from tests.shared_data import shared_path
+
+    with np.load(shared_path("fixtures", "ups_sst2_opt2.7b.npz")) as z:
+        lp, labels, names = z["log_prob"][:13], z["targets"], z["prompt"][:13]
+    np.savez(tmp_path / "ups13.npz", class_logprobs=lp, labels=labels, prompt_ids=names)
+    right = (lp.argmax(-1) == labels[None]).astype(float)
+    for seed in (0, 1):
+        report = select_json(capsys, "--scores", str(tmp_path / "ups13.npz"), "--adaptive", "--seed", str(seed), "-m", "mi",
+                             "--recommend", "mi")
+        decision, cells = search(right, np.random.default_rng(seed).permutation(right.shape[1]), round_size=10)
+        a = report["adaptive"]
+        assert (report["recommendation"]["prompt"], a["cells_scored"], a["stop_reason"]) == \
+               (str(names[decision.leader]), cells, decision.reason)
+        assert a["survivors"] == list(decision.survivors)
+        for w in report["warnings"]:
+            if w["code"] == "label_free_disagrees":  # the rule's pick was dropped: the message says when
+                assert "the search dropped it as surely worse" in w["message"]
