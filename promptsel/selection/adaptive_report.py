@@ -12,6 +12,7 @@ and their performance, rate and NDCG columns are measured on those inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -48,11 +49,10 @@ ADAPTIVE_KEY = "adaptive"
 def refuse(req: SelectRequest) -> None:
     """The options ``--adaptive`` cannot honour, each a one-line error before any work."""
     if not req.adaptive:
-        given = [flag for flag, value, default in (("--epsilon", req.epsilon, 0.01), ("--delta", req.delta, 0.05),
-                                                    ("--max-inputs", req.max_inputs, None), ("--round-size", req.round_size, 10))
-                 if value != default]
+        defaults = {f.name: f.default for f in dataclasses.fields(req)}
+        given = [name for name in req.ADAPTIVE if getattr(req, name) != defaults[name]]
         if given:
-            raise UsageError(f"{given[0]} applies to adaptive runs only.", hint="Add --adaptive, or leave it out.")
+            raise UsageError(f"--{given[0].replace('_', '-')} applies to adaptive runs only.", hint="Add --adaptive, or leave it out.")
         return
     if req.metric != "accuracy":
         raise UsageError(f"--adaptive works with --metric accuracy only: {req.metric} is not a mean over inputs, so the "
