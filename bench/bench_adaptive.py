@@ -265,6 +265,7 @@ def main() -> None:
     parser.add_argument("--label-free", action="store_true", help="replay the label-free bootstrap-stability stop")
     parser.add_argument("--level", type=float, default=0.9, help="--label-free: the pick share that counts as settled")
     parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--rules", default="mi,globale", help="--label-free: the rules, comma-separated (mi, globale)")
     args = parser.parse_args()
     if args.label_free:
         if args.from_json:
@@ -272,7 +273,7 @@ def main() -> None:
         else:
             results = {f"{name} / {rule}": label_free_replay(probs, rule, args.seeds, round_size=args.round_size,
                                                              level=args.level, resamples=args.resamples)
-                       for name, probs in fixture_probs().items() for rule in ("mi", "globale")}
+                       for name, probs in fixture_probs().items() for rule in args.rules.split(",")}
             if args.json:
                 args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
         results_md.publish(render_label_free(results), args.write)
