@@ -16,6 +16,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .summary import adaptive_lines, performance_cell
+
 #: Colours (one palette for the whole page; the chart and the tables agree).
 RECOMMENDED = "#1b7f3b"
 ALTERNATIVE = "#d08a00"
@@ -122,7 +124,13 @@ def _recommendation(report: Mapping[str, Any]) -> str:
     rows.append(("chosen by", rule_text))
     level = rec.get("level")
     level_text = f"{level:.0%} interval" if isinstance(level, (int, float)) else "interval"
-    if rec.get("performance") is not None:
+    adaptive = report.get("adaptive")
+    if rec.get("performance") is not None and adaptive:
+        rows.append((esc(rec.get("metric") or "performance"),
+                     f"{num(rec['performance'])} ({level_text} {interval(rec.get('performance_interval'))}, anytime-valid: "
+                     "valid after the adaptive stop)"))
+        rows += [("adaptive", esc(line)) for line in adaptive_lines(report)]
+    elif rec.get("performance") is not None:
         rows.append((esc(rec.get("metric") or "performance"),
                      f"{num(rec['performance'])} ({level_text} {interval(rec.get('performance_interval'))}; "
                      f"{esc(rec.get('resamples', '–'))} paired bootstrap resamples)"))
@@ -293,7 +301,8 @@ def _prompt_table(report: Mapping[str, Any]) -> str:
             cells.append(f"<td{mark}>{num(score, 4)}</td>")
         st = stats.get(pid) or {}
         if measured:
-            cells.append(f"<td>{num(p.get('performance'))}</td><td>{interval(st.get('performance_interval'))}</td>")
+            perf = esc(performance_cell(p)) if p.get("n") is not None else num(p.get("performance"))
+            cells.append(f"<td>{perf}</td><td>{interval(st.get('performance_interval'))}</td>")
         if shared:
             cells.append(f"<td>{num(st.get('pick_share'), 2)}</td>")
         top = f"{esc(st.get('top_class'))} ({num(st.get('top_share'), 2)})" if st.get("top_class") is not None else "–"

@@ -15,7 +15,7 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
-from .summary import axes_text, recommendation_lines, section_lines, warning_lines
+from .summary import axes_text, performance_cell, recommendation_lines, section_lines, warning_lines
 from .tables import method_table, prompt_table
 
 
@@ -53,7 +53,7 @@ def select_report(report: dict[str, Any]) -> str:
     for p in report["prompts"]:
         cells = [f"{_fmt(p['scores'].get(m), 4)} (#{ranks[m][p['id']]})" for m in methods]
         origin = (f" {_cell(p['parent'])} ({_cell(axes_text(p.get('axes') or {}))}) |" if p.get("parent") else " – |") if variants else ""
-        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {_fmt(p['performance'])} |" + origin)
+        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {performance_cell(p)} |" + origin)
     lines += ["", "## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
     for m, e in report["methods"].items():
         tied = f" (tied: {', '.join(e['tied'])})" if len(e["tied"]) > 1 else ""
@@ -61,6 +61,9 @@ def select_report(report: dict[str, Any]) -> str:
             f"| {m} | {e['chosen']}{tied} | {_fmt(e['performance'])} | {_fmt(e['rate'])} | {_fmt(e['ndcg'])} "
             f"| {_fmt(e['spearman'])} | {_fmt(e['kendall'])} |"
         )
+    if report.get("adaptive"):
+        lines += ["", f"An adaptive run: the methods' columns are measured on the {report['adaptive']['common_inputs']} inputs "
+                  "every prompt was scored on; each prompt's performance on its own n inputs (see Prompts)."]
     if report["oracle"]["chosen"] is not None:
         lines += [
             "",

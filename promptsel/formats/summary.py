@@ -15,6 +15,34 @@ def _interval(pair: Any, digits: int = 3) -> str:
     return "–" if not pair else f"{_n(pair[0], digits)}–{_n(pair[1], digits)}"
 
 
+def performance_cell(prompt: Mapping[str, Any], digits: int = 3) -> str:
+    """A prompt's measured performance; in an adaptive run also on how many inputs, and whether
+    it was dropped (its mean is then over fewer inputs than the survivors')."""
+    shown = _n(prompt.get("performance"), digits)
+    if prompt.get("n") is None or prompt.get("performance") is None:
+        return shown
+    dropped = prompt.get("dropped")
+    return f"{shown} (n={prompt['n']}" + (f", dropped after round {dropped})" if dropped is not None else ")")
+
+
+def adaptive_lines(report: Mapping[str, Any]) -> list[str]:
+    """What an adaptive run read, why it stopped and what its confidence statement means."""
+    a = report.get("adaptive")
+    if not a:
+        return []
+    share = a["cells_scored"] / max(a["cells_total"], 1)
+    lines = [f"Adaptive: scored {a['cells_scored']:,} of {a['cells_total']:,} (prompt, input) cells ({share:.1%}) in "
+             f"{a['rounds']} rounds of {a['round_size']} inputs; stopped: {a['stop_reason']} ({a['stop_meaning']}).",
+             f"Confidence statement (epsilon {a['epsilon']}, delta {a['delta']}): {a['guarantee']}"]
+    tokens = a.get("tokens")
+    if tokens:
+        lines.append(f"Model work of the rounds: {tokens['requests']:,} requests ({tokens['cached']:,} more from the cache), "
+                     f"{tokens['evaluate']:,} tokens to evaluate after shared prefixes.")
+    lines.append(f"Label-free methods read the {a['common_inputs']} inputs every prompt was scored on; their performance "
+                 "columns are measured on those inputs.")
+    return lines
+
+
 def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
     """What to use and how sure that is; empty for a report without a recommendation."""
     rec = report.get("recommendation")
@@ -26,7 +54,22 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
     n = (report.get("holdout") or {}).get("n_choosing") or (report.get("dataset") or {}).get("n")
     head = f"Recommended prompt: {rec['prompt']}"
     lines = []
-    if rec.get("basis") == "labels":
+    if rec.get("basis") == "labels" and report.get("adaptive"):
+        lines.append(f"{head}, the best measured {metric}: {_n(rec.get('performance'))} ({level} anytime-valid interval "
+                     f"{_interval(rec.get('performance_interval'))}, valid after the adaptive stop).")
+        alternatives = rec.get("indistinguishable") or []
+        if alternatives:
+            shown = ", ".join(f"{a['prompt']} ({_n(a.get('performance'))}, lead {_interval(a.get('lead_interval'))})"
+                              for a in alternatives)
+            lines.append(f"Still in the running when it stopped (not told apart): {shown}.")
+        else:
+            lines.append("Every other prompt was dropped: surely worse at the search's confidence.")
+        free = rec.get("label_free")
+        if free:
+            verdict = "the same prompt" if free.get("agrees") else f"{free.get('prompt')}"
+            lines.append(f"Without labels, {free.get('rule')} would pick {verdict} (on the inputs every prompt read).")
+        lines += adaptive_lines(report)
+    elif rec.get("basis") == "labels":
         lines.append(f"{head}, the best measured {metric}: {_n(rec.get('performance'))} ({level} interval "
                      f"{_interval(rec.get('performance_interval'))}; {rec.get('resamples')} paired bootstrap resamples of {n} examples).")
         alternatives = rec.get("indistinguishable") or []

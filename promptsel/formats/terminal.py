@@ -145,10 +145,18 @@ def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] |
     for header in headers or methods:
         table.add_column(escape(header), justify="right", overflow="fold")
     table.add_column(escape(report["metric"]), justify="right", style="cyan", overflow="fold")
+    # An adaptive run reads prompts on different numbers of inputs: say how many, and which were dropped.
+    adaptive = report.get("adaptive") is not None
+    if adaptive:
+        table.add_column("n", justify="right")
+        table.add_column("dropped", justify="right")
     best = report["oracle"]["chosen"]
     for p in report["prompts"]:  # ids, method names and titles are user text: never markup
         perf = _f(p["performance"])
-        table.add_row(escape(p["id"]), *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf)
+        extra = [str(p.get("n", "–")), "–" if p.get("dropped") is None else f"round {p['dropped']}"] if adaptive else []
+        table.add_row(escape(p["id"]), *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf, *extra)
+    if adaptive:
+        table.caption = "n: inputs the prompt was scored on; dropped: the round after which it was surely worse"
     return table
 
 
@@ -180,7 +188,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         return "*" if chosen[m] == p["id"] else ""
 
     combined = _prompt_table(report, title, lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m))} ({ranks[m][p['id']]})")
-    combined.caption = "score (rank); * = the method's choice"
+    combined.caption = "score (rank); * = the method's choice" + (f"\n{combined.caption}" if combined.caption else "")
     natural = combined.__rich_measure__(console, console.options.update(max_width=10_000)).maximum
     if be.get("approximate"):
         note = escape(f"({be['name']}): {be['approximate']}.")
@@ -192,7 +200,7 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         legend = escape("  ".join(f"m{i + 1}={m}" for i, m in enumerate(methods)))
         console.print(_prompt_table(report, f"{title} · scores", lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m), 2)}", headers))
         ranked = _prompt_table(report, "ranks", lambda m, p: f"{mark(m, p)}{ranks[m][p['id']]}", headers)
-        ranked.caption = f"{legend}\n* = the method's choice; higher scores rank first"
+        ranked.caption = f"{legend}\n* = the method's choice; higher scores rank first" + (f"\n{ranked.caption}" if ranked.caption else "")
         console.print(ranked)
     summary = Table(title="Choice per method", box=box.SIMPLE_HEAD)
     for col in ("method", "chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall"):
@@ -203,6 +211,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     if report["oracle"]["chosen"] is not None:
         summary.add_row("[dim]oracle[/dim]", escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
         summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
+    if report.get("adaptive"):
+        summary.caption = (f"methods' columns measured on the {report['adaptive']['common_inputs']} inputs every prompt was "
+                           "scored on; the oracle row is the recommendation")
     console.print(summary)
     for line in section_lines(report):
         console.print(escape(line), highlight=False)

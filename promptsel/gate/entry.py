@@ -92,13 +92,15 @@ def request_record(req: SelectRequest, lock_dir: Path, split: str | None) -> dic
             record[group.group_id] = group.changed()
     if req.calibrate != "none":
         record["calibrate"] = req.calibrate
+    if req.adaptive:  # check reruns it in the same rounds, with the same order (the seed) and stopping rule
+        record["adaptive"] = req.adaptive_settings
     return record
 
 
 #: The keys of a lock's request that the core reads; every other key is an option group's.
 REQUEST_KEYS = frozenset({"prompts", "dataset", "split", "limit", "seed", "methods", "backend", "model", "model_args",
                           "metric", "max_chars", "scoring", "fields", "label_field", "classes", "method_options",
-                          "calibrate"})
+                          "calibrate", "adaptive"})
 
 
 def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | None = None,
@@ -125,11 +127,20 @@ def request_from_record(record: dict[str, Any], lock_dir: Path, *, model: str | 
             max_chars=record.get("max_chars"), scoring=ScoringOptions.parse(record["scoring"], owner="the lock's scoring"),
             fields=dict(record["fields"]), label_field=record["label_field"], classes=record.get("classes"),
             method_options=dict(record.get("method_options", {})), calibrate=record.get("calibrate", "none"),
-            groups=groups, data_dir=data_dir, cache=cache,
+            groups=groups, data_dir=data_dir, cache=cache, **_adaptive(record.get("adaptive")),
         )
     except UsageError as exc:  # a hand-edited request: an unknown or mistyped option
         raise LockFileError(f"The lock's request for {record['prompts']} is not valid: {exc.message}",
                             hint="Re-lock it with `promptsel lock`.") from exc
+
+
+def _adaptive(settings: Any) -> dict[str, Any]:
+    """The request fields of a lock's ``adaptive`` settings (none: not adaptive)."""
+    if settings is None:
+        return {}
+    if not isinstance(settings, dict) or set(settings) - set(SelectRequest.ADAPTIVE):
+        raise UsageError(f"adaptive must be a table of epsilon, delta, max_inputs and round_size, got {settings!r}.")
+    return {"adaptive": True, **settings}
 
 
 def entry_key(record: dict[str, Any], model_name: str) -> str:

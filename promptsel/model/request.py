@@ -211,8 +211,30 @@ class SelectRequest(Options):
         "--log-samples", commands=("select",),
         help="Write one JSON line per example to FILE.jsonl: its id, input, gold label and every prompt's predicted class "
              "and class probabilities."))
+    #: ``--adaptive`` (issue 21): score in seeded rounds and stop when the best prompt is known
+    #: (``promptsel.selection.adaptive``); accuracy with labels only.
+    adaptive: bool = option(False, flag=Flag(
+        "--adaptive", commands=RUN,
+        help="Score in seeded rounds (a random order of the inputs from --seed) and stop when the best prompt is known at "
+             "confidence 1 - delta, to within epsilon (accuracy, with labels)."))
+    epsilon: float = option(0.01, minimum=0.0, maximum=1.0, flag=Flag(
+        "--epsilon", commands=RUN, help="With --adaptive: stop once the leader is surely within this much accuracy of the best."))
+    delta: float = option(0.05, minimum=1e-9, maximum=0.5, flag=Flag(
+        "--delta", commands=RUN, help="With --adaptive: the chance that the answer is more than epsilon below the best."))
+    max_inputs: int | None = option(None, minimum=1, flag=Flag(
+        "--max-inputs", commands=RUN, help="With --adaptive: read at most N inputs (a stop there carries no guarantee)."))
+    round_size: int = option(10, minimum=1, flag=Flag(
+        "--round-size", commands=RUN, help="With --adaptive: inputs per round (each round scores them on every surviving prompt)."))
     #: The command line that made this request (the CLI sets it; the report records it).
     command: list[str] | None = None
+
+    #: The settings of an adaptive run (besides the seed, which orders its inputs).
+    ADAPTIVE: ClassVar[tuple[str, ...]] = ("epsilon", "delta", "max_inputs", "round_size")
+
+    @property
+    def adaptive_settings(self) -> dict[str, Any] | None:
+        """``--adaptive``'s settings as the lock and the run record keep them; None when not adaptive."""
+        return {name: getattr(self, name) for name in self.ADAPTIVE} if self.adaptive else None
 
     @property
     def backend_args(self) -> dict[str, Any]:

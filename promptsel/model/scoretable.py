@@ -31,6 +31,10 @@ class ScoreTable:
     prompt_nll: np.ndarray | None = None  # [P, N]
     labels: np.ndarray | None = None  # [N] int class index, or None without labels
     sample_ids: list[str] = field(default_factory=list)
+    #: [P, N] bool: the cells an adaptive run scored (``select --adaptive`` reads only some);
+    #: None: every cell. Unscored cells are NaN in the saved file and uniform here; only an
+    #: adaptive replay reads such a table, and it never reads them.
+    scored: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         lp = _numbers("class_logprobs", self.class_logprobs)
@@ -41,6 +45,13 @@ class ScoreTable:
             raise UsageError(f"class_logprobs has shape {lp.shape}: it needs at least one prompt, one example and two classes.")
         if c < 2:
             raise UsageError("class_logprobs has one class: choosing a prompt needs at least two.")
+        if self.scored is not None:
+            self.scored = np.asarray(self.scored, dtype=bool)
+            if self.scored.shape != (p, n):
+                raise UsageError(f"scored must have shape [{p}, {n}], got {self.scored.shape}.")
+            lp = np.where(self.scored[..., None], lp, 0.0)
+            if self.prompt_nll is not None:
+                self.prompt_nll = np.where(self.scored, np.asarray(self.prompt_nll, dtype=np.float64), 0.0)
         if np.isnan(lp).any():
             raise UsageError("class_logprobs has NaN values.")
         self.class_logprobs = log_softmax(lp, axis=-1)
@@ -86,17 +97,23 @@ class ScoreTable:
         }
         if self.prompt_nll is not None:
             arrays["prompt_nll"] = self.prompt_nll
+        if self.scored is not None:  # an adaptive run's unscored cells: NaN, never a made-up number
+            arrays["class_logprobs"] = np.where(self.scored[..., None], self.class_logprobs, np.nan)
+            if self.prompt_nll is not None:
+                arrays["prompt_nll"] = np.where(self.scored, self.prompt_nll, np.nan)
         if self.labels is not None:
             arrays["labels"] = self.labels
         with atomic_open(path) as fh:  # a run stopped while saving leaves no half-written file
             np.savez_compressed(fh, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path, prompt_ids: list[str] | None = None) -> ScoreTable:
+    def load(cls, path: str | Path, prompt_ids: list[str] | None = None, *, unscored: bool = False) -> ScoreTable:
         """Read a scores file: ``class_logprobs`` [P,N,C] and optional ``prompt_nll`` [P,N],
         ``labels`` [N], ``prompt_ids`` [P], ``class_names`` [C], ``sample_ids`` [N].
 
-        ``prompt_ids`` (from a prompt file) name the prompts when the file does not."""
+        ``prompt_ids`` (from a prompt file) name the prompts when the file does not.
+        ``unscored``: accept the NaN cells an adaptive run leaves unscored (for an adaptive replay,
+        which reads only the cells that run read); they become the table's ``scored`` mask."""
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"Scores file not found: {path}.", hint="Check the path given to --scores.")
@@ -125,7 +142,14 @@ class ScoreTable:
 
         p = lp.shape[0] if lp.ndim == 3 else 0
         c = lp.shape[2] if lp.ndim == 3 else 0
+        scored = None
+        if unscored and lp.dtype.kind == "f" and lp.ndim == 3 and np.isnan(lp).any():
+            scored = ~np.isnan(lp).any(axis=-1)
+            lp = np.where(scored[..., None], lp, 0.0)
         try:
+            if lp.dtype.kind in "fiu" and np.isnan(lp).any() and not unscored:
+                raise UsageError("class_logprobs has NaN values: cells an adaptive run did not score.",
+                                 hint="Replay it with select --scores FILE --adaptive and the run's --seed and settings.")
             if lp.dtype.kind in "fiu" and not np.isfinite(lp).all():
                 raise UsageError("class_logprobs has NaN or infinite values.")
             return cls(
@@ -135,6 +159,7 @@ class ScoreTable:
                 prompt_nll=arrays.get("prompt_nll"),
                 labels=arrays.get("labels"),
                 sample_ids=strings("sample_ids", []),
+                scored=scored,
             )
         except UsageError as exc:
             raise UsageError(f"Scores file {path}: {exc.message}", hint=exc.hint) from None

@@ -106,6 +106,9 @@ class Inputs:
 
     def __init__(self, request: SelectRequest, progress: Progress | None = None, *, backend: bool = True,
                  dataset: bool = True) -> None:
+        from .adaptive_report import refuse
+
+        refuse(request)  # options --adaptive cannot honour, before anything loads
         self.request = request
         self.progress = progress or Progress()
         self.timings: dict[str, float] = {}
@@ -120,7 +123,7 @@ class Inputs:
         self.requested = expand_methods(request.methods)
         self._check_calibration()
         if request.scores is not None:
-            self._from_scores()
+            self._from_scores(unscored=request.adaptive)
             self.rule = self._check_rule()
             return
         if dataset:
@@ -141,6 +144,9 @@ class Inputs:
             self.dataset = load_dataset(request, self.spec)
             if self.spec is None:
                 self.prompt_set.check_dataset(self.dataset.fields, self.dataset.classes, self.dataset.name)
+            if request.adaptive and self.dataset.labels is None:
+                raise UsageError(f"--adaptive needs labels: {self.dataset.name} has none.",
+                                 hint="Leave out --adaptive for a label-free selection.")
             self.timings["load_data"] = time.perf_counter() - started
 
     # --- methods ---------------------------------------------------------------------------
@@ -208,10 +214,12 @@ class Inputs:
         return any(NEEDS_PROMPT_NLL in get_selector(m).needs for m in self.methods)
 
     # --- --scores ------------------------------------------------------------------------
-    def _from_scores(self) -> None:
+    def _from_scores(self, *, unscored: bool = False) -> None:
         req = self.request
         assert req.scores is not None
-        self.table = ScoreTable.load(req.scores, prompt_ids=self.prompt_set.ids if self.prompt_set else None)
+        self.table = ScoreTable.load(req.scores, prompt_ids=self.prompt_set.ids if self.prompt_set else None, unscored=unscored)
+        if req.adaptive and self.table.labels is None:
+            raise UsageError(f"--adaptive needs labels: {req.scores} has none.", hint="Leave out --adaptive for a label-free selection.")
         if self.prompt_set is not None and len(self.prompt_set.prompts) != self.table.n_prompts:
             raise UsageError(f"{req.prompts} has {len(self.prompt_set.prompts)} prompts but {req.scores} scores {self.table.n_prompts}.")
         self.capabilities = frozenset()

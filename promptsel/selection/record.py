@@ -36,12 +36,15 @@ def git_revision(folder: Path) -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def run_record(command: list[str] | None, prompts: Path | None) -> dict[str, Any]:
+def run_record(command: list[str] | None, prompts: Path | None, adaptive: dict[str, Any] | None = None) -> dict[str, Any]:
     """``timestamp`` (UTC, ISO 8601), ``command`` (as typed, URL credentials blanked), and the
-    git revisions of promptsel's own source and of the folder holding the prompt file."""
+    git revisions of promptsel's own source and of the folder holding the prompt file; for an
+    ``--adaptive`` run also its settings (``adaptive``: epsilon, delta, max_inputs, round_size)."""
+    extra = {} if adaptive is None else {"adaptive": adaptive}
     return {
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": None if command is None else redact_url_credentials(shlex.join(["promptsel", *command])),
         "promptsel_revision": git_revision(Path(__file__).resolve().parent),
         "prompts_revision": None if prompts is None else git_revision(Path(prompts).resolve().parent),
+        **extra,
     }

@@ -21,6 +21,15 @@ floats, intervals ``[low, high]``).
 ``sensitivity`` (:class:`Sensitivity`, only for a prompt set with variants)
     percentiles over the recommended prompt's family (``promptsel.selection.sensitivity``).
 A variant's entry in ``prompts`` also has ``parent`` and ``axes`` (axis -> value).
+``adaptive`` (:class:`Adaptive`; only in reports of ``--adaptive`` runs, absent otherwise)
+    cells_scored, cells_total, rounds, stop_reason (``one_left`` | ``within_epsilon`` |
+    ``exhausted`` | ``budget``), stop_meaning, guaranteed (false after a ``budget`` stop),
+    epsilon, delta, max_inputs, round_size, inputs_read, inputs_total, common_inputs (the
+    inputs every prompt was scored on: what label-free methods read), survivors (prompt
+    indices), expected_cells (the estimate printed after the first round, live runs), tokens
+    (live runs: requests, cached, tokens, evaluate, generate summed over the rounds' plans),
+    order, bounds, guarantee. Each prompt's entry then has ``n`` (its inputs) and ``dropped``
+    (the round after which it was dropped, or null), and its performance is over its own n.
 ``agreement`` (:class:`Agreement`)
     methods, same_choice (probability that two methods choose the same prompt, each picking at
     random among its tied top prompts), spearman (rank correlation of the two methods' scores).
@@ -124,3 +133,25 @@ class Sensitivity(TypedDict):
     p95: float
     min: float
     max: float
+
+
+class Adaptive(TypedDict):
+    cells_scored: int
+    cells_total: int
+    rounds: int
+    stop_reason: str
+    stop_meaning: str
+    guaranteed: bool
+    epsilon: float
+    delta: float
+    max_inputs: int | None
+    round_size: int
+    inputs_read: int
+    inputs_total: int
+    common_inputs: int
+    survivors: list[int]
+    expected_cells: int | None
+    tokens: dict[str, int] | None
+    order: str
+    bounds: str
+    guarantee: str

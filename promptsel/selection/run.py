@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend
-from ..errors import PromptselError
+from ..errors import PromptselError, UsageError
 from ..model.data import Dataset
 from ..model.progress import Progress
 from ..model.request import SelectRequest
@@ -67,6 +67,11 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     req = inputs.request
     known = inputs.prompt_set.ids if inputs.prompt_set is not None else inputs.table.prompt_ids if inputs.table is not None else None
     holdout.check_request(req.holdout, req.baseline, _has_labels(inputs), known)
+    if req.adaptive:  # in rounds, stopping when the best prompt is known
+        if req.holdout is not None:
+            raise UsageError("--holdout with --adaptive is not supported yet: the held-out part would be scored in the rounds.",
+                             hint="Use one of the two, or run --adaptive first and confirm the chosen prompt with --holdout.")
+        return select_adaptive(inputs, started=started)
     raw = score(inputs)
     if req.save_scores is not None:
         raw.save(req.save_scores)
@@ -185,7 +190,7 @@ def versions(backend: Backend | None) -> dict[str, str]:
     return out
 
 
-def _dataset_info(inputs: Inputs, table: ScoreTable) -> dict[str, Any]:
+def dataset_info(inputs: Inputs, table: ScoreTable) -> dict[str, Any]:
     req = inputs.request
     if inputs.dataset is None:  # --scores
         assert req.scores is not None
@@ -240,7 +245,7 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
 #: no method's section may take one.
 CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
                        "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
-                       "agreement", "holdout", "sensitivity"})
+                       "agreement", "holdout", "sensitivity", "adaptive"})
 
 
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, scored: ScoreTable | None = None) -> dict[str, Any]:
@@ -256,7 +261,7 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, sc
         raise PromptselError(f"Methods name their report section after a key the report already has: {owners} (a plugin bug).")
     report: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": _dataset_info(inputs, table if scored is None else scored),
+        "dataset": dataset_info(inputs, table if scored is None else scored),
         "backend": _backend_info(inputs),
         "prompt_set": None if prompt_set is None else {"path": str(prompt_set.path), "name": prompt_set.name, "sha256": prompt_set.sha256},
         "metric": req.metric,
@@ -270,10 +275,49 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, sc
         "cache": None if scorer is None else {"enabled": req.cache, "hits": scorer.cache.hits, "misses": scorer.cache.misses,
                                                 "invalid": scorer.cache.invalid},
         "versions": versions(inputs.backend),
-        "run": run_record(req.command, req.prompts),
+        "run": run_record(req.command, req.prompts, req.adaptive_settings),
     }
     for entry, prompt in zip(report["prompts"], prompt_set.prompts if prompt_set is not None else [None] * table.n_prompts):
         entry["template_sha256"] = None if prompt is None else prompt.template_sha256
         if prompt is not None and prompt.parent is not None:  # a variant (promptsel expand): where it came from
             entry["parent"], entry["axes"] = prompt.parent, dict(prompt.axes or {})
     return report
+
+
+def select_adaptive(inputs: Inputs, *, started: float) -> tuple[dict[str, Any], ScoreTable]:
+    """``select --adaptive``: the rounds, then the methods on the inputs every prompt read, then
+    the report with the adaptive recommendation and block. Returns the report and that table."""
+    from .adaptive_report import ADAPTIVE_KEY, block, prompt_rows, recommendation, rounds, tables
+    from .recommend import stability_reason
+
+    req = inputs.request
+    outcome = rounds(inputs)
+    if inputs.table is not None:
+        full = inputs.table
+        ids, classes, sample_ids, labels = full.prompt_ids, full.class_names, full.sample_ids, full.labels
+    else:
+        ids, classes = inputs.prompt_set.ids, list(inputs.dataset.classes)
+        sample_ids, labels = list(inputs.dataset.ids), inputs.dataset.labels
+    read, common = tables(outcome, ids, classes, labels, sample_ids)
+    if req.save_scores is not None:
+        read.save(req.save_scores)
+    t = time.perf_counter()
+    methods = run_methods(inputs, common)
+    inputs.timings["selection"] = time.perf_counter() - t
+    report = build_report(inputs, common, methods)
+    if inputs.table is not None:  # the sample is the file's, not the inputs every prompt read
+        report["dataset"] = dataset_info(inputs, inputs.table)
+    t = time.perf_counter()
+    rule = inputs.rule
+    rule_scores = methods.scores.get(rule)
+    if rule_scores is None and stability_reason(rule) is None:
+        rule_scores = np.asarray(inputs.selector(rule).score(common, SelectionContext(prompt_set=inputs.prompt_set,
+                                                                                              seed=req.seed)), dtype=float)
+    found, stats = recommendation(outcome, common, labels, methods.scores, methods.sections, rule, rule_scores, req.seed)
+    report.update(found)
+    prompt_rows(report, outcome, stats)
+    report[ADAPTIVE_KEY] = block(outcome, len(labels))
+    inputs.timings["recommendation"] = time.perf_counter() - t
+    inputs.timings["total"] = time.perf_counter() - started
+    report["timings"] = timings(inputs, methods)
+    return report, common

@@ -37,6 +37,7 @@ WARNING_CODES = {
     "stability_unknown": "the label-free rule's stability cannot be estimated (fields: rule, reason)",
     "label_free_disagrees": "with labels: the label-free rule's choice is measurably worse than the best (fields: rule, prompt, lead_interval)",
     "calibrated": "info: scores were calibrated; the numbers hold only with the same calibration at inference (fields: calibration)",
+    "adaptive_budget": "with --adaptive: --max-inputs was reached before the best prompt was known; no guarantee (fields: survivors)",
     "calibration_helps": "info, with labels and no calibration: CBM would measure better than the best raw prompt's interval (fields: prompt, performance, raw_interval)",
 }
 
