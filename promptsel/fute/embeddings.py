@@ -173,7 +173,7 @@ class Fute:
         if self.saved:
             return self._saved_mte_key(prompt_index, embedder)
         if self.scorer is None or self.prompt_set is None:
-            raise CapabilityError("FUTE needs a backend to label the unlabeled corpus: it cannot run from --scores.")
+            raise CapabilityError("FUTE needs a backend to label the unlabeled corpus, or a scores file that holds its labels.")
         prompt = self.prompt_set.prompts[prompt_index]
         return make_key("mte", {"backend": self.scorer.backend.cache_identity()}, {
             "prompt": prompt.template_sha256,

@@ -54,18 +54,20 @@ def dte_spec(view: RunView, who: str = "FUTE") -> DatasetSpec:
 
 def check_sources(view: RunView, who: str) -> DatasetSpec:
     """Fail before any model runs when U or the DTE cannot be had; returns the DTE's dataset."""
-    spec = dte_spec(view, who)
     options = view.request.group(FuteOptions)
     if view.request.scores is not None:
         table = view.table
         assert table is not None  # --scores: Inputs read the file before checking the methods
         if options.unlabeled is not None:
             raise UsageError(f"--unlabeled {options.unlabeled} does not apply with --scores: U is the scores file's.")
-        if table.unlabeled is None:
+        if table.unlabeled is None:  # said first: without U, naming the DTE's dataset would not help
             raise CapabilityError(
                 f"{who} with --scores needs U in the scores file: add unlabeled_text [M] and unlabeled_logprobs [P, M, C] "
                 "(each prompt's class log-probs on those texts).",
                 hint="Or save a live FUTE run with --save-scores: it writes them.")
+    spec = dte_spec(view, who)
+    if view.request.scores is not None:
+        assert table is not None and table.unlabeled is not None
         saved_inputs(table.unlabeled, spec, who)  # the texts fit the DTE's fields
         if list(table.class_names) != list(spec.classes):
             raise UsageError(f"{who}: the scores file's classes ({', '.join(table.class_names)}) are not {spec.name}'s "
