@@ -308,11 +308,12 @@ def test_dte_dataset_lets_fute_run_on_a_local_file(fute_world):  # noqa: F811
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 3 MTEs and a DTE on all-MiniLM-L6-v2: minutes on a loaded 2-core machine
 def test_select_from_the_ups_fixture_with_u_runs_fute_without_a_backend(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
-    write_ups_with_u(tmp_path / "ups.npz", seed=0, prompts=4, u_size=40)
+    write_ups_with_u(tmp_path / "ups.npz", seed=0, prompts=3, u_size=30)
     code = cli(["select", "--scores", str(tmp_path / "ups.npz"), "--dte-dataset", "sst2", "--data-dir", str(shared_path("data")),
-                "--methods", "fute-tupate,mi,consensus", "--unlabeled-size", "40", "--dte-size", "40", "--json",
+                "--methods", "fute-tupate,mi,consensus", "--unlabeled-size", "30", "--dte-size", "30", "--json",
                 "--no-progress", "-q"])
     out, err = capsys.readouterr()
     assert code == 0, err
