@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     # options of plugins (``-M``, ``-O``, ``-E``)
     **dict.fromkeys(("Options", "option", "PassthroughOptions", "OptionGroup", "Flag"), "options"),
     # the values every plugin speaks
-    **dict.fromkeys(("ScoreTable", "TABLE_ARRAYS"), "model.scoretable"),
+    **dict.fromkeys(("ScoreTable", "TABLE_ARRAYS", "UnlabeledScores"), "model.scoretable"),
     **dict.fromkeys(("Prompt", "PromptSet", "load_prompt_set"), "model.prompts"),
     **dict.fromkeys(("Dataset", "DatasetSpec", "HubSource"), "model.data"),
     **dict.fromkeys(("tie_key",), "model.metrics"),
@@ -35,7 +35,7 @@ _EXPORTS: dict[str, str] = {
                      "with_prefix", "CONTINUATION_LOGPROBS", "SEQUENCE_LOGPROBS", "GENERATE", "TOPK_ONLY"),
                     "backend"),
     **dict.fromkeys(("Selector", "SelectionContext", "ModelAccess", "RunView", "NEEDS_CLASS_LOGPROBS",
-                     "NEEDS_PROMPT_NLL"), "selector"),
+                     "NEEDS_PROMPT_NLL", "NEEDS_UNLABELED_LOGPROBS"), "selector"),
     "Embedder": "embedder",
     **dict.fromkeys(("Surrogate", "TaskData", "TrainConfig", "train", "batches", "logits"), "surrogate"),
     **dict.fromkeys(("get_selector",), "plugins"),

@@ -11,17 +11,26 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from .backend import ContinuationRequest
-from .model.data import DatasetSpec
+from .model.data import Dataset, DatasetSpec
 from .model.progress import Progress
 from .model.prompts import PromptSet
 from .model.request import ScoringMode, SelectRequest
-from .model.scoretable import CLASS_LOGPROBS, PROMPT_NLL, ScoreTable
+from .model.scoretable import (
+    CLASS_LOGPROBS,
+    PROMPT_NLL,
+    UNLABELED_LOGPROBS,
+    ScoreTable,
+    UnlabeledScores,
+)
 from .options import Options
 
 #: What a selector may need. ``class_logprobs`` and ``prompt_nll`` are ScoreTable arrays;
 #: the others are backend capabilities (see promptsel.backend).
 NEEDS_CLASS_LOGPROBS = CLASS_LOGPROBS
 NEEDS_PROMPT_NLL = PROMPT_NLL
+#: The prompts' class log-probs on an unlabeled corpus: a backend with label log-probs computes
+#: them; a scores file has them when it holds U's arrays (``ScoreTable.unlabeled``).
+NEEDS_UNLABELED_LOGPROBS = UNLABELED_LOGPROBS
 
 
 class ModelAccess(Protocol):
@@ -42,6 +51,16 @@ class RunView(Protocol):
 
     @property
     def spec(self) -> DatasetSpec | None: ...
+
+    @property
+    def dataset(self) -> Dataset | None:
+        """The evaluation sample (None with ``--scores``)."""
+        ...
+
+    @property
+    def table(self) -> ScoreTable | None:
+        """The scores file's table with ``--scores`` (its U too); None before a live run scored."""
+        ...
 
     @property
     def request(self) -> SelectRequest: ...
@@ -70,6 +89,9 @@ class SelectionContext:
     #: A method's own seconds, when its call also did work shared with other methods (FUTE's
     #: labels on U); without an entry the report times the whole call.
     seconds: dict[str, float] = field(default_factory=dict)
+    #: Class log-probs that a method had the model compute on unlabeled inputs (FUTE's U):
+    #: ``--save-scores`` writes them with the table, so the saved run replays that method.
+    unlabeled: UnlabeledScores | None = None
 
 
 class Selector(ABC):

@@ -1,14 +1,16 @@
 """FUTE (Wang et al. 2024): rank prompts by cosine(model task embedding, dataset task embedding).
 
 * MTE_p: the LLM with prompt p labels the unlabeled corpus U (same backend, scorer and cache as
-  the eval split); an embedder f turns {(x', ŷ_p(x'))} into a vector on the surrogate Θ_T.
+  the eval split), or a scores file holds those labels (:mod:`promptsel.fute.sources`); an
+  embedder f turns {(x', ŷ_p(x'))} into a vector on the surrogate Θ_T.
 * DTE: the same f on the dataset's labeled train split (a seeded sample of ``dte_size``, with a
   held-out slice of it for early stopping; the eval split is never touched).
 
 Both are kept in the embedding store under content keys. An MTE's key covers the backend and
 model fingerprint, the prompt's full definition, the scoring options, U's content, the target
 fields and classes, the embedder and its options, the surrogate and the seed: not the dataset,
-so a second dataset of the same task reuses every MTE and only computes its own DTE.
+so a second dataset of the same task reuses every MTE and only computes its own DTE. An MTE
+from saved labels (``--scores``) is keyed by those labels themselves, as there is no backend.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from ..errors import CapabilityError, DataError, UsageError
 from ..model.data import Dataset, DatasetSpec, load_named
 from ..plugins import registries
 from ..selection.cache import make_key
-from .options import FUTE_PREFIX, FuteOptions
+from .options import FUTE_PREFIX, UNLABELED_EVAL, FuteOptions
 from .store import EmbeddingStore
 from .unlabeled import Corpus, load_corpus, task_exclusions
 
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
     from ..model.prompts import PromptSet
     from ..model.request import ScoringOptions
     from ..selection.scoring import Scorer
-    from ..selector import RunView
     from ..surrogate import Surrogate, TaskData
 
 HELDOUT_FRACTION = 0.1
@@ -116,20 +117,20 @@ def check_backend(name: str) -> None:
 class Fute:
     """One FUTE run for a prompt set and a dataset: MTEs and the DTE through the store."""
 
-    @classmethod
-    def for_inputs(cls, inputs: RunView) -> Fute:
-        req = inputs.request
-        assert inputs.prompt_set is not None and inputs.spec is not None
-        return cls(prompt_set=inputs.prompt_set, spec=inputs.spec, scorer=inputs.scorer, scoring=req.scoring,
-                   options=req.group(FuteOptions), store=EmbeddingStore(enabled=req.cache), seed=req.seed, data_dir=req.data_dir,
-                   progress=inputs.progress)
-
-    def __init__(self, *, prompt_set: PromptSet, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
+    def __init__(self, *, prompt_set: PromptSet | None, spec: DatasetSpec, scorer: Scorer | None, scoring: ScoringOptions,
                  options: FuteOptions, store: EmbeddingStore, seed: int = 0, data_dir: str | None = None,
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, corpus: Corpus | None = None, u_targets: np.ndarray | None = None,
+                 prompt_ids: Sequence[str] | None = None, dte_from: str | None = None) -> None:
+        """``corpus`` and ``u_targets`` [P, |U|, C]: a U given, and its labels when they were
+        saved (no backend then; ``prompt_ids`` name the prompts without a prompt file).
+        ``dte_from``: how the DTE's dataset was chosen, for the report."""
         from ..model.progress import Progress
 
+        if prompt_set is None and prompt_ids is None:
+            raise ValueError("Fute needs a prompt set or the prompts' ids.")
         self.prompt_set = prompt_set
+        self.prompt_ids = list(prompt_ids) if prompt_ids is not None else [p.id for p in prompt_set.prompts]  # type: ignore[union-attr]
+        self.dte_from = dte_from
         self.spec = check_dataset(spec)
         self.scorer = scorer
         self.scoring = scoring
@@ -140,14 +141,19 @@ class Fute:
         self.progress = progress or Progress()
         self.records: list[dict[str, Any]] = []
         self.timings: dict[str, float] = {}
-        self._corpus: Corpus | None = None
+        self._corpus: Corpus | None = corpus
         self._surrogate: Surrogate | None = None
-        self._u_targets: np.ndarray | None = None
+        self._u_targets: np.ndarray | None = u_targets
+        #: [P, |U|, C] log-probs, when this run had the LLM label U (``--save-scores`` writes them).
+        self.u_logprobs: np.ndarray | None = None
+        self.saved = u_targets is not None and scorer is None
 
     # -- inputs ---------------------------------------------------------------------------
     @property
     def corpus(self) -> Corpus:
         if self._corpus is None:
+            if self.options.unlabeled == UNLABELED_EVAL:
+                raise UsageError("--unlabeled eval takes the evaluation inputs as U: it applies to select and lock.")
             t = time.perf_counter()
             exclude = set(task_exclusions(self.spec.task)) | set(self.options.unlabeled_exclude)
             self._corpus = load_corpus(self.options.unlabeled, size=self.options.unlabeled_size, seed=self.seed,
@@ -164,8 +170,10 @@ class Fute:
         return self._surrogate
 
     def mte_key(self, prompt_index: int, embedder: Embedder) -> str:
-        if self.scorer is None:
-            raise CapabilityError("FUTE needs a backend to label the unlabeled corpus: it cannot run from --scores.")
+        if self.saved:
+            return self._saved_mte_key(prompt_index, embedder)
+        if self.scorer is None or self.prompt_set is None:
+            raise CapabilityError("FUTE needs a backend to label the unlabeled corpus, or a scores file that holds its labels.")
         prompt = self.prompt_set.prompts[prompt_index]
         return make_key("mte", {"backend": self.scorer.backend.cache_identity()}, {
             "prompt": prompt.template_sha256,
@@ -175,6 +183,17 @@ class Fute:
             "classes": list(self.spec.classes),
             "embedder": embedder.identity(),
             "surrogate": self.surrogate.identity(),
+            "seed": self.seed,
+        })
+
+    def _saved_mte_key(self, prompt_index: int, embedder: Embedder) -> str:
+        """No backend and maybe no prompt file: the saved labels themselves stand for the model,
+        the prompt and the scoring that made them."""
+        assert self._u_targets is not None
+        labels = hashlib.sha256(np.ascontiguousarray(self._u_targets[prompt_index], dtype=np.float64).tobytes()).hexdigest()
+        return make_key("mte", {"labels": "saved"}, {
+            "targets": labels, "unlabeled": self.corpus.fingerprint, "fields": list(self.spec.fields),
+            "classes": list(self.spec.classes), "embedder": embedder.identity(), "surrogate": self.surrogate.identity(),
             "seed": self.seed,
         })
 
@@ -201,8 +220,8 @@ class Fute:
         return np.array([cosine(m, dte) for m in self.mtes(embedder)])
 
     def mtes(self, embedder: Embedder) -> list[np.ndarray]:
-        keys = [self.mte_key(i, embedder) for i in range(len(self.prompt_set.prompts))]
-        ids = [p.id for p in self.prompt_set.prompts]
+        ids = self.prompt_ids
+        keys = [self.mte_key(i, embedder) for i in range(len(ids))]
         vectors: dict[str, np.ndarray] = {}
         trained: dict[str, Mapping[str, Any]] = {}
         for k in dict.fromkeys(keys):
@@ -251,7 +270,7 @@ class Fute:
         if self._u_targets is None:
             from ..selection.scoring import build_score_table
 
-            assert self.scorer is not None
+            assert self.scorer is not None and self.prompt_set is not None
             inputs = self.corpus.inputs(self.spec.fields)
             u = Dataset(
                 name="unlabeled", split="U", fields=self.spec.fields, classes=self.spec.classes,
@@ -260,7 +279,7 @@ class Fute:
             t = time.perf_counter()
             table = build_score_table(self.prompt_set, u, self.scorer, self.scoring, need_nll=False)
             self.timings["unlabeled_scoring"] = time.perf_counter() - t
-            self._u_targets = table.probs
+            self._u_targets, self.u_logprobs = table.probs, table.class_logprobs
         return self._u_targets
 
     def _compute(self, kind: str, embedder: Embedder, key: str, data: TaskData, **meta: Any) -> tuple[np.ndarray, dict[str, Any]]:
@@ -275,7 +294,7 @@ class Fute:
             "kind": kind, "embedder": embedder.embedder_id, "surrogate": self.surrogate.name, "task": self.spec.task,
             "model": backend.model_name if kind == "mte" and backend is not None else None,
             "backend": backend.backend_id if kind == "mte" and backend is not None else None,
-            "prompt_set": self.prompt_set.name if kind == "mte" else None,
+            "prompt_set": self.prompt_set.name if kind == "mte" and self.prompt_set is not None else None,
             "seconds": round(seconds, 3), "created": time.time(), "dim": int(vector.size), "n": len(data),
             "train": info, **meta,
         })
@@ -308,6 +327,9 @@ class Fute:
             "unlabeled": self.corpus.describe(),
             "surrogate": self.surrogate.describe(),
             "dte_size": self.options.dte_size,
+            # Where U's labels and the DTE came from (--scores: saved predictions, no LLM ran).
+            "labels": "saved" if self.saved else "llm",
+            "dte": {"dataset": self.spec.name, "split": self.spec.train_split, "from": self.dte_from},
             "embeddings": self.records,
             "diagnostics": self.diagnostics(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},

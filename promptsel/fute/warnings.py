@@ -1,14 +1,28 @@
 """FUTE's own report warnings, given through ``Selector.report_warnings``: a task embedding
 that did not learn (its held-out loss no better than the constant predictor's) makes the
-method's ranking noise, and the report says so at the top."""
+method's ranking noise, and the report says so at the top; U taken from the evaluation inputs
+departs from the paper, and the report says that too."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from .options import UNLABELED_EVAL
+
 #: The code, and its fields: method, parts [{part, ...that part's diagnostics}].
 NOT_LEARNED = "fute_not_learned"
+#: U is the evaluation task's own inputs (``--unlabeled eval``); fields: method.
+IN_DOMAIN = "fute_in_domain"
+
+
+def in_domain_warnings(section: Mapping[str, Any], method: str) -> list[dict[str, Any]]:
+    """``fute_in_domain`` (info) when U was the evaluation inputs with their labels dropped."""
+    if (section.get("unlabeled") or {}).get("name") != UNLABELED_EVAL:
+        return []
+    return [{"code": IN_DOMAIN, "severity": "info", "method": method,
+             "message": f"{method}: U is the evaluation inputs with their labels dropped, so it is in-domain, unlike the FUTE "
+                        "paper, which keeps every dataset of the task out of U."}]
 
 
 def not_learned_warnings(diagnostics: Mapping[str, Any] | None, method: str) -> list[dict[str, Any]]:

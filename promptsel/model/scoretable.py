@@ -3,6 +3,8 @@
 ``class_logprobs[p, n, c]`` is log p(class c | prompt p, input n), normalised over classes.
 ``prompt_nll[p, n]`` is the mean per-token negative log-likelihood of prompt p instantiated
 with input n (for SPELL). Classes follow the dataset's class order everywhere.
+``unlabeled`` (:class:`UnlabeledScores`) holds FUTE's corpus U and every prompt's class log-probs
+on it, so that a scores file can replay FUTE without the model.
 """
 
 from __future__ import annotations
@@ -21,6 +23,41 @@ from ..files import atomic_open
 CLASS_LOGPROBS = "class_logprobs"
 PROMPT_NLL = "prompt_nll"
 TABLE_ARRAYS = frozenset({CLASS_LOGPROBS, PROMPT_NLL})
+#: The prompts' class log-probs on an unlabeled corpus (FUTE's U). Not among ``TABLE_ARRAYS``:
+#: a method that needs it is no function of the evaluation rows (it cannot be rerun on them).
+UNLABELED_LOGPROBS = "unlabeled_logprobs"
+#: The scores file's arrays that hold U: texts [M], second segments [M] (pairs), log-probs [P, M, C].
+UNLABELED_KEYS = ("unlabeled_text", "unlabeled_text_b", UNLABELED_LOGPROBS)
+
+
+@dataclass
+class UnlabeledScores:
+    """An unlabeled corpus and every prompt's class log-probs on it: ``logprobs[p, m, c]`` for
+    the table's prompts and classes, ``text[m]`` (and ``text_b[m]``, the second segment, for
+    tasks with two text fields) the inputs they were computed on. Labels are never part of it."""
+
+    text: list[str]
+    logprobs: np.ndarray  # [P, M, C], normalised over C by the table
+    text_b: list[str] | None = None
+
+    def check(self, p: int, c: int) -> None:
+        """Validate against a table of ``p`` prompts and ``c`` classes, and normalise."""
+        lp = _numbers(UNLABELED_LOGPROBS, self.logprobs)
+        if lp.ndim != 3 or lp.shape[0] != p or lp.shape[2] != c or lp.shape[1] == 0:
+            raise UsageError(f"unlabeled_logprobs must have shape [P, M, C] = [{p}, M, {c}] (the prompts and classes of "
+                             f"class_logprobs, M >= 1 texts), got {lp.shape}.")
+        if not np.isfinite(lp).all():
+            raise UsageError("unlabeled_logprobs has NaN or infinite values.")
+        self.logprobs = log_softmax(lp, axis=-1)
+        m = lp.shape[1]
+        self.text = _texts("unlabeled_text", self.text, m)
+        if self.text_b is not None:
+            self.text_b = _texts("unlabeled_text_b", self.text_b, m)
+
+    @property
+    def probs(self) -> np.ndarray:
+        """p(class | prompt, U text), [P, M, C]: what FUTE's model task embeddings learn."""
+        return np.exp(self.logprobs)
 
 
 @dataclass
@@ -35,6 +72,7 @@ class ScoreTable:
     #: None: every cell. Unscored cells are NaN in the saved file and uniform here; only an
     #: adaptive replay reads such a table, and it never reads them.
     scored: np.ndarray | None = None
+    unlabeled: UnlabeledScores | None = None
 
     def __post_init__(self) -> None:
         lp = _numbers("class_logprobs", self.class_logprobs)
@@ -69,6 +107,8 @@ class ScoreTable:
             self.sample_ids = _names("sample ids", self.sample_ids, n, "examples in class_logprobs")
         else:
             self.sample_ids = [str(i) for i in range(n)]
+        if self.unlabeled is not None:
+            self.unlabeled.check(p, c)
 
     @property
     def n_prompts(self) -> int:
@@ -103,13 +143,20 @@ class ScoreTable:
                 arrays["prompt_nll"] = np.where(self.scored, self.prompt_nll, np.nan)
         if self.labels is not None:
             arrays["labels"] = self.labels
+        if self.unlabeled is not None:
+            arrays["unlabeled_text"] = np.asarray(self.unlabeled.text, dtype=str)
+            arrays[UNLABELED_LOGPROBS] = self.unlabeled.logprobs
+            if self.unlabeled.text_b is not None:
+                arrays["unlabeled_text_b"] = np.asarray(self.unlabeled.text_b, dtype=str)
         with atomic_open(path) as fh:  # a run stopped while saving leaves no half-written file
             np.savez_compressed(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | Path, prompt_ids: list[str] | None = None, *, unscored: bool = False) -> ScoreTable:
         """Read a scores file: ``class_logprobs`` [P,N,C] and optional ``prompt_nll`` [P,N],
-        ``labels`` [N], ``prompt_ids`` [P], ``class_names`` [C], ``sample_ids`` [N].
+        ``labels`` [N], ``prompt_ids`` [P], ``class_names`` [C], ``sample_ids`` [N], and FUTE's
+        U: ``unlabeled_text`` [M] with ``unlabeled_logprobs`` [P,M,C] (``unlabeled_text_b`` [M]
+        for pairs).
 
         ``prompt_ids`` (from a prompt file) name the prompts when the file does not.
         ``unscored``: accept the NaN cells an adaptive run leaves unscored (for an adaptive replay,
@@ -160,9 +207,39 @@ class ScoreTable:
                 labels=arrays.get("labels"),
                 sample_ids=strings("sample_ids", []),
                 scored=scored,
+                unlabeled=_unlabeled(arrays),
             )
         except UsageError as exc:
             raise UsageError(f"Scores file {path}: {exc.message}", hint=exc.hint) from None
+
+
+def _unlabeled(arrays: dict[str, np.ndarray]) -> UnlabeledScores | None:
+    """U's arrays of a scores file, all or none: texts without log-probs (or the reverse) are
+    refused, never silently dropped."""
+    present = [k for k in UNLABELED_KEYS if k in arrays]
+    if not present:
+        return None
+    if UNLABELED_LOGPROBS not in arrays:
+        raise UsageError(f"{', '.join(present)} without unlabeled_logprobs: FUTE needs the prompts' class log-probs on U.",
+                         hint="Add unlabeled_logprobs of shape [prompts, texts, classes], or drop the unlabeled arrays.")
+    if "unlabeled_text" not in arrays:
+        raise UsageError("unlabeled_logprobs without unlabeled_text: FUTE trains on the texts they were computed on.",
+                         hint="Add unlabeled_text [M] (strings, in the order of unlabeled_logprobs' second axis).")
+    text_b = arrays.get("unlabeled_text_b")
+    return UnlabeledScores(text=arrays["unlabeled_text"], logprobs=arrays[UNLABELED_LOGPROBS],
+                           text_b=None if text_b is None else text_b)
+
+
+def _texts(name: str, values: object, m: int) -> list[str]:
+    array = np.asarray(values)
+    if array.dtype.kind != "U" or array.ndim != 1:
+        raise UsageError(f"{name} must be a list of strings, got {array.dtype} of shape {array.shape}.")
+    if len(array) != m:
+        raise UsageError(f"{name} has {len(array)} texts for the {m} of unlabeled_logprobs.")
+    blank = next((i for i, x in enumerate(array) if not str(x).strip()), None)
+    if blank is not None:
+        raise UsageError(f"{name}[{blank}] is blank: every unlabeled input needs its text.")
+    return [str(x) for x in array]
 
 
 def _numbers(name: str, values: object) -> np.ndarray:

@@ -209,6 +209,28 @@ def paired_intervals(predictions: np.ndarray, labels: np.ndarray, *, metric: str
     return perf, percentile_interval(draws, level), percentile_interval(draws[:, 0] - draws[:, 1], level)
 
 
+def fixed_ranking_ndcg(scores: np.ndarray, table: ScoreTable, *, metric: str = "accuracy", variant: str = "minmax",
+                       resamples: int = RESAMPLES, seed: int = 0, level: float = LEVEL) -> dict[str, Any] | None:
+    """NDCG of the ranking ``scores`` against the prompts' measured performance, with its central
+    ``level`` interval over resamples of the evaluation examples; None without labels.
+
+    Only for a ranking that the evaluation examples do not enter (FUTE's, from task
+    embeddings): it stays fixed while the performance it is judged against is resampled, so
+    the interval is the sample's uncertainty about the truth, not the method's own variation."""
+    if table.labels is None:
+        return None
+    n_classes = len(table.class_names)
+    perf = metrics.performance(table.predictions, table.labels, metric=metric, n_classes=n_classes)
+    point = metrics.ndcg(scores, perf, variant=variant)
+    weights = resample_weights(resample_indices(table.n_examples, resamples, seed), table.n_examples)
+    draws = bootstrap_performance(table.predictions, table.labels, weights, metric=metric, n_classes=n_classes)
+    values = np.array([np.nan if (v := metrics.ndcg(scores, row, variant=variant)) is None else v for row in draws])
+    values = values[np.isfinite(values)]
+    interval = None if point is None or not values.size else [float(x) for x in percentile_interval(values, level)]
+    return {"ndcg": point, "ndcg_interval": interval, "level": level, "resamples": resamples, "seed": seed,
+            "how": "the ranking held fixed, the evaluation examples resampled"}
+
+
 # --- choices and ties -------------------------------------------------------------------
 
 def expected_choice(scores: np.ndarray, perf: np.ndarray | None) -> dict[str, Any]:

@@ -21,12 +21,13 @@ from ..model.prompts import PromptSet, load_prompt_set
 from ..model.request import SelectRequest
 from ..model.scoretable import ScoreTable
 from ..plugins import get_selector, registries
-from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, Selector
+from ..selector import NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL, NEEDS_UNLABELED_LOGPROBS, Selector
 from .cache import Cache
 from .scoring import Scorer
 
-#: ScoreTable array -> the backend capability that computes it.
-TABLE_SOURCES = {NEEDS_CLASS_LOGPROBS: CONTINUATION_LOGPROBS, NEEDS_PROMPT_NLL: SEQUENCE_LOGPROBS}
+#: ScoreTable array -> the backend capability that computes it (U's log-probs: on demand).
+TABLE_SOURCES = {NEEDS_CLASS_LOGPROBS: CONTINUATION_LOGPROBS, NEEDS_PROMPT_NLL: SEQUENCE_LOGPROBS,
+                 NEEDS_UNLABELED_LOGPROBS: CONTINUATION_LOGPROBS}
 
 
 def resolve_dataset_spec(name: str) -> DatasetSpec | None:
@@ -224,6 +225,8 @@ class Inputs:
             raise UsageError(f"{req.prompts} has {len(self.prompt_set.prompts)} prompts but {req.scores} scores {self.table.n_prompts}.")
         self.capabilities = frozenset()
         available = {NEEDS_CLASS_LOGPROBS} | ({NEEDS_PROMPT_NLL} if self.table.prompt_nll is not None else set())
+        if self.table.unlabeled is not None:
+            available.add(NEEDS_UNLABELED_LOGPROBS)
         self.methods = self._choose(available)
 
     # --- the backend -----------------------------------------------------------------------

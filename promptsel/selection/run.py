@@ -20,7 +20,7 @@ from ..errors import PromptselError, UsageError
 from ..model.data import Dataset
 from ..model.progress import Progress
 from ..model.request import SelectRequest
-from ..model.scoretable import ScoreTable
+from ..model.scoretable import ScoreTable, UnlabeledScores
 from ..plugins import report_sections
 from ..selector import SelectionContext
 from ..version import __version__
@@ -52,6 +52,8 @@ class MethodScores:
     seconds: dict[str, float]
     #: Report sections the methods added, by name (``Selector.report_section``).
     sections: dict[str, Any]
+    #: Class log-probs a method had the model compute on unlabeled inputs (FUTE's U), if any.
+    unlabeled: UnlabeledScores | None = None
 
 
 def run_select(req: SelectRequest, progress: Progress | None = None) -> tuple[dict[str, Any], ScoreTable]:
@@ -86,6 +88,11 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     t = time.perf_counter()
     methods = run_methods(inputs, table)
     inputs.timings["selection"] = time.perf_counter() - t
+    if req.save_scores is not None and methods.unlabeled is not None and scored.unlabeled is None:
+        # Saved again with U's labels, so the saved run replays FUTE (before the methods, the
+        # table alone was saved: a method that fails loses no scoring).
+        scored.unlabeled = methods.unlabeled
+        scored.save(req.save_scores)
     report = build_report(inputs, table, methods, scored=scored)
     t = time.perf_counter()
     report.update(recommendation(inputs, calibrated, methods, report))
@@ -177,7 +184,7 @@ def run_methods(inputs: Inputs, table: ScoreTable) -> MethodScores:
         if values.shape != (table.n_prompts,):
             raise PromptselError(f"Method {name!r} returned {values.shape} scores for {table.n_prompts} prompts (a plugin bug).")
         scores[name] = values
-    return MethodScores(scores, {**seconds, **context.seconds}, context.sections)
+    return MethodScores(scores, {**seconds, **context.seconds}, context.sections, context.unlabeled)
 
 
 def versions(backend: Backend | None) -> dict[str, str]:

@@ -124,7 +124,8 @@ def test_output_writes_the_json_report(capsys, fixture_scores, tmp_path):
 
 def test_methods_all_means_every_method_fute_included(capsys, fixture_scores):
     code, _, err = run(capsys, "select", "--scores", str(fixture_scores), "--methods", "all")
-    assert code == 2 and "fute-taskemb needs a backend" in err  # FUTE is part of "all", and cannot run here
+    # FUTE is part of "all", and cannot run from a scores file without U's arrays.
+    assert code == 2 and "fute-taskemb with --scores needs U in the scores file" in err
     code, out, _ = run(capsys, "list", "methods")
     listed = {line.split("\t")[0].split(" ")[0] for line in out.splitlines()}
     assert {"fute-taskemb", "fute-tupate", "self-select", "spell"} <= listed

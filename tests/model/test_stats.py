@@ -63,3 +63,30 @@ def test_the_gate_and_the_recommendation_rerun_on_the_same_resamples():
     by_hand = percentile_interval(rerun_draws(table, rescorer("mi"), resample_indices(15, 200, seed=3)))
     assert np.array_equal(intervals["mi"], by_hand)
     assert set(excluded) == {"zps-log"}  # relative: no per-prompt interval, though its choice is rerun
+
+
+def _two_prompts(correct_a: range, correct_b: range, n: int = 100) -> ScoreTable:
+    """Two prompts on ``n`` examples of class 0, each right exactly on its own rows."""
+    lp = np.full((2, n, 2), np.log(0.1))
+    lp[:, :, 1] = np.log(0.9)
+    for p, rows in enumerate((correct_a, correct_b)):
+        lp[p, list(rows)] = np.log([0.9, 0.1])
+    return ScoreTable(["a", "b"], ["x", "y"], lp, labels=np.zeros(n, dtype=int))
+
+
+def test_fixed_ranking_ndcg_interval_by_hand():
+    from promptsel.model.stats import fixed_ranking_ndcg
+
+    # Two prompts, minmax relevance: the better one first gives NDCG 1, second 1/log2(3).
+    swapped = 1 / np.log2(3)
+    clear = fixed_ranking_ndcg(np.array([1.0, 0.0]), _two_prompts(range(90), range(10)), resamples=300)
+    assert clear["ndcg"] == 1.0 and clear["ndcg_interval"] == [1.0, 1.0]
+    wrong = fixed_ranking_ndcg(np.array([0.0, 1.0]), _two_prompts(range(90), range(10)), resamples=300)
+    assert wrong["ndcg"] == pytest.approx(swapped) and wrong["ndcg_interval"] == pytest.approx([swapped, swapped])
+    # 52 against 48 right, on disjoint rows: b measures at least as well as a in a third of the
+    # resamples (a normal approximation: P(Z > 4 / sqrt(100)) ~ 0.34), far above the 2.5 % tail.
+    close = fixed_ranking_ndcg(np.array([1.0, 0.0]), _two_prompts(range(52), range(52, 100)), resamples=1000)
+    assert close["ndcg"] == 1.0 and close["ndcg_interval"] == pytest.approx([swapped, 1.0])
+    unlabeled = _two_prompts(range(52), range(52, 100))
+    unlabeled.labels = None
+    assert fixed_ranking_ndcg(np.array([1.0, 0.0]), unlabeled) is None
