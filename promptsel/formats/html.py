@@ -16,6 +16,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .summary import label_free_verdict
+
 #: Colours (one palette for the whole page; the chart and the tables agree).
 RECOMMENDED = "#1b7f3b"
 ALTERNATIVE = "#d08a00"
@@ -155,9 +157,7 @@ def _recommendation(report: Mapping[str, Any]) -> str:
                                     + (f"; divide its class probabilities by its prior ({shown}) when you use it" if shown else "")))
     free = rec.get("label_free")
     if free:
-        verdict = "agrees" if free.get("agrees") else "disagrees"
-        rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(free.get('prompt'))} "
-                                       f"({num(free.get('performance'))}); it {verdict}"))
+        rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(label_free_verdict(rec))}"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
     return (f'<section class="card rec" id="recommendation"><h2>Recommendation</h2>'
             f'<div class="prompt">{esc(rec.get("prompt"))}</div><dl>{dl}</dl></section>')

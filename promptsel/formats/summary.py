@@ -36,8 +36,7 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
             lines.append("Its lead over every other prompt excludes 0.")
         free = rec.get("label_free")
         if free:
-            verdict = "the same prompt" if free.get("agrees") else f"{free.get('prompt')} ({_n(free.get('performance'))})"
-            lines.append(f"Without labels, {free.get('rule')} would pick {verdict}.")
+            lines.append(f"Without labels, {free.get('rule')} would pick {label_free_verdict(rec)}.")
     else:
         lines.append(f"{head}, chosen without labels by {rec.get('rule')}.")
     stability = rec.get("stability") or {}
@@ -56,6 +55,20 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"Calibrated ({rec['calibration']}): use the prompt the same way, dividing its class probabilities by "
                      f"its prior ({shown}).")
     return lines
+
+
+def label_free_verdict(rec: Mapping[str, Any]) -> str:
+    """What the label-free rule would pick, said truly: ``agrees`` means "not measurably worse",
+    which is "the same prompt" only when its choice is the recommended prompt and nothing else."""
+    free = rec.get("label_free") or {}
+    picked, tied = free.get("prompt"), free.get("tied") or [free.get("prompt")]
+    if picked == rec.get("prompt") and len(tied) <= 1:
+        return "the same prompt"
+    named = ", ".join(str(t) for t in tied) if len(tied) > 1 else str(picked)
+    shown = f"{named} ({_n(free.get('performance'))})"
+    if free.get("agrees"):
+        return f"{shown}, not measurably worse than {rec.get('prompt')} (whose lead over it includes 0)"
+    return f"{shown}, measurably worse than {rec.get('prompt')}"
 
 
 def warning_lines(report: Mapping[str, Any]) -> list[tuple[str, str, str]]:
