@@ -22,7 +22,7 @@ import typer
 
 from ..errors import PromptselError
 from ..version import __version__
-from . import check, run, tools
+from . import check, diff, run, tools
 from .flags import INVOCATION, with_flags
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
@@ -57,7 +57,8 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     groups = option_groups()
-    for command in (run.select, run.embed, tools.plot, tools.validate, run.lock, check.check, tools.plugins, tools.list_):
+    for command in (run.select, run.embed, tools.plot, tools.validate, run.lock, check.check, diff.diff, tools.plugins,
+                    tools.list_):
         app.command(command.__name__.rstrip("_"))(with_flags(command.__name__, groups)(command))
     app.add_typer(tools.cache_app(), name="cache")
     register_commands(app)

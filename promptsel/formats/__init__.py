@@ -72,6 +72,11 @@ FORMATS: dict[str, dict[str, Format]] = {
         ".json": Format(".json", "the findings as JSON", _JSON),
         ".xml": Format(".xml", "JUnit XML", "junit:check_result"),
     },
+    "diff": {
+        ".json": Format(".json", "the comparison as JSON", _JSON),
+        ".md": Format(".md", "the comparison in Markdown", "markdown:diff_report"),
+        ".html": Format(".html", "the comparison as a self-contained HTML page", "html:diff_html"),
+    },
     "plot": {
         ".png": Format(".png", "the map of task embeddings", None),
         ".json": Format(".json", "a summary of the map", _JSON, file=False),
@@ -81,7 +86,7 @@ FORMATS: dict[str, dict[str, Format]] = {
     "plugins": {".json": Format(".json", "the loaded plugins", _JSON, file=False)},
     "cache": {".json": Format(".json", "what the cache holds", _JSON, file=False)},
 }
-WHAT = {"select": "a report", "check": "the check", "plot": "the map"}
+WHAT = {"select": "a report", "check": "the check", "plot": "the map", "diff": "the comparison"}
 
 
 def format_for(command: str, path: Path, as_suffix: str | None = None) -> Format:

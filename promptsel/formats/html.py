@@ -368,3 +368,27 @@ def _footer(report: Mapping[str, Any]) -> str:
     if versions:
         bits.append("versions: " + ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items()))
     return f"<footer>{'<br>'.join(bits)}</footer>" if bits else ""
+
+
+# --- promptsel diff -----------------------------------------------------------------------------
+
+def diff_html(result: Mapping[str, Any]) -> str:
+    """``promptsel diff`` as one self-contained HTML page: the answer, what it rests on, the table."""
+    from .diff_text import detail_lines, headline, table
+
+    headers, rows = table(result)
+    changed = set(result.get("changed") or [])
+    head = "<tr>" + "".join(f'<th{" class=id" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(headers)) + "</tr>"
+    body = "".join(f'<tr{" class=recommended" if r[0] in changed else ""}>'
+                   + "".join(f'<td{" class=id" if i == 0 else ""}>{esc(c)}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    title = "promptsel diff"
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{title}</title><style>{CSS}</style></head><body><main>", f"<h1>{title}</h1>",
+        f'<section class="card rec" id="answer"><h2>What changed</h2><p><b>{esc(headline(result))}</b></p>'
+        + "".join(f"<p>{esc(line)}</p>" for line in detail_lines(result)) + "</section>",
+        f'<section id="prompts"><h2>Prompts</h2><div class="scroll"><table>{head}{body}</table></div></section>',
+        "</main></body></html>",
+    ]) + "\n"

@@ -141,3 +141,15 @@ _RULES_MD = [
     "95% bootstrap interval of its choice's score (ZPS, Self-Select and FUTE: the tolerance instead). A different "
     "model or evaluation sample is an error (not comparable), not a regression.",
 ]
+
+
+# --- promptsel diff ---------------------------------------------------------------------------
+
+def diff_report(result: dict[str, Any]) -> str:
+    """``promptsel diff`` as Markdown: the answer, what it rests on, and the prompts folded."""
+    from .diff_text import detail_lines, headline, table
+
+    headers, rows = table(result)
+    lines = ["# promptsel diff", "", f"**{_cell(headline(result))}**", "", *(f"- {_cell(line)}" for line in detail_lines(result)), "",
+             f"<details><summary>{len(rows)} prompts</summary>", "", *_table(headers, rows), "", "</details>", ""]
+    return "\n".join(lines)

@@ -123,6 +123,57 @@ class RichProgress(ProgressProtocol):
         self.console.print(f"{line['label']}: " + ", ".join(p for p in parts if p), highlight=False, markup=False, soft_wrap=True)
 
 
+# --- tables whose numbers never wrap ----------------------------------------------------------
+
+def _cell_width(cell: Any) -> int:
+    from rich.text import Text
+
+    return (cell if isinstance(cell, Text) else Text.from_markup(cell)).cell_len
+
+
+def _header_width(header: str) -> int:
+    # A header may break between words, never inside one ("accu" / "racy").
+    return max((len(word) for word in header.split()), default=1)
+
+
+def fitted_tables(console: Console, key: tuple[str, list[Any]], columns: list[tuple[str, list[Any], str]], *,
+                  title: str | None = None, caption: str | None = None, key_style: str = "bold") -> list[Table]:
+    """Tables that fit ``console.width`` without breaking a number: each column is exactly as wide
+    as its widest cell (or its header's longest word), so no cell can wrap or be cut; columns that
+    do not fit go to a further table that repeats the ``key`` column (the prompt ids). Only the
+    key column may fold, when an id alone is wider than a third of the line.
+
+    ``key`` is (header, cells); ``columns`` are (header, cells, justify). Cells are rich markup or
+    ``Text``. Any width or stream (a CI log at 80 columns) reads the same numbers."""
+    key_header, key_cells = key
+    key_width = max([_header_width(key_header), *(_cell_width(c) for c in key_cells)])
+    key_width = min(key_width, max(8, console.width // 3))
+    widths = [max([_header_width(h), *(_cell_width(c) for c in cells)]) for h, cells, _ in columns]
+    # SIMPLE_HEAD with padding (0, 1): an edge space each side, and 2 + 1 per column.
+    budget = console.width - 2 - (key_width + 2)
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for i, w in enumerate(widths):
+        if chunks[-1] and used + w + 3 > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += w + 3
+    tables = []
+    for n, chunk in enumerate(chunks):
+        table = Table(title=title if n == 0 else None, box=box.SIMPLE_HEAD, padding=(0, 1))
+        table.add_column(escape(key_header), style=key_style, width=key_width, overflow="fold")
+        for i in chunk:
+            header, _, justify = columns[i]
+            table.add_column(escape(header), justify=justify, width=widths[i], overflow="fold")  # type: ignore[arg-type]
+        for r, key_cell in enumerate(key_cells):
+            table.add_row(key_cell, *(columns[i][1][r] for i in chunk))
+        tables.append(table)
+    if caption:
+        tables[-1].caption = caption
+    return tables
+
+
 def _duration(seconds: float) -> str:
     """A duration as people say it: 45 s, 12 min, 3 h 20 min."""
     seconds = max(0.0, seconds)
@@ -290,3 +341,27 @@ def print_check(result: Any, console: Console) -> None:
                           "If intended: promptsel check --update, then commit the lock."}
     if result.status in verdict:
         console.print(verdict[result.status], highlight=False)
+
+
+def print_diff(result: dict[str, Any], console: Console, *, top: int | None = None, quiet: bool = False) -> None:
+    """``promptsel diff``: the answer, what it rests on, the prompts (measurable changes first),
+    and the answer again as the last line, where a scrolled terminal or a log's tail shows it."""
+    from rich.text import Text
+
+    from .diff_text import detail_lines, headline, table
+
+    answer = headline(result)
+    style = "bold green" if result["no_change"] else "bold yellow"
+    console.print(Text(answer, style=style))
+    if quiet:
+        return
+    for line in detail_lines(result):
+        console.print(Text("  " + line))
+    headers, rows = table(result, top, short=True)
+    columns = [(h, [Text(r[i]) for r in rows], "left" if i == len(headers) - 1 else "right") for i, h in enumerate(headers) if i]
+    title = escape(f"{result['metric']} in run A and run B, and the change Δ")
+    for part in fitted_tables(console, (headers[0], [Text(r[0]) for r in rows]), columns, title=title):
+        console.print(part)
+    if top is not None and top < len(result["prompts"]):
+        console.print(Text(f"{len(result['prompts']) - top} more prompts: --top to show more, -o diff.md for all."))
+    console.print(Text(answer, style=style))
