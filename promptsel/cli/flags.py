@@ -103,7 +103,9 @@ def refuse_with_scores(ctx: typer.Context, specs: Sequence[FieldFlag]) -> None:
 
 # --- options of the commands themselves, not of the request ------------------------------------
 NoProgressOpt = Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table (the recommendation and its warnings stay).")]
+TopOpt = Annotated[Optional[int], typer.Option("--top", min=1, envvar=ENV + "TOP", help="Show only the first N prompts of the table (all are in -o files).")]
+SortOpt = Annotated[str, typer.Option("--sort", envvar=ENV + "SORT", help="Order of the prompts: performance (best first; without labels the recommending rule's scores), a method's name (its scores), or file.")]
 LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..errors import UsageError
 from ..model.request import SelectRequest, names
-from .flags import ENV, LockOpt, NoProgressOpt, QuietOpt, progress
+from .flags import ENV, LockOpt, NoProgressOpt, QuietOpt, SortOpt, TopOpt, progress
 
 #: A select run expected to take longer than this without --limit is told how to try a sample first.
 LONG_RUN_SECONDS = 15 * 60
@@ -22,6 +23,8 @@ def select(
     request: SelectRequest,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
     output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md or .html by extension; repeatable).")] = None,
+    top: TopOpt = None,
+    sort: SortOpt = "performance",
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -30,18 +33,28 @@ def select(
 
     formats.check_outputs("select", list(output or []))
     formats.check_writable([p for p in (request.log_samples, request.save_scores) if p is not None])
-    from ..formats.messages import stderr
-    from ..formats.terminal import print_report
+    from ..formats.messages import print_wrote, stderr
+    from ..formats.terminal import print_answer, print_recommendation, print_report, sorted_prompts
     from ..selection.run import run_select
 
+    if sort not in ("performance", "file") and request.methods and sort not in request.methods:
+        raise UsageError(f"--sort {sort}: not one of the methods asked for ({', '.join(request.methods)}).",
+                         hint="Use performance, file or one of those methods.")
     console = stderr()
     report, _ = run_select(request, progress=progress(console, no_progress, _long_run_advice(ctx, request.limit)))
+    sorted_prompts(report, sort)  # a --sort that names no method of the run: said before any output
     if as_json:
         formats.print_json("select", report)
     for path in output or []:
         formats.write("select", report, path)
+    for path in [*(output or []), *(p for p in (request.log_samples, request.save_scores) if p is not None)]:
+        print_wrote(path, console)
     if not quiet:
-        print_report(report, console)
+        print_report(report, console, top=top, sort=sort)  # its last line is the recommendation
+        return
+    print_recommendation(report, console)  # -q: no tables; the answer and what weakens it stay
+    if report.get("warnings"):
+        print_answer(report, console)
 
 
 def lock(

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .summary import label_free_verdict
+from .summary import at_chance, label_free_verdict
 
 #: Colours (one palette for the whole page; the chart and the tables agree).
 RECOMMENDED = "#1b7f3b"
@@ -33,6 +33,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 .rec { border-left: 6px solid """ + RECOMMENDED + """; }
 .rec .prompt { font-size: 26px; font-weight: 700; color: """ + RECOMMENDED + """; word-break: break-all; }
 .rec dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 10px 0 0; }
+.rec.chance { border-left-color: #c0392b; }
 .rec dt { color: #5a6270; } .rec dd { margin: 0; }
 .warn { border-left: 6px solid #c0392b; padding: 8px 12px; margin: 6px 0; background: #fff; border-radius: 6px; }
 .warn.info { border-left-color: #4a6fa5; }
@@ -159,6 +160,10 @@ def _recommendation(report: Mapping[str, Any]) -> str:
     if free:
         rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(label_free_verdict(rec))}"))
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    if at_chance(report):  # not a green light: say so above the prompt, in the warning's colour
+        return (f'<section class="card rec chance" id="recommendation"><h2>No prompt measurably beats chance</h2>'
+                f'<p>The best measured is <b>{esc(rec.get("prompt"))}</b>; the model may not do this task at all.</p>'
+                f'<dl>{dl}</dl></section>')
     return (f'<section class="card rec" id="recommendation"><h2>Recommendation</h2>'
             f'<div class="prompt">{esc(rec.get("prompt"))}</div><dl>{dl}</dl></section>')
 

@@ -24,6 +24,8 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
     metric = rec.get("metric") or report.get("metric") or "performance"
     n = (report.get("dataset") or {}).get("n")
     head = f"Recommended prompt: {rec['prompt']}"
+    if at_chance(report):  # not a green light: the best prompt may not do the task at all
+        head = f"No prompt measurably beats chance ({_n(rec.get('chance'))}); the best measured is {rec['prompt']}"
     lines = []
     if rec.get("basis") == "labels":
         lines.append(f"{head}, the best measured {metric}: {_n(rec.get('performance'))} ({level} interval "
@@ -55,6 +57,26 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"Calibrated ({rec['calibration']}): use the prompt the same way, dividing its class probabilities by "
                      f"its prior ({shown}).")
     return lines
+
+
+def answer_line(report: Mapping[str, Any]) -> str | None:
+    """The recommendation in one short line, repeated last in the terminal."""
+    rec = report.get("recommendation")
+    if not rec:
+        return None
+    metric = rec.get("metric") or report.get("metric") or "performance"
+    if rec.get("basis") != "labels":
+        return f"Recommended prompt: {rec['prompt']} (chosen without labels by {rec.get('rule')})."
+    measured = (f"{metric} {_n(rec.get('performance'))}, {rec.get('level', 0.95):.0%} interval "
+                f"{_interval(rec.get('performance_interval'))}")
+    if at_chance(report):
+        return f"No prompt measurably beats chance ({_n(rec.get('chance'))}); the best is {rec['prompt']} ({measured})."
+    return f"Recommended prompt: {rec['prompt']} ({measured})."
+
+
+def at_chance(report: Mapping[str, Any]) -> bool:
+    """The ``at_chance`` warning fired: no prompt is distinguishable from ignoring the input."""
+    return any(w.get("code") == "at_chance" for w in report.get("warnings") or [])
 
 
 def label_free_verdict(rec: Mapping[str, Any]) -> str:

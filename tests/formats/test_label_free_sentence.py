@@ -45,3 +45,24 @@ def test_a_worse_prompt_is_called_worse():
 def test_a_tie_that_includes_the_recommendation_is_not_the_same_prompt():
     line = free_line(report("prompt_03", True, tied=["prompt_03", "prompt_07"]))
     assert "same prompt" not in line and "prompt_03, prompt_07" in line
+
+
+def test_at_chance_headline_says_no_prompt_beats_chance():
+    from promptsel.formats.summary import answer_line
+
+    r = report("prompt_03", True)
+    r["recommendation"].update(chance=0.75, performance_interval=[0.70, 0.9])
+    r["warnings"] = [{"code": "at_chance", "severity": "warning", "message": "not distinguishable from chance"}]
+    first = recommendation_lines(r)[0]
+    assert first.startswith("No prompt measurably beats chance (0.750)") and "Recommended prompt" not in first
+    assert answer_line(r).startswith("No prompt measurably beats chance")
+    assert "No prompt measurably beats chance" in select_report(r)
+    del r["warnings"]
+    assert recommendation_lines(r)[0].startswith("Recommended prompt: prompt_03")
+
+
+def test_at_chance_html_card_is_not_a_recommendation():
+    r = report("prompt_03", True)
+    r["warnings"] = [{"code": "at_chance", "severity": "warning", "message": "not distinguishable from chance"}]
+    page = to_html(r)
+    assert "No prompt measurably beats chance" in page and "<h2>Recommendation</h2>" not in page
