@@ -180,13 +180,31 @@ def recommendation(inputs: Inputs, calibrated: Calibrated, methods: MethodScores
     if stability_reason(rule) is None:  # rerun with the options the run gave the rule
         selector = inputs.selector(rule)
         rescore = lambda t: selector.score(t, context)  # noqa: E731
-    found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
-                   rescore=rescore, sections=methods.sections, calibration=calibrated.kind,
-                   calibration_priors=calibrated.priors, raw=calibrated.raw)
+    progress = inputs.progress
+    if rescore is not None and calibrated.table.labels is None and progress is not None:
+        # Without labels the rule is rerun on every resample (seconds to a minute): say so as it goes.
+        progress.start(f"Stability of {rule}: reruns on resampled inputs", req.bootstrap)
+        rescore = _counted(rescore, progress)
+    try:
+        found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
+                       rescore=rescore, sections=methods.sections, calibration=calibrated.kind,
+                       calibration_priors=calibrated.priors, raw=calibrated.raw)
+    finally:
+        if progress is not None:
+            progress.done()
     stats = found.pop("prompt_stats") or {}
     for entry in report["prompts"]:
         entry.update(stats.get(entry["id"], {}))
     return found
+
+
+def _counted(rescore: Any, progress: Progress) -> Any:
+    def counted(table: ScoreTable) -> Any:
+        values = rescore(table)
+        progress.advance()
+        return values
+
+    return counted
 
 
 def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
