@@ -98,7 +98,7 @@ def to_html(report: Mapping[str, Any]) -> str:
 def _meta_line(report: Mapping[str, Any], ds: Mapping[str, Any], be: Mapping[str, Any]) -> str:
     bits = []
     if ds:
-        bits.append(f"split {esc(ds.get('split') or '–')}, n = {esc(ds.get('n', '–'))}")
+        bits.append((f"split {esc(ds['split'])}, " if ds.get("split") else "") + f"n = {esc(ds.get('n', '–'))}")
     if be.get("name"):
         bits.append(f"backend {esc(be.get('name'))}, model {esc(be.get('model'))}")
     elif be:
@@ -191,13 +191,16 @@ def _stats(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 def _chart_section(report: Mapping[str, Any]) -> str:
     prompts = [p for p in report.get("prompts") or [] if p.get("performance") is not None]
     if not prompts:
-        return ""
+        svg = pick_share_chart(report)
+        return (f'<section class="card" id="pick-shares"><h2>How often each prompt is picked</h2>'
+                f'<p class="meta">Without labels: the share of resamples of the inputs in which the rule, rerun, picks the '
+                f'prompt (prompts it never picks are left out).</p>{svg}</section>') if svg else ""
     svg = performance_chart(report)
     return (f'<section class="card" id="performance"><h2>Performance per prompt</h2>'
             f'<p class="legend"><span><i style="background:{RECOMMENDED}"></i>recommended</span>'
             f'<span><i style="background:{ALTERNATIVE}"></i>indistinguishable from it</span>'
             f'<span><i style="background:{OTHER}"></i>other prompts</span>'
-            f'<span>dashed line: chance level</span></p><div class="scroll">{svg}</div></section>')
+            f'<span>dashed line: chance level</span></p>{svg}</section>')
 
 
 def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
@@ -219,19 +222,18 @@ def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
     pad = max((hi - lo) * 0.05, 0.01)
     lo = max(0.0, lo - pad)
     hi = min(1.0, hi + pad) if hi <= 1 else hi + pad
-    left, right, row, top = 190, 30, 20, 28
+    left, right, row, top = 190, 30, 20, 44
     height = top + row * len(prompts) + 10
     span = (width - left - right) / (hi - lo if hi > lo else 1.0)
 
     def x(v: float) -> float:
         return left + (v - lo) * span
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-           f'aria-label="performance per prompt with intervals" font-family="system-ui, sans-serif" font-size="12">']
-    for k in range(6):  # axis ticks
-        v = lo + (hi - lo) * k / 5
-        out.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{height - 6}" stroke="#e3e6ea"/>'
-                   f'<text x="{x(v):.1f}" y="{top - 10}" text-anchor="middle" fill="#5a6270">{v:.3f}</text>')
+    metric = str(report.get("metric") or "performance")
+    level = rec.get("level")
+    title = f"{metric}, with its {level:.0%} bootstrap interval" if isinstance(level, (int, float)) else metric
+    out = [_svg_open(width, height, "performance per prompt with intervals")]
+    out += _axis(lo, hi, x, top, height, title)
     if chance is not None:
         out.append(f'<line x1="{x(chance):.1f}" y1="{top - 6}" x2="{x(chance):.1f}" y2="{height - 6}" stroke="#c0392b" '
                    f'stroke-dasharray="5 4"><title>chance level {chance:.3f}</title></line>')
@@ -251,10 +253,88 @@ def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
     return "".join(out)
 
 
+def _svg_open(width: int, height: int, label: str) -> str:
+    """An SVG that scales to its box: drawn in a ``width`` × ``height`` viewBox, shown at the
+    box's width (never wider than drawn), so a narrow window shrinks it instead of cutting it."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+            f'style="max-width:{width}px;height:auto;display:block" preserveAspectRatio="xMinYMin meet" role="img" '
+            f'aria-label="{esc(label)}" font-family="system-ui, sans-serif" font-size="12">')
+
+
+def round_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Tick values at a round step (1, 2, 2.5 or 5 times a power of ten) inside [lo, hi], at most
+    ``most`` of them and at least two when the range allows."""
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / max(most - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    k = 0
+    while first + k * step <= hi + 1e-9:
+        ticks.append(round(first + k * step, 10))
+        k += 1
+    return ticks
+
+
+def _tick_label(value: float, ticks: Sequence[float]) -> str:
+    """As many decimals as the step needs (0.05 -> 2, 0.025 -> 3, 10 -> 0)."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    digits = 0
+    while digits < 6 and abs(round(step * 10 ** digits) - step * 10 ** digits) > 1e-6:
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
+def _axis(lo: float, hi: float, x, top: int, height: int, title: str) -> list[str]:
+    """Grid lines at round ticks, their labels, and the axis title above them."""
+    ticks = round_ticks(lo, hi)
+    out = [f'<text x="{x((lo + hi) / 2):.1f}" y="12" text-anchor="middle" fill="#1d232b" font-weight="600">{esc(title)}</text>']
+    for v in ticks:
+        out.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{height - 6}" stroke="#e3e6ea"/>'
+                   f'<text x="{x(v):.1f}" y="{top - 10}" text-anchor="middle" fill="#5a6270">{_tick_label(v, ticks)}</text>')
+    return out
+
+
+def pick_share_chart(report: Mapping[str, Any], width: int = 1000) -> str:
+    """Without labels: how often the rule, rerun on resampled inputs, picks each prompt (the
+    prompts it ever picks, most picked first), as bars."""
+    stats = _stats(report)
+    shares = sorted(((p.get("id"), (stats.get(p.get("id")) or {}).get("pick_share")) for p in report.get("prompts") or []),
+                    key=lambda item: -(item[1] or 0.0))
+    shown = [(pid, share) for pid, share in shares if share]
+    if not shown:
+        return ""
+    rec = report.get("recommendation") or {}
+    left, right, row, top = 190, 30, 20, 44
+    height = top + row * len(shown) + 10
+    span = width - left - right
+
+    def x(v: float) -> float:
+        return left + v * span
+
+    out = [_svg_open(width, height, "share of resamples in which each prompt is picked")]
+    out += _axis(0.0, 1.0, x, top, height, f"share of resamples in which {rec.get('rule') or 'the rule'} picks the prompt")
+    for i, (pid, share) in enumerate(shown):
+        y = top + i * row + 3
+        colour = RECOMMENDED if pid == rec.get("prompt") else OTHER
+        label = str(pid) if len(str(pid)) <= 26 else str(pid)[:25] + "…"
+        out.append(f'<text x="{left - 8}" y="{y + 11:.1f}" text-anchor="end" fill="#1d232b">{esc(label)}<title>{esc(pid)}</title></text>'
+                   f'<rect x="{left}" y="{y:.1f}" width="{max(share * span, 1):.1f}" height="{row - 6}" fill="{colour}">'
+                   f'<title>{esc(pid)}: {share:.2f}</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def _prompt_table(report: Mapping[str, Any]) -> str:
     prompts = report.get("prompts") or []
     if not prompts:
         return ""
+    stats_by_id = _stats(report)
+    # Best first: by performance, or without labels by how often the rule picks the prompt.
+    prompts = sorted(prompts, key=lambda p: -(p.get("performance") if p.get("performance") is not None
+                                              else (stats_by_id.get(p.get("id")) or {}).get("pick_share") or 0.0))
     methods = list((report.get("methods") or {}).keys())
     chosen = {m: set((e or {}).get("tied") or [(e or {}).get("chosen")]) for m, e in (report.get("methods") or {}).items()}
     stats = _stats(report)
@@ -369,6 +449,10 @@ def _footer(report: Mapping[str, Any]) -> str:
         value = run.get(key) or report.get(key)
         if value:
             bits.append(f"{esc(key)}: {esc(' '.join(value) if isinstance(value, list) else value)}")
+    for key, what in (("promptsel_revision", "promptsel revision"), ("prompts_revision", "prompts revision")):
+        found = run.get(key)
+        if found and found.get("commit"):
+            bits.append(f"{what}: {esc(found['commit'][:12])}{' (uncommitted changes)' if found.get('dirty') else ''}")
     versions = report.get("versions") or {}
     if versions:
         bits.append("versions: " + ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items()))

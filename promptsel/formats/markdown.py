@@ -33,26 +33,71 @@ def _recommendation(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def select_report(report: dict[str, Any]) -> str:
-    """A Markdown report (for pull-request comments and docs)."""
+def _inputs_line(report: dict[str, Any]) -> str:
+    """Where the numbers come from, with no ``None`` in it: a backend and model, or a scores file."""
     ds, be = report["dataset"], report["backend"]
+    if be.get("name"):
+        source = f"Backend `{be['name']}`, model `{be.get('model') or '–'}`"
+    else:
+        source = f"From the scores file `{str(ds.get('source') or '').removeprefix('scores:') or ds['name']}`"
+    calibration = report.get("calibration")
+    extra = f"; calibration {calibration}" if calibration and calibration != "none" else ""
+    return f"{source}; metric {report['metric']}{extra}; seed {report['seed']}."
+
+
+def _run_record(report: dict[str, Any]) -> list[str]:
+    """When and how the report was made, as the JSON records it (lm-eval users expect one)."""
+    run = report.get("run") or {}
+    lines = []
+    if run.get("timestamp"):
+        lines.append(f"- when: {run['timestamp']}")
+    if run.get("command"):
+        lines.append(f"- command: `{run['command']}`")
+    for key, what in (("promptsel_revision", "promptsel revision"), ("prompts_revision", "prompts revision")):
+        found = run.get(key) or {}
+        if found.get("commit"):
+            lines.append(f"- {what}: `{found['commit'][:12]}`{' (uncommitted changes)' if found.get('dirty') else ''}")
+    versions = report.get("versions") or {}
+    if versions:
+        lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return ["## Run record", "", *lines, ""] if lines else []
+
+
+def select_report(report: dict[str, Any]) -> str:
+    """A Markdown report (for pull-request comments and docs): the answer first, the prompts
+    best first with their intervals, folded, and the run record last."""
+    ds = report["dataset"]
     methods = list(report["methods"])
+    where = ", ".join(x for x in (ds.get("split"), f"n={ds['n']}") if x)
     lines = [
-        f"# promptsel: {ds['name']} ({ds['split']}, n={ds['n']})",
+        f"# promptsel: {ds['name']} ({where})",
         "",
-        f"Backend `{be['name']}`, model `{be['model']}`; metric {report['metric']}; seed {report['seed']}.",
+        _inputs_line(report),
         "",
         *_recommendation(report),
-        "## Prompts",
-        "",
-        "| prompt | " + " | ".join(methods) + " | performance |",
-        "|---|" + "---|" * len(methods) + "---|",
     ]
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
-    for p in report["prompts"]:
+    # Best first; without labels in file order (the methods' ranks are in every cell).
+    prompts = sorted(report["prompts"], key=lambda p: -p["performance"]) if all(
+        p.get("performance") is not None for p in report["prompts"]) else list(report["prompts"])
+    measured = any(p.get("performance") is not None for p in prompts)
+    level = (report.get("recommendation") or {}).get("level", 0.95)
+    perf_heads = f" | {report['metric']} | {level:.0%} interval" if measured else ""
+    lines += [
+        "## Prompts",
+        "",
+        f"<details><summary>{len(prompts)} prompts × {len(methods)} methods: score (#rank)"
+        f"{', best first' if measured else ''}</summary>",
+        "",
+        "| prompt" + perf_heads + " | " + " | ".join(methods) + " |",
+        "|---|" + ("---|---|" if measured else "") + "---|" * len(methods),
+    ]
+    for p in prompts:
         cells = [f"{_fmt(p['scores'].get(m), 4)} (#{ranks[m][p['id']]})" for m in methods]
-        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {_fmt(p['performance'])} |")
-    lines += ["", "## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
+        perf = f" | {_fmt(p['performance'])} | {_interval(p.get('performance_interval'))}" if measured else ""
+        lines.append(f"| {_cell(p['id'])}{perf} | " + " | ".join(cells) + " |")
+    lines += ["", "</details>", ""]
+    lines += ["## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
     for m, e in report["methods"].items():
         tied = f" (tied: {', '.join(e['tied'])})" if len(e["tied"]) > 1 else ""
         lines.append(
@@ -68,7 +113,14 @@ def select_report(report: dict[str, Any]) -> str:
     sections = section_lines(report)
     if sections:
         lines += ["", *(_cell(line) for line in sections)]
-    return "\n".join(lines) + "\n"
+    record = _run_record(report)
+    if record:
+        lines += ["", *record]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _interval(pair: Any) -> str:
+    return "–" if not pair else f"{_fmt(pair[0])}–{_fmt(pair[1])}"
 
 
 # --- the check ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from rich.console import Console
@@ -44,3 +45,23 @@ def test_markdown_report_lists_every_prompt_and_method():
     md = to_markdown(report())
     assert all(f"| p{i} |" in md for i in range(4))
     assert "| mi | p1 |" in md and "| self-select | p2 |" in md
+
+
+def test_markdown_from_a_scores_file_has_no_none_and_folds_the_table_best_first():
+    r = report()
+    r["dataset"].update(split=None, source="scores:toy.npz")
+    r["backend"] = {"name": None, "model": None}
+    r["run"] = {"timestamp": "2026-01-01T00:00:00+00:00", "command": "promptsel select --scores toy.npz",
+                "promptsel_revision": {"commit": "abcdef0123456789", "dirty": False}, "prompts_revision": None}
+    for p in r["prompts"]:
+        p["performance_interval"] = [p["performance"] - 0.1, p["performance"] + 0.1]
+    md = to_markdown(r)
+    assert "None" not in md
+    assert md.startswith("# promptsel: toy (n=30)\n") and "From the scores file `toy.npz`" in md
+    assert "<details>" in md and "</details>" in md
+    order = [line.split("|")[1].strip() for line in md.splitlines() if re.match(r"\| p\d ", line)]
+    perf = {p["id"]: p["performance"] for p in r["prompts"]}
+    assert order == sorted(perf, key=lambda k: -perf[k])
+    best = order[0]
+    assert f"| {best} | {perf[best]:.3f} | {perf[best] - 0.1:.3f}–{perf[best] + 0.1:.3f} |" in md
+    assert "- command: `promptsel select --scores toy.npz`" in md and "- promptsel revision: `abcdef012345`" in md
