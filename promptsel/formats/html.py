@@ -86,6 +86,7 @@ def to_html(report: Mapping[str, Any]) -> str:
         _prompt_table(report),
         _method_table(report),
         _agreement(report),
+        _examples(report),
         _sections(report),
         _footer(report),
         "</main></body></html>",
@@ -430,6 +431,34 @@ def _agreement(report: Mapping[str, Any]) -> str:
             "among its tied top prompts).</p>" + grid(data["same_choice"], False)
             + '<p class="meta">Spearman correlation between the two methods\' scores over the prompts '
             "(green: agree, red: opposite, –: a constant method).</p>" + grid(data["spearman"], True) + "</section>")
+
+
+def _examples(report: Mapping[str, Any]) -> str:
+    """The examples behind the choice: counts, templates, the confusion matrix, the examples."""
+    from .summary import example_lines, example_table
+
+    found = report.get("examples")
+    if not found:
+        return ""
+    parts = [f"<p>{esc(line)}</p>" for line in example_lines(report)]
+    for pid, template in (found.get("templates") or {}).items():
+        if template is not None:
+            parts.append(f'<p><b>{esc(pid)}</b>: <span class="code">{esc(template)}</span></p>')
+    confusion = found.get("confusion")
+    if confusion:
+        classes = confusion["classes"]
+        head = '<tr><th class="id">gold \\ predicted</th>' + "".join(f"<th>{esc(c)}</th>" for c in classes) + "<th>accuracy</th></tr>"
+        rows = "".join(f'<tr><td class="id">{esc(c)}</td>' + "".join(f"<td>{v}</td>" for v in row) + f"<td>{num(acc)}</td></tr>"
+                       for c, row, acc in zip(classes, confusion["matrix"], confusion["class_accuracy"]))
+        parts.append(f'<p class="meta">Confusion matrix of {esc(found.get("recommended"))}:</p>'
+                     f'<div class="scroll"><table>{head}{rows}</table></div>')
+    headers, body = example_table(report)
+    if body:
+        head = "<tr>" + "".join(f'<th class="id">{esc(h)}</th>' for h in headers) + "</tr>"
+        rows = "".join("<tr>" + "".join(f'<td class="id">{esc(c)}</td>' for c in r) + "</tr>" for r in body)
+        parts.append(f'<details><summary>{found.get("shown")} of the {found.get("disagreements")} examples where they answer '
+                     f'differently</summary><div class="scroll"><table>{head}{rows}</table></div></details>')
+    return '<section class="card" id="examples"><h2>The examples behind the choice</h2>' + "".join(parts) + "</section>"
 
 
 def _sections(report: Mapping[str, Any]) -> str:

@@ -15,7 +15,13 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
-from .summary import recommendation_lines, section_lines, warning_lines
+from .summary import (
+    example_lines,
+    example_table,
+    recommendation_lines,
+    section_lines,
+    warning_lines,
+)
 from .tables import method_table, prompt_table
 
 
@@ -113,10 +119,32 @@ def select_report(report: dict[str, Any]) -> str:
     sections = section_lines(report)
     if sections:
         lines += ["", *(_cell(line) for line in sections)]
+    lines += _examples(report)
     record = _run_record(report)
     if record:
         lines += ["", *record]
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _examples(report: dict[str, Any]) -> list[str]:
+    """The examples behind the choice: the counts, the confusion matrix, the listed examples folded."""
+    found = report.get("examples")
+    if not found:
+        return []
+    out = ["", "## The examples behind the choice", "", *(f"- {_cell(line)}" for line in example_lines(report))]
+    for pid, template in (found.get("templates") or {}).items():
+        if template is not None:
+            out.append(f"- {_cell(pid)}: `{_cell(template).replace('`', chr(39))}`")
+    confusion = found.get("confusion")
+    if confusion:
+        classes = confusion["classes"]
+        rows = [[c, *map(str, row), _fmt(acc)] for c, row, acc in zip(classes, confusion["matrix"], confusion["class_accuracy"])]
+        out += ["", f"Confusion matrix of {found['recommended']}:", "", *_table(["gold \\ predicted", *classes, "accuracy"], rows)]
+    headers, rows = example_table(report)
+    if rows:
+        out += ["", f"<details><summary>{found['shown']} of the {found['disagreements']} examples where they answer differently"
+                    "</summary>", "", *_table(headers, rows), "", "</details>"]
+    return out
 
 
 def _interval(pair: Any) -> str:

@@ -105,3 +105,32 @@ def section_lines(report: Mapping[str, Any]) -> list[str]:
 
     return [line for name, method in report_sections().items() if report.get(name)
             for line in method.section_lines(report[name])]
+
+
+def example_lines(report: Mapping[str, Any]) -> list[str]:
+    """Where the recommended prompt and its rivals answer differently, counted, in words."""
+    found = report.get("examples") or {}
+    best = found.get("recommended")
+    lines = []
+    for rival in found.get("rivals") or []:
+        line = f"{best} and {rival['prompt']} ({rival['role']}) answer differently on {rival['disagree']} examples"
+        if "recommended_right" in rival:
+            line += f": {best} is right on {rival['recommended_right']}, {rival['prompt']} on {rival['rival_right']}"
+        lines.append(line + ".")
+    confusion = found.get("confusion")
+    if confusion:
+        per_class = ", ".join(f"{c} {_n(a)}" for c, a in zip(confusion["classes"], confusion["class_accuracy"]))
+        lines.append(f"{best}'s accuracy per gold class: {per_class}.")
+    return lines
+
+
+def example_table(report: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """The listed disagreements: sample id, text, gold label, each prompt's answer (probability)."""
+    found = report.get("examples") or {}
+    rows = found.get("examples") or []
+    prompts = list(rows[0]["predictions"]) if rows else []
+    texts = any(r.get("text") for r in rows)  # a scores file has none: no empty column
+    headers = ["sample", *(["text"] if texts else []), "gold", *prompts]
+    body = [[str(r["sample_id"]), *([r.get("text") or "–"] if texts else []), r.get("gold") or "–",
+             *(f"{r['predictions'][p]['class']} ({r['predictions'][p]['probability']:.2f})" for p in prompts)] for r in rows]
+    return headers, body

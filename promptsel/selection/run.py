@@ -23,6 +23,7 @@ from ..model.scoretable import ScoreTable
 from ..plugins import report_sections
 from ..selector import SelectionContext
 from ..version import __version__
+from .examples import behind_the_choice
 from .inputs import Inputs
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
@@ -74,6 +75,7 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     report = build_report(inputs, table, methods)
     t = time.perf_counter()
     report.update(recommendation(inputs, calibrated, methods, report))
+    report["examples"] = behind_the_choice(table, report, inputs.dataset, inputs.prompt_set)
     inputs.timings["recommendation"] = time.perf_counter() - t
     inputs.timings["total"] = time.perf_counter() - started
     report["timings"] = timings(inputs, methods)
@@ -215,7 +217,7 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
 #: no method's section may take one.
 CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
                        "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
-                       "agreement"})
+                       "agreement", "examples"})
 
 
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores) -> dict[str, Any]:
