@@ -22,7 +22,7 @@ def select(
     ctx: typer.Context,
     request: SelectRequest,
     as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
-    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md or .html by extension; repeatable).")] = None,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md, .html or .csv, one row per prompt, by extension; repeatable).")] = None,
     top: TopOpt = None,
     sort: SortOpt = "performance",
     no_progress: NoProgressOpt = False,
@@ -32,6 +32,9 @@ def select(
     from .. import formats
 
     formats.check_outputs("select", list(output or []))
+    if request.log_samples is not None and request.log_samples.suffix.lower() != ".jsonl":
+        raise UsageError(f"--log-samples {request.log_samples}: the sample log is JSON Lines.",
+                         hint=f"Name it {request.log_samples.with_suffix('.jsonl').name}.")
     formats.check_writable([p for p in (request.log_samples, request.save_scores) if p is not None])
     from ..formats.messages import print_wrote, stderr
     from ..formats.terminal import print_answer, print_recommendation, print_report, sorted_prompts

@@ -56,6 +56,10 @@ def _writer_module(name: str) -> Any:
         from . import junit
 
         return junit
+    if name == "table_csv":
+        from . import table_csv
+
+        return table_csv
     return sys.modules[__name__]
 
 
@@ -66,6 +70,7 @@ FORMATS: dict[str, dict[str, Format]] = {
         ".json": Format(".json", "the JSON report", _JSON),
         ".md": Format(".md", "a Markdown report", "markdown:select_report"),
         ".html": Format(".html", "a self-contained HTML report", "html:to_html"),
+        ".csv": Format(".csv", "one row per prompt as CSV", "table_csv:select_rows"),
     },
     "check": {
         ".md": Format(".md", "a pull-request comment", "markdown:check_result"),

@@ -65,3 +65,21 @@ def test_markdown_from_a_scores_file_has_no_none_and_folds_the_table_best_first(
     best = order[0]
     assert f"| {best} | {perf[best]:.3f} | {perf[best] - 0.1:.3f}–{perf[best] + 0.1:.3f} |" in md
     assert "- command: `promptsel select --scores toy.npz`" in md and "- promptsel revision: `abcdef012345`" in md
+
+
+def test_csv_has_one_row_per_prompt_with_its_numbers():
+    import csv as csvlib
+
+    from promptsel.formats.table_csv import select_rows
+
+    r = report()
+    r["recommendation"] = {"prompt": "p1"}
+    rows = list(csvlib.DictReader(io.StringIO(select_rows(r))))
+    assert [row["prompt"] for row in rows] == ["p0", "p1", "p2", "p3"]
+    assert [row["recommended"] for row in rows] == ["False", "True", "False", "False"]
+    for row, p in zip(rows, r["prompts"]):
+        assert float(row["accuracy"]) == p["performance"]  # full precision, not rounded
+        assert float(row["mi_score"]) == p["scores"]["mi"]
+    # mi's scores 0.1, 0.3, 0.2, 0.0: ranks 3, 1, 2, 4.
+    assert [row["mi_rank"] for row in rows] == ["3", "1", "2", "4"]
+    assert rows[0]["accuracy_low"] == ""  # no interval in this report: empty, not "None"
