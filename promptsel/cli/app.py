@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click_exception as exc:
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and exc.exit_code == 2:  # a usage error: one line, and where the options are
+            message = exc.format_message().replace("Value error, ", "").rstrip()
+            _fail(f"{message}{'' if message.endswith('.') else '.'} See {ctx.command_path} -h.", exc.exit_code)
         exc.show()
         sys.exit(exc.exit_code)
     except typer.Abort:

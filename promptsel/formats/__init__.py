@@ -122,8 +122,21 @@ def check_writable(paths: list[Path], what: str = "a file") -> None:
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)) \
+                or not _can_create_in(folder):
             raise UsageError(f"Cannot write {what} to {path}: {folder} is not writable.", hint="Choose another path.")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """A file can really be made there: ``os.access`` says yes for root on /proc or a read-only
+    mount, and the atomic write creates a temporary file beside the target."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".promptsel-check-"):
+            return True
+    except OSError:
+        return False
 
 
 def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -> None:

@@ -100,6 +100,13 @@ class ScoreTable:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"Scores file not found: {path}.", hint="Check the path given to --scores.")
+        with path.open("rb") as fh:
+            magic = fh.read(6)
+        if not magic.startswith(b"PK") and magic != b"\x93NUMPY":  # neither a .npz (a zip) nor a .npy
+            what = "JSON (a report?)" if magic.lstrip()[:1] in (b"{", b"[") else "not a numpy file"
+            raise UsageError(f"Cannot read scores file {path}: it is {what}, not a .npz of arrays.",
+                             hint="--scores reads a .npz written by select --save-scores (or numpy.savez); "
+                                  "to compare two reports, use promptsel diff A.json B.json.")
         try:
             data = np.load(path, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):

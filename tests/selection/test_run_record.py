@@ -76,9 +76,9 @@ def test_sample_log_carries_a_correct_flag_and_the_input_hash(capsys, tmp_path):
             right = int(np.argmax(d["log_prob"][p, n])) == int(d["targets"][n])
             assert lines[n]["predictions"][str(pid)]["correct"] is right
         assert lines[n]["input_sha256"] is None
-    from promptsel.selection.samples import sample_lines
     from promptsel.model.data import Dataset
     from promptsel.model.scoretable import ScoreTable
+    from promptsel.selection.samples import sample_lines
 
     table = ScoreTable(prompt_ids=["a"], class_names=["no", "yes"], class_logprobs=np.log([[[0.2, 0.8]]]), sample_ids=["x"])
     data = Dataset(name="t", split="test", fields=("text",), classes=("no", "yes"), examples=[{"text": "héllo"}], ids=["x"], source="t")
