@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UsageError
 from ..model.request import SelectRequest, names
-from .flags import ENV, LockOpt, NoProgressOpt, QuietOpt, SortOpt, TopOpt, progress
+from .flags import ENV, OUTPUT, LockOpt, NoProgressOpt, QuietOpt, SortOpt, TopOpt, progress
 
 #: A select run expected to take longer than this without --limit is told how to try a sample first.
 LONG_RUN_SECONDS = 15 * 60
@@ -21,8 +21,8 @@ SAMPLE_SECONDS = 5 * 60
 def select(
     ctx: typer.Context,
     request: SelectRequest,
-    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
-    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md, .html or .csv, one row per prompt, by extension; repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.", metavar="", rich_help_panel=OUTPUT)] = False,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md, .html or .csv, one row per prompt, by extension; repeatable).", rich_help_panel=OUTPUT)] = None,
     top: TopOpt = None,
     sort: SortOpt = "performance",
     no_progress: NoProgressOpt = False,

@@ -32,3 +32,16 @@ def test_one_actionable_line(capsys, scores, argv, needle):
     code, _, err = run(capsys, "select", *argv, "--no-progress")
     assert code == 2
     assert needle in one_line_error(err)
+
+
+def test_help_in_panels_without_a_bool_metavar(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, out, _ = run(capsys, "select", "--help")
+    assert code == 0
+    panels = [line.split("─")[1].strip() for line in out.splitlines() if line.startswith("╭─")]
+    assert {"Data", "Model", "Methods", "Output", "FUTE options"} <= set(panels)
+    data = out[out.index("╭─ Data"):out.index("╭─", out.index("╭─ Data") + 1)]
+    assert "--scores" in data and "--dataset" in data and "--json" not in data
+    for command in (["select"], ["check"], ["embed"], ["diff"], ["cache", "clear"], ["plugins"], []):
+        code, out, _ = run(capsys, *command, "--help")
+        assert code == 0 and "<bool>" not in out, command
