@@ -122,6 +122,12 @@ class ScoreTable:
                 hint="Save log-probs of shape [prompts, examples, classes] under that name.",
             )
         lp = arrays["class_logprobs"]
+        if lp.dtype.kind in "fiu" and lp.ndim == 3 and lp.size and np.isfinite(lp).all() and lp.min() >= 0 \
+                and np.allclose(lp.sum(axis=-1), 1.0, atol=1e-3):
+            # Log-probs are at most 0; these are probabilities, and read as log-probs they would
+            # rank prompts by the wrong numbers without a word.
+            raise UsageError(f"Scores file {path}: class_logprobs holds probabilities (no value below 0, each row sums to 1).",
+                             hint="Save their logarithm: class_logprobs=np.log(probs).")
 
         def strings(key: str, default: list[str]) -> list[str]:
             if key not in arrays:

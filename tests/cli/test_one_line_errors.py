@@ -45,3 +45,14 @@ def test_help_in_panels_without_a_bool_metavar(capsys, monkeypatch):
     for command in (["select"], ["check"], ["embed"], ["diff"], ["cache", "clear"], ["plugins"], []):
         code, out, _ = run(capsys, *command, "--help")
         assert code == 0 and "<bool>" not in out, command
+
+
+def test_probabilities_given_as_log_probs_are_refused(capsys, tmp_path):
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet([1, 1], size=(3, 20))
+    np.savez(tmp_path / "p.npz", class_logprobs=probs)
+    code, _, err = run(capsys, "select", "--scores", str(tmp_path / "p.npz"), "--no-progress")
+    assert code == 2 and "holds probabilities" in one_line_error(err) and "np.log(probs)" in err
+    np.savez(tmp_path / "lp.npz", class_logprobs=np.log(probs))  # the same, as log-probs: fine
+    code, _, err = run(capsys, "select", "--scores", str(tmp_path / "lp.npz"), "--no-progress", "-q", "-m", "mi")
+    assert code == 0, err

@@ -42,3 +42,19 @@ def test_disagreements_and_confusion_match_a_direct_count(tmp_path):
     p = np.exp(lp[best, n] - np.logaddexp.reduce(lp[best, n]))
     # (the fixture holds float32 log-probs; the table normalises them in float64)
     assert first["predictions"][ids[best]] == {"class": f"class_{pred[best, n]}", "probability": pytest.approx(float(p.max()), rel=1e-5)}
+
+
+def test_collapse_under_calibration_says_it_was_judged_before(tmp_path):
+    """prompt_00 and prompt_01 answer class_1 for 96 % and 97 % of the raw inputs; CBM rebalances
+    them on this sample, so the warning counts the raw table and must say so."""
+    with np.load(shared_path("fixtures", "ups_sst2_opt2.7b.npz")) as d:
+        lp, y = d["log_prob"][:13], d["targets"]
+    path = tmp_path / "s.npz"
+    np.savez(path, class_logprobs=lp, labels=y)
+    raw_share = (lp[0].argmax(-1) == 1).mean()
+    assert raw_share >= 0.95
+    for calibrate, said in (("cbm", True), ("none", False)):
+        report, _ = run_select(SelectRequest(scores=path, methods=["mi"], bootstrap=50, calibrate=calibrate))
+        (collapsed,) = [w for w in report["warnings"] if w["code"] == "collapsed"]
+        assert ("before calibration (cbm)" in collapsed["message"]) is said
+        assert f"prompt_00 (class_1 {raw_share:.0%})" in collapsed["message"]
