@@ -23,12 +23,12 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
     level = f"{rec.get('level', 0.95):.0%}"
     metric = rec.get("metric") or report.get("metric") or "performance"
     n = (report.get("dataset") or {}).get("n")
-    head = f"Recommended prompt: {rec['prompt']}"
+    head = f"Recommended prompt: {rec['prompt']}, the best"
     if at_chance(report):  # not a green light: the best prompt may not do the task at all
-        head = f"No prompt measurably beats chance ({_n(rec.get('chance'))}); the best measured is {rec['prompt']}"
+        head = f"No prompt measurably beats chance ({_n(rec.get('chance'))}); {rec['prompt']} has the best"
     lines = []
     if rec.get("basis") == "labels":
-        lines.append(f"{head}, the best measured {metric}: {_n(rec.get('performance'))} ({level} interval "
+        lines.append(f"{head} measured {metric}: {_n(rec.get('performance'))} ({level} interval "
                      f"{_interval(rec.get('performance_interval'))}; {rec.get('resamples')} paired bootstrap resamples of {n} examples).")
         alternatives = rec.get("indistinguishable") or []
         if alternatives:
@@ -40,7 +40,7 @@ def recommendation_lines(report: Mapping[str, Any]) -> list[str]:
         if free:
             lines.append(f"Without labels, {free.get('rule')} would pick {label_free_verdict(rec)}.")
     else:
-        lines.append(f"{head}, chosen without labels by {rec.get('rule')}.")
+        lines.append(f"Recommended prompt: {rec['prompt']}, chosen without labels by {rec.get('rule')}.")
     stability = rec.get("stability") or {}
     if stability.get("estimated"):
         cover = ", ".join(stability.get("cover") or [])

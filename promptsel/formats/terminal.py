@@ -149,9 +149,13 @@ def fitted_tables(console: Console, key: tuple[str, list[Any]], columns: list[tu
     key_header, key_cells = key
     key_width = max([_header_width(key_header), *(_cell_width(c) for c in key_cells)])
     key_width = min(key_width, max(8, console.width // 3))
-    widths = [max([_header_width(h), *(_cell_width(c) for c in cells)]) for h, cells, _ in columns]
     # SIMPLE_HEAD with padding (0, 1): an edge space each side, and 2 + 1 per column.
     budget = console.width - 2 - (key_width + 2)
+    cells_width = [max((_cell_width(c) for c in cells), default=1) for _, cells, _ in columns]
+    # Whole headers when one table holds them all; else headers break between words.
+    widths = [max(len(h), w) for (h, _, _), w in zip(columns, cells_width)]
+    if sum(w + 3 for w in widths) > budget:
+        widths = [max(_header_width(h), w) for (h, _, _), w in zip(columns, cells_width)]
     chunks: list[list[int]] = [[]]
     used = 0
     for i, w in enumerate(widths):
@@ -302,12 +306,13 @@ def print_report(report: dict[str, Any], console: Console, *, top: int | None = 
         names.append(escape(m))
         cells.append([escape(e["chosen"] + tied), _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"])])
     if report["oracle"]["chosen"] is not None:
-        names += ["[dim]oracle[/dim]", "[dim]random (expected)[/dim]"]
+        names += ["[dim]oracle[/dim]", "[dim]random[/dim]"]
         cells.append([escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", ""])
         cells.append(["", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", ""])
     heads = ("chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall")
     columns = [(h, [row[i] for row in cells], "left" if i == 0 else "right") for i, h in enumerate(heads)]
-    for table in fitted_tables(console, ("method", names), columns, title="Choice per method", key_style=""):
+    caption = "oracle: the best prompt; random: what a random ranking earns, expected" if report["oracle"]["chosen"] is not None else None
+    for table in fitted_tables(console, ("method", names), columns, title="Choice per method", key_style="", caption=caption):
         console.print(table)
     for line in section_lines(report):
         console.print(escape(line), highlight=False)

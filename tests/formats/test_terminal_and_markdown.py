@@ -32,7 +32,7 @@ def test_wide_terminal_shows_score_and_rank_in_one_table():
     text = render(200)
     assert "*0.3 (1)" in text  # mi chooses p1: its score, its rank, the choice mark
     assert "*0.5 (1)" in text and "score (rank)" in text
-    assert "oracle" in text and "random (expected)" in text
+    assert "oracle" in text and "random: what a random ranking earns, expected" in text
 
 
 def test_narrow_terminal_splits_scores_and_ranks_and_names_the_methods():
