@@ -65,6 +65,8 @@ def detail_lines(result: Mapping[str, Any]) -> list[str]:
     for what in ("appeared", "disappeared"):
         if result[what]:
             lines.append(f"{what.capitalize()} (in {'B only' if what == 'appeared' else 'A only'}): {', '.join(result[what])}.")
+    if result.get("edited"):
+        lines.append(f"Template changed under the same id: {', '.join(result['edited'])}.")
     lines += result.get("notes") or []
     return lines
 

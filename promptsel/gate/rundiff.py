@@ -52,6 +52,8 @@ class Side:
     intervals: dict[str, list[float] | None] = field(default_factory=dict)
     choice: str | None = None
     table: ScoreTable | None = None
+    #: prompt id -> sha256 of its template (a report of a run with a prompt file; else empty)
+    templates: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {"path": str(self.path), "kind": self.kind, "prompts": len(self.prompt_ids), "examples": len(self.sample_ids),
@@ -87,7 +89,8 @@ def _from_report(path: Path) -> Side:
     dataset = report.get("dataset") or {}
     return Side(path, "report", [p["id"] for p in prompts], [str(s) for s in dataset.get("sample_ids") or []],
                 report.get("metric") or "accuracy", {p["id"]: p.get("performance") for p in prompts},
-                {p["id"]: p.get("performance_interval") for p in prompts}, choice=choice)
+                {p["id"]: p.get("performance_interval") for p in prompts}, choice=choice,
+                templates={p["id"]: p["template_sha256"] for p in prompts if p.get("template_sha256")})
 
 
 def diff_runs(a: Side, b: Side, *, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = 0) -> dict[str, Any]:
@@ -113,6 +116,8 @@ def diff_runs(a: Side, b: Side, *, resamples: int = RESAMPLES, level: float = LE
             row["verdict"] = None
         rows.append(row)
     changed = [r["id"] for r in rows if r.get("verdict") in (BETTER, WORSE)]
+    # Across commits: the prompts whose template text changed under the same id (reports only).
+    edited = [p for p in shared if p in a.templates and p in b.templates and a.templates[p] != b.templates[p]]
     appeared = [p for p in b.prompt_ids if p not in set(a.prompt_ids)]
     disappeared = [p for p in a.prompt_ids if p not in set(b.prompt_ids)]
     choice_changed = None if a.choice is None or b.choice is None else a.choice != b.choice
@@ -129,7 +134,7 @@ def diff_runs(a: Side, b: Side, *, resamples: int = RESAMPLES, level: float = LE
         "examples": _example_overlap(a, b),
         "choice": {"a": a.choice, "b": b.choice, "changed": choice_changed},
         "rank_correlation": {"spearman": rho, "kendall": tau, "prompts": len(shared)},
-        "appeared": appeared, "disappeared": disappeared,
+        "appeared": appeared, "disappeared": disappeared, "edited": edited,
         "changed": changed, "no_change": no_change,
         "prompts": rows, "notes": notes,
     }

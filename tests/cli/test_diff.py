@@ -101,3 +101,18 @@ def test_unrelated_runs_are_one_line_errors(capsys, runs):
     assert code == 2 and "no prompt id in common" in one_line_error(err)
     code, _, err = run(capsys, "diff", "a.npz", "missing.npz")
     assert code == 2 and "no such file" in one_line_error(err)
+
+
+def test_reports_of_an_edited_prompt_file_name_the_edited_template(capsys, runs):
+    for name in ("a", "b"):
+        code, _, err = run(capsys, "select", f"--scores={name}.npz", "-m", "mi", "-o", f"{name}.json", "-q", "--no-progress")
+        assert code == 0, err
+    for name, sha in (("a", "1" * 64), ("b", "2" * 64)):  # prompt_03's template differs, the others agree
+        report = json.loads(Path(f"{name}.json").read_text())
+        for p in report["prompts"]:
+            p["template_sha256"] = sha if p["id"] == "prompt_03" else "0" * 64
+        Path(f"{name}.json").write_text(json.dumps(report))
+    code, out, err = run(capsys, "diff", "a.json", "b.json", "--json")
+    assert code == 0, err
+    assert json.loads(out)["edited"] == ["prompt_03"]
+    assert "Template changed under the same id: prompt_03." in err
