@@ -22,7 +22,7 @@ import typer
 
 from ..errors import PromptselError
 from ..version import __version__
-from . import check, run, tools
+from . import check, diff, run, tools
 from .flags import INVOCATION, with_flags
 
 INTERRUPTED = 130  # the shell's code for a process ended by SIGINT
@@ -57,7 +57,8 @@ def build_app() -> typer.Typer:
     )
     app.callback()(_root)
     groups = option_groups()
-    for command in (run.select, run.embed, tools.expand, tools.plot, tools.validate, run.lock, check.check, tools.plugins, tools.list_):
+    for command in (run.select, run.embed, tools.expand, tools.plot, tools.validate, run.lock, check.check, diff.diff,
+                    tools.plugins, tools.list_):
         app.command(command.__name__.rstrip("_"))(with_flags(command.__name__, groups)(command))
     app.add_typer(tools.cache_app(), name="cache")
     register_commands(app)
@@ -81,10 +82,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("PROMPTSEL_DEBUG", "") not in ("", "0")
     INVOCATION["argv"] = list(sys.argv[1:] if argv is None else argv)
     try:
-        app = build_app()
+        command = typer.main.get_command(build_app())
+        _no_bool_metavars(command)
         # Without standalone mode typer returns an exit code instead of exiting; Ctrl-C
         # (KeyboardInterrupt) arrives here as 130.
-        code = app(args=argv, prog_name="promptsel", standalone_mode=False)
+        code = command(args=argv, prog_name="promptsel", standalone_mode=False)
         if code == INTERRUPTED:
             raise KeyboardInterrupt
         if isinstance(code, int) and code:
@@ -96,6 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except click_exception as exc:
+        ctx = getattr(exc, "ctx", None)
+        if ctx is not None and exc.exit_code == 2:  # a usage error: one line, and where the options are
+            message = exc.format_message().replace("Value error, ", "").rstrip()
+            _fail(f"{message}{'' if message.endswith('.') else '.'} See {ctx.command_path} -h.", exc.exit_code)
         exc.show()
         sys.exit(exc.exit_code)
     except typer.Abort:
@@ -106,6 +112,21 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _fail(f"Unexpected error: {type(exc).__name__}: {exc}. Set PROMPTSEL_DEBUG=1 for the traceback and report it.", 1)
+
+
+def _no_bool_metavars(command) -> None:
+    """On/off flags (``--json``, ``-q``, ``--help``) show no ``<bool>`` in the help: they take no
+    value, and ``--json true`` would fail. Every command's flags, and its help option, which the
+    command makes on first use and then keeps."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    # The command's own context class: typer may run on a click of its own, not the installed one.
+    helper = command.get_help_option(command.context_class(command, help_option_names=["-h", "--help"]))
+    if helper is not None and helper.metavar is None:
+        helper.metavar = ""
+    for sub in (getattr(command, "commands", None) or {}).values():
+        _no_bool_metavars(sub)
 
 
 def _fail(message: str, code: int) -> None:

@@ -30,10 +30,38 @@ from ..options import FieldFlag, OptionGroup
 INVOCATION: dict[str, list[str]] = {}
 
 
-def parameter(spec: FieldFlag) -> inspect.Parameter:
-    """The typer parameter of one flag: its names, environment variable, help, bounds, default."""
+#: ``--help`` in panels (issue 23: one panel of 40 options). A request field's panel; a field of a
+#: plugin's option group goes to a panel named after the group's owner (FUTE).
+DATA, MODEL, METHODS, OUTPUT, ADAPTIVE = "Data", "Model", "Methods", "Output", "Adaptive evaluation"
+PANELS = {
+    **dict.fromkeys(("dataset", "prompts", "split", "limit", "data_dir", "max_chars", "scores", "fields", "label_field",
+                     "classes"), DATA),
+    **dict.fromkeys(("backend", "model", "model_args", "jobs", "mode", "aggregate", "spell_text", "max_new_tokens",
+                     "cache"), MODEL),
+    **dict.fromkeys(("methods", "method_options", "metric", "ndcg", "calibrate", "recommend", "bootstrap", "seed", "holdout",
+                     "baseline"), METHODS),
+    **dict.fromkeys(("adaptive", "epsilon", "delta", "max_inputs", "round_size"), ADAPTIVE),
+    **dict.fromkeys(("save_scores", "log_samples"), OUTPUT),
+}
+
+
+def panel_of(spec: FieldFlag, groups: Sequence[type[OptionGroup]] = ()) -> str:
+    if spec.field in PANELS:
+        return PANELS[spec.field]
+    import dataclasses
+
+    for group in groups:
+        if spec.field in {f.name for f in dataclasses.fields(group)}:
+            return f"{getattr(group, 'owner', group.group_id)} options"
+    return "Other options"
+
+
+def parameter(spec: FieldFlag, panel: str | None = None) -> inspect.Parameter:
+    """The typer parameter of one flag: its names, environment variable, help, bounds, default,
+    and its help panel. An on/off flag shows no ``<bool>``: it takes no value."""
     flag = spec.flag
-    option = typer.Option(*flag.names, envvar=flag.envvar, help=flag.help, min=spec.minimum, max=spec.maximum)
+    option = typer.Option(*flag.names, envvar=flag.envvar, help=flag.help, min=spec.minimum, max=spec.maximum,
+                          rich_help_panel=panel, metavar="" if spec.type is bool else None)
     return inspect.Parameter(flag.param, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=spec.default,
                              annotation=Annotated[_cli_type(spec.type), option])
 
@@ -60,7 +88,8 @@ def with_flags(command: str, groups: Sequence[type[OptionGroup]] = ()) -> Callab
         marker = next((name for name in ("request", "flags") if name in own.parameters), None)
         if marker is None:  # a command without the request's flags
             return fn
-        params = [new for p in own.parameters.values() for new in ([parameter(s) for s in specs] if p.name == marker else [p])]
+        params = [new for p in own.parameters.values()
+                  for new in ([parameter(s, panel_of(s, groups)) for s in specs] if p.name == marker else [p])]
         if "ctx" not in own.parameters:
             params.insert(0, inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context))
 
@@ -102,8 +131,14 @@ def refuse_with_scores(ctx: typer.Context, specs: Sequence[FieldFlag]) -> None:
 
 
 # --- options of the commands themselves, not of the request ------------------------------------
-NoProgressOpt = Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table.")]
+NoProgressOpt = Annotated[bool, typer.Option("--no-progress", envvar=ENV + "NO_PROGRESS", help="Hide progress bars.", metavar="",
+                                             rich_help_panel=OUTPUT)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", envvar=ENV + "QUIET", help="Print no table (the recommendation and its warnings stay).",
+                                        metavar="", rich_help_panel=OUTPUT)]
+TopOpt = Annotated[Optional[int], typer.Option("--top", min=1, envvar=ENV + "TOP", help="Show only the first N prompts of the table (all are in -o files).",
+                                               rich_help_panel=OUTPUT)]
+SortOpt = Annotated[str, typer.Option("--sort", envvar=ENV + "SORT", help="Order of the prompts: performance (best first; without labels the recommending rule's scores), a method's name (its scores), or file.",
+                                      rich_help_panel=OUTPUT)]
 LockOpt = Annotated[Path, typer.Option("--lock", envvar=ENV + "LOCK", help="The lock file (commit it).")]
 
 

@@ -8,8 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ..errors import UsageError
 from ..model.request import SelectRequest, names
-from .flags import ENV, LockOpt, NoProgressOpt, QuietOpt, progress
+from .flags import ENV, OUTPUT, LockOpt, NoProgressOpt, QuietOpt, SortOpt, TopOpt, progress
 
 #: A select run expected to take longer than this without --limit is told how to try a sample first.
 LONG_RUN_SECONDS = 15 * 60
@@ -26,8 +27,10 @@ ADAPTIVE_HINT = ("With {prompts} prompts, --adaptive (coming with issue 21) woul
 def select(
     ctx: typer.Context,
     request: SelectRequest,
-    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.")] = False,
-    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md or .html by extension; repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", envvar=ENV + "JSON", help="Write the JSON report to stdout.", metavar="", rich_help_panel=OUTPUT)] = False,
+    output: Annotated[Optional[list[Path]], typer.Option("--output", "-o", envvar=ENV + "OUTPUT", help="Write the report to FILE (.json, .md, .html or .csv, one row per prompt, by extension; repeatable).", rich_help_panel=OUTPUT)] = None,
+    top: TopOpt = None,
+    sort: SortOpt = "performance",
     no_progress: NoProgressOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -35,19 +38,32 @@ def select(
     from .. import formats
 
     formats.check_outputs("select", list(output or []))
+    if request.log_samples is not None and request.log_samples.suffix.lower() != ".jsonl":
+        raise UsageError(f"--log-samples {request.log_samples}: the sample log is JSON Lines.",
+                         hint=f"Name it {request.log_samples.with_suffix('.jsonl').name}.")
     formats.check_writable([p for p in (request.log_samples, request.save_scores) if p is not None])
-    from ..formats.messages import stderr
-    from ..formats.terminal import print_report
+    from ..formats.messages import print_wrote, stderr
+    from ..formats.terminal import print_answer, print_recommendation, print_report, sorted_prompts
     from ..selection.run import run_select
 
+    if sort not in ("performance", "file") and request.methods and sort not in request.methods:
+        raise UsageError(f"--sort {sort}: not one of the methods asked for ({', '.join(request.methods)}).",
+                         hint="Use performance, file or one of those methods.")
     console = stderr()
     report, _ = run_select(request, progress=progress(console, no_progress, _long_run_advice(ctx, request.limit)))
+    sorted_prompts(report, sort)  # a --sort that names no method of the run: said before any output
     if as_json:
         formats.print_json("select", report)
     for path in output or []:
         formats.write("select", report, path)
+    for path in [*(output or []), *(p for p in (request.log_samples, request.save_scores) if p is not None)]:
+        print_wrote(path, console)
     if not quiet:
-        print_report(report, console)
+        print_report(report, console, top=top, sort=sort)  # its last line is the recommendation
+        return
+    print_recommendation(report, console)  # -q: no tables; the answer and what weakens it stay
+    if report.get("warnings"):
+        print_answer(report, console)
 
 
 def lock(

@@ -56,6 +56,10 @@ def _writer_module(name: str) -> Any:
         from . import junit
 
         return junit
+    if name == "table_csv":
+        from . import table_csv
+
+        return table_csv
     return sys.modules[__name__]
 
 
@@ -66,11 +70,17 @@ FORMATS: dict[str, dict[str, Format]] = {
         ".json": Format(".json", "the JSON report", _JSON),
         ".md": Format(".md", "a Markdown report", "markdown:select_report"),
         ".html": Format(".html", "a self-contained HTML report", "html:to_html"),
+        ".csv": Format(".csv", "one row per prompt as CSV", "table_csv:select_rows"),
     },
     "check": {
         ".md": Format(".md", "a pull-request comment", "markdown:check_result"),
         ".json": Format(".json", "the findings as JSON", _JSON),
         ".xml": Format(".xml", "JUnit XML", "junit:check_result"),
+    },
+    "diff": {
+        ".json": Format(".json", "the comparison as JSON", _JSON),
+        ".md": Format(".md", "the comparison in Markdown", "markdown:diff_report"),
+        ".html": Format(".html", "the comparison as a self-contained HTML page", "html:diff_html"),
     },
     "plot": {
         ".png": Format(".png", "the map of task embeddings", None),
@@ -82,7 +92,7 @@ FORMATS: dict[str, dict[str, Format]] = {
     "plugins": {".json": Format(".json", "the loaded plugins", _JSON, file=False)},
     "cache": {".json": Format(".json", "what the cache holds", _JSON, file=False)},
 }
-WHAT = {"select": "a report", "check": "the check", "plot": "the map"}
+WHAT = {"select": "a report", "check": "the check", "plot": "the map", "diff": "the comparison"}
 
 
 def format_for(command: str, path: Path, as_suffix: str | None = None) -> Format:
@@ -113,8 +123,21 @@ def check_writable(paths: list[Path], what: str = "a file") -> None:
         folder = path.parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        if not folder.is_dir() or not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)) \
+                or not _can_create_in(folder):
             raise UsageError(f"Cannot write {what} to {path}: {folder} is not writable.", hint="Choose another path.")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """A file can really be made there: ``os.access`` says yes for root on /proc or a read-only
+    mount, and the atomic write creates a temporary file beside the target."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".promptsel-check-"):
+            return True
+    except OSError:
+        return False
 
 
 def write(command: str, result: Any, path: Path, as_suffix: str | None = None) -> None:

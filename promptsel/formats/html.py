@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .summary import adaptive_lines, performance_cell
+from .summary import adaptive_lines, at_chance, label_free_verdict, performance_cell
 
 #: Colours (one palette for the whole page; the chart and the tables agree).
 RECOMMENDED = "#1b7f3b"
@@ -33,6 +33,7 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 .rec { border-left: 6px solid """ + RECOMMENDED + """; }
 .rec .prompt { font-size: 26px; font-weight: 700; color: """ + RECOMMENDED + """; word-break: break-all; }
 .rec dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 10px 0 0; }
+.rec.chance { border-left-color: #c0392b; }
 .rec dt { color: #5a6270; } .rec dd { margin: 0; }
 .warn { border-left: 6px solid #c0392b; padding: 8px 12px; margin: 6px 0; background: #fff; border-radius: 6px; }
 .warn.info { border-left-color: #4a6fa5; }
@@ -85,6 +86,7 @@ def to_html(report: Mapping[str, Any]) -> str:
         _prompt_table(report),
         _method_table(report),
         _agreement(report),
+        _examples(report),
         _sections(report),
         _footer(report),
         "</main></body></html>",
@@ -97,7 +99,7 @@ def to_html(report: Mapping[str, Any]) -> str:
 def _meta_line(report: Mapping[str, Any], ds: Mapping[str, Any], be: Mapping[str, Any]) -> str:
     bits = []
     if ds:
-        bits.append(f"split {esc(ds.get('split') or '–')}, n = {esc(ds.get('n', '–'))}")
+        bits.append((f"split {esc(ds['split'])}, " if ds.get("split") else "") + f"n = {esc(ds.get('n', '–'))}")
     if be.get("name"):
         bits.append(f"backend {esc(be.get('name'))}, model {esc(be.get('model'))}")
     elif be:
@@ -163,11 +165,13 @@ def _recommendation(report: Mapping[str, Any]) -> str:
                                     + (f"; divide its class probabilities by its prior ({shown}) when you use it" if shown else "")))
     free = rec.get("label_free")
     if free:
-        verdict = "agrees" if free.get("agrees") else "disagrees"
-        rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(free.get('prompt'))} "
-                                       f"({num(free.get('performance'))}); it {verdict}"))
+        rows.append(("without labels", f"{esc(free.get('rule'))} would pick {esc(label_free_verdict(rec))}"))
     rows += _variant_rows(report)
     dl = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in rows)
+    if at_chance(report):  # not a green light: say so above the prompt, in the warning's colour
+        return (f'<section class="card rec chance" id="recommendation"><h2>No prompt measurably beats chance</h2>'
+                f'<p>The best measured is <b>{esc(rec.get("prompt"))}</b>; the model may not do this task at all.</p>'
+                f'<dl>{dl}</dl></section>')
     return (f'<section class="card rec" id="recommendation"><h2>Recommendation</h2>'
             f'<div class="prompt">{esc(rec.get("prompt"))}</div><dl>{dl}</dl></section>')
 
@@ -195,13 +199,16 @@ def _stats(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 def _chart_section(report: Mapping[str, Any]) -> str:
     prompts = [p for p in report.get("prompts") or [] if p.get("performance") is not None]
     if not prompts:
-        return ""
+        svg = pick_share_chart(report)
+        return (f'<section class="card" id="pick-shares"><h2>How often each prompt is picked</h2>'
+                f'<p class="meta">Without labels: the share of resamples of the inputs in which the rule, rerun, picks the '
+                f'prompt (prompts it never picks are left out).</p>{svg}</section>') if svg else ""
     svg = performance_chart(report)
     return (f'<section class="card" id="performance"><h2>Performance per prompt</h2>'
             f'<p class="legend"><span><i style="background:{RECOMMENDED}"></i>recommended</span>'
             f'<span><i style="background:{ALTERNATIVE}"></i>indistinguishable from it</span>'
             f'<span><i style="background:{OTHER}"></i>other prompts</span>'
-            f'<span>dashed line: chance level</span></p><div class="scroll">{svg}</div></section>')
+            f'<span>dashed line: chance level</span></p>{svg}</section>')
 
 
 def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
@@ -223,19 +230,18 @@ def performance_chart(report: Mapping[str, Any], width: int = 1000) -> str:
     pad = max((hi - lo) * 0.05, 0.01)
     lo = max(0.0, lo - pad)
     hi = min(1.0, hi + pad) if hi <= 1 else hi + pad
-    left, right, row, top = 190, 30, 20, 28
+    left, right, row, top = 190, 30, 20, 44
     height = top + row * len(prompts) + 10
     span = (width - left - right) / (hi - lo if hi > lo else 1.0)
 
     def x(v: float) -> float:
         return left + (v - lo) * span
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-           f'aria-label="performance per prompt with intervals" font-family="system-ui, sans-serif" font-size="12">']
-    for k in range(6):  # axis ticks
-        v = lo + (hi - lo) * k / 5
-        out.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{height - 6}" stroke="#e3e6ea"/>'
-                   f'<text x="{x(v):.1f}" y="{top - 10}" text-anchor="middle" fill="#5a6270">{v:.3f}</text>')
+    metric = str(report.get("metric") or "performance")
+    level = rec.get("level")
+    title = f"{metric}, with its {level:.0%} bootstrap interval" if isinstance(level, (int, float)) else metric
+    out = [_svg_open(width, height, "performance per prompt with intervals")]
+    out += _axis(lo, hi, x, top, height, title)
     if chance is not None:
         out.append(f'<line x1="{x(chance):.1f}" y1="{top - 6}" x2="{x(chance):.1f}" y2="{height - 6}" stroke="#c0392b" '
                    f'stroke-dasharray="5 4"><title>chance level {chance:.3f}</title></line>')
@@ -273,10 +279,88 @@ def _variant_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def _svg_open(width: int, height: int, label: str) -> str:
+    """An SVG that scales to its box: drawn in a ``width`` × ``height`` viewBox, shown at the
+    box's width (never wider than drawn), so a narrow window shrinks it instead of cutting it."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" '
+            f'style="max-width:{width}px;height:auto;display:block" preserveAspectRatio="xMinYMin meet" role="img" '
+            f'aria-label="{esc(label)}" font-family="system-ui, sans-serif" font-size="12">')
+
+
+def round_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
+    """Tick values at a round step (1, 2, 2.5 or 5 times a power of ten) inside [lo, hi], at most
+    ``most`` of them and at least two when the range allows."""
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / max(most - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    k = 0
+    while first + k * step <= hi + 1e-9:
+        ticks.append(round(first + k * step, 10))
+        k += 1
+    return ticks
+
+
+def _tick_label(value: float, ticks: Sequence[float]) -> str:
+    """As many decimals as the step needs (0.05 -> 2, 0.025 -> 3, 10 -> 0)."""
+    step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    digits = 0
+    while digits < 6 and abs(round(step * 10 ** digits) - step * 10 ** digits) > 1e-6:
+        digits += 1
+    return f"{value:.{digits}f}"
+
+
+def _axis(lo: float, hi: float, x, top: int, height: int, title: str) -> list[str]:
+    """Grid lines at round ticks, their labels, and the axis title above them."""
+    ticks = round_ticks(lo, hi)
+    out = [f'<text x="{x((lo + hi) / 2):.1f}" y="12" text-anchor="middle" fill="#1d232b" font-weight="600">{esc(title)}</text>']
+    for v in ticks:
+        out.append(f'<line x1="{x(v):.1f}" y1="{top - 6}" x2="{x(v):.1f}" y2="{height - 6}" stroke="#e3e6ea"/>'
+                   f'<text x="{x(v):.1f}" y="{top - 10}" text-anchor="middle" fill="#5a6270">{_tick_label(v, ticks)}</text>')
+    return out
+
+
+def pick_share_chart(report: Mapping[str, Any], width: int = 1000) -> str:
+    """Without labels: how often the rule, rerun on resampled inputs, picks each prompt (the
+    prompts it ever picks, most picked first), as bars."""
+    stats = _stats(report)
+    shares = sorted(((p.get("id"), (stats.get(p.get("id")) or {}).get("pick_share")) for p in report.get("prompts") or []),
+                    key=lambda item: -(item[1] or 0.0))
+    shown = [(pid, share) for pid, share in shares if share]
+    if not shown:
+        return ""
+    rec = report.get("recommendation") or {}
+    left, right, row, top = 190, 30, 20, 44
+    height = top + row * len(shown) + 10
+    span = width - left - right
+
+    def x(v: float) -> float:
+        return left + v * span
+
+    out = [_svg_open(width, height, "share of resamples in which each prompt is picked")]
+    out += _axis(0.0, 1.0, x, top, height, f"share of resamples in which {rec.get('rule') or 'the rule'} picks the prompt")
+    for i, (pid, share) in enumerate(shown):
+        y = top + i * row + 3
+        colour = RECOMMENDED if pid == rec.get("prompt") else OTHER
+        label = str(pid) if len(str(pid)) <= 26 else str(pid)[:25] + "…"
+        out.append(f'<text x="{left - 8}" y="{y + 11:.1f}" text-anchor="end" fill="#1d232b">{esc(label)}<title>{esc(pid)}</title></text>'
+                   f'<rect x="{left}" y="{y:.1f}" width="{max(share * span, 1):.1f}" height="{row - 6}" fill="{colour}">'
+                   f'<title>{esc(pid)}: {share:.2f}</title></rect>')
+    out.append("</svg>")
+    return "".join(out)
+
+
 def _prompt_table(report: Mapping[str, Any]) -> str:
     prompts = report.get("prompts") or []
     if not prompts:
         return ""
+    stats_by_id = _stats(report)
+    # Best first: by performance, or without labels by how often the rule picks the prompt.
+    prompts = sorted(prompts, key=lambda p: -(p.get("performance") if p.get("performance") is not None
+                                              else (stats_by_id.get(p.get("id")) or {}).get("pick_share") or 0.0))
     methods = list((report.get("methods") or {}).keys())
     chosen = {m: set((e or {}).get("tied") or [(e or {}).get("chosen")]) for m, e in (report.get("methods") or {}).items()}
     stats = _stats(report)
@@ -384,6 +468,34 @@ def _agreement(report: Mapping[str, Any]) -> str:
             "(green: agree, red: opposite, –: a constant method).</p>" + grid(data["spearman"], True) + "</section>")
 
 
+def _examples(report: Mapping[str, Any]) -> str:
+    """The examples behind the choice: counts, templates, the confusion matrix, the examples."""
+    from .summary import example_lines, example_table
+
+    found = report.get("examples")
+    if not found:
+        return ""
+    parts = [f"<p>{esc(line)}</p>" for line in example_lines(report)]
+    for pid, template in (found.get("templates") or {}).items():
+        if template is not None:
+            parts.append(f'<p><b>{esc(pid)}</b>: <span class="code">{esc(template)}</span></p>')
+    confusion = found.get("confusion")
+    if confusion:
+        classes = confusion["classes"]
+        head = '<tr><th class="id">gold \\ predicted</th>' + "".join(f"<th>{esc(c)}</th>" for c in classes) + "<th>accuracy</th></tr>"
+        rows = "".join(f'<tr><td class="id">{esc(c)}</td>' + "".join(f"<td>{v}</td>" for v in row) + f"<td>{num(acc)}</td></tr>"
+                       for c, row, acc in zip(classes, confusion["matrix"], confusion["class_accuracy"]))
+        parts.append(f'<p class="meta">Confusion matrix of {esc(found.get("recommended"))}:</p>'
+                     f'<div class="scroll"><table>{head}{rows}</table></div>')
+    headers, body = example_table(report)
+    if body:
+        head = "<tr>" + "".join(f'<th class="id">{esc(h)}</th>' for h in headers) + "</tr>"
+        rows = "".join("<tr>" + "".join(f'<td class="id">{esc(c)}</td>' for c in r) + "</tr>" for r in body)
+        parts.append(f'<details><summary>{found.get("shown")} of the {found.get("disagreements")} examples where they answer '
+                     f'differently</summary><div class="scroll"><table>{head}{rows}</table></div></details>')
+    return '<section class="card" id="examples"><h2>The examples behind the choice</h2>' + "".join(parts) + "</section>"
+
+
 def _sections(report: Mapping[str, Any]) -> str:
     """What the methods' own report sections say (a FUTE method's embeddings, for one)."""
     from .summary import section_lines
@@ -401,7 +513,35 @@ def _footer(report: Mapping[str, Any]) -> str:
         value = run.get(key) or report.get(key)
         if value:
             bits.append(f"{esc(key)}: {esc(' '.join(value) if isinstance(value, list) else value)}")
+    for key, what in (("promptsel_revision", "promptsel revision"), ("prompts_revision", "prompts revision")):
+        found = run.get(key)
+        if found and found.get("commit"):
+            bits.append(f"{what}: {esc(found['commit'][:12])}{' (uncommitted changes)' if found.get('dirty') else ''}")
     versions = report.get("versions") or {}
     if versions:
         bits.append("versions: " + ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items()))
     return f"<footer>{'<br>'.join(bits)}</footer>" if bits else ""
+
+
+# --- promptsel diff -----------------------------------------------------------------------------
+
+def diff_html(result: Mapping[str, Any]) -> str:
+    """``promptsel diff`` as one self-contained HTML page: the answer, what it rests on, the table."""
+    from .diff_text import detail_lines, headline, table
+
+    headers, rows = table(result)
+    changed = set(result.get("changed") or [])
+    head = "<tr>" + "".join(f'<th{" class=id" if i == 0 else ""}>{esc(h)}</th>' for i, h in enumerate(headers)) + "</tr>"
+    body = "".join(f'<tr{" class=recommended" if r[0] in changed else ""}>'
+                   + "".join(f'<td{" class=id" if i == 0 else ""}>{esc(c)}</td>' for i, c in enumerate(r)) + "</tr>" for r in rows)
+    title = "promptsel diff"
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{title}</title><style>{CSS}</style></head><body><main>", f"<h1>{title}</h1>",
+        f'<section class="card rec" id="answer"><h2>What changed</h2><p><b>{esc(headline(result))}</b></p>'
+        + "".join(f"<p>{esc(line)}</p>" for line in detail_lines(result)) + "</section>",
+        f'<section id="prompts"><h2>Prompts</h2><div class="scroll"><table>{head}{body}</table></div></section>',
+        "</main></body></html>",
+    ]) + "\n"

@@ -15,7 +15,15 @@ from ..gate.compare import (
     UNCHANGED,
     WITHIN,
 )
-from .summary import axes_text, performance_cell, recommendation_lines, section_lines, warning_lines
+from .summary import (
+    axes_text,
+    example_lines,
+    example_table,
+    performance_cell,
+    recommendation_lines,
+    section_lines,
+    warning_lines,
+)
 from .tables import method_table, prompt_table
 
 
@@ -33,28 +41,73 @@ def _recommendation(report: dict[str, Any]) -> list[str]:
     return out
 
 
-def select_report(report: dict[str, Any]) -> str:
-    """A Markdown report (for pull-request comments and docs)."""
+def _inputs_line(report: dict[str, Any]) -> str:
+    """Where the numbers come from, with no ``None`` in it: a backend and model, or a scores file."""
     ds, be = report["dataset"], report["backend"]
+    if be.get("name"):
+        source = f"Backend `{be['name']}`, model `{be.get('model') or '–'}`"
+    else:
+        source = f"From the scores file `{str(ds.get('source') or '').removeprefix('scores:') or ds['name']}`"
+    calibration = report.get("calibration")
+    extra = f"; calibration {calibration}" if calibration and calibration != "none" else ""
+    return f"{source}; metric {report['metric']}{extra}; seed {report['seed']}."
+
+
+def _run_record(report: dict[str, Any]) -> list[str]:
+    """When and how the report was made, as the JSON records it (lm-eval users expect one)."""
+    run = report.get("run") or {}
+    lines = []
+    if run.get("timestamp"):
+        lines.append(f"- when: {run['timestamp']}")
+    if run.get("command"):
+        lines.append(f"- command: `{run['command']}`")
+    for key, what in (("promptsel_revision", "promptsel revision"), ("prompts_revision", "prompts revision")):
+        found = run.get(key) or {}
+        if found.get("commit"):
+            lines.append(f"- {what}: `{found['commit'][:12]}`{' (uncommitted changes)' if found.get('dirty') else ''}")
+    versions = report.get("versions") or {}
+    if versions:
+        lines.append("- versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return ["## Run record", "", *lines, ""] if lines else []
+
+
+def select_report(report: dict[str, Any]) -> str:
+    """A Markdown report (for pull-request comments and docs): the answer first, the prompts
+    best first with their intervals, folded, and the run record last."""
+    ds = report["dataset"]
     methods = list(report["methods"])
     variants = any(p.get("parent") for p in report["prompts"])  # a column only for a set with variants
+    where = ", ".join(x for x in (ds.get("split"), f"n={ds['n']}") if x)
     lines = [
-        f"# promptsel: {ds['name']} ({ds['split']}, n={ds['n']})",
+        f"# promptsel: {ds['name']} ({where})",
         "",
-        f"Backend `{be['name']}`, model `{be['model']}`; metric {report['metric']}; seed {report['seed']}.",
+        _inputs_line(report),
         "",
         *_recommendation(report),
-        "## Prompts",
-        "",
-        "| prompt | " + " | ".join(methods) + " | performance |" + (" variant of |" if variants else ""),
-        "|---|" + "---|" * len(methods) + "---|" + ("---|" if variants else ""),
     ]
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
-    for p in report["prompts"]:
+    # Best first; without labels in file order (the methods' ranks are in every cell).
+    prompts = sorted(report["prompts"], key=lambda p: -p["performance"]) if all(
+        p.get("performance") is not None for p in report["prompts"]) else list(report["prompts"])
+    measured = any(p.get("performance") is not None for p in prompts)
+    level = (report.get("recommendation") or {}).get("level", 0.95)
+    perf_heads = f" | {report['metric']} | {level:.0%} interval" if measured else ""
+    lines += [
+        "## Prompts",
+        "",
+        f"<details><summary>{len(prompts)} prompts × {len(methods)} methods: score (#rank)"
+        f"{', best first' if measured else ''}</summary>",
+        "",
+        "| prompt" + perf_heads + " | " + " | ".join(methods) + (" | variant of" if variants else "") + " |",
+        "|---|" + ("---|---|" if measured else "") + "---|" * len(methods) + ("---|" if variants else ""),
+    ]
+    for p in prompts:
         cells = [f"{_fmt(p['scores'].get(m), 4)} (#{ranks[m][p['id']]})" for m in methods]
-        origin = (f" {_cell(p['parent'])} ({_cell(axes_text(p.get('axes') or {}))}) |" if p.get("parent") else " – |") if variants else ""
-        lines.append(f"| {p['id']} | " + " | ".join(cells) + f" | {performance_cell(p)} |" + origin)
-    lines += ["", "## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
+        perf = f" | {performance_cell(p)} | {_interval(p.get('performance_interval'))}" if measured else ""
+        origin = (f" | {_cell(p['parent'])} ({_cell(axes_text(p.get('axes') or {}))})" if p.get("parent") else " | –") if variants else ""
+        lines.append(f"| {_cell(p['id'])}{perf} | " + " | ".join(cells) + origin + " |")
+    lines += ["", "</details>", ""]
+    lines += ["## Choice per method", "", "| method | chosen | performance | rate | NDCG | Spearman | Kendall |", "|---|---|---|---|---|---|---|"]
     for m, e in report["methods"].items():
         tied = f" (tied: {', '.join(e['tied'])})" if len(e["tied"]) > 1 else ""
         lines.append(
@@ -73,7 +126,36 @@ def select_report(report: dict[str, Any]) -> str:
     sections = section_lines(report)
     if sections:
         lines += ["", *(_cell(line) for line in sections)]
-    return "\n".join(lines) + "\n"
+    lines += _examples(report)
+    record = _run_record(report)
+    if record:
+        lines += ["", *record]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _examples(report: dict[str, Any]) -> list[str]:
+    """The examples behind the choice: the counts, the confusion matrix, the listed examples folded."""
+    found = report.get("examples")
+    if not found:
+        return []
+    out = ["", "## The examples behind the choice", "", *(f"- {_cell(line)}" for line in example_lines(report))]
+    for pid, template in (found.get("templates") or {}).items():
+        if template is not None:
+            out.append(f"- {_cell(pid)}: `{_cell(template).replace('`', chr(39))}`")
+    confusion = found.get("confusion")
+    if confusion:
+        classes = confusion["classes"]
+        rows = [[c, *map(str, row), _fmt(acc)] for c, row, acc in zip(classes, confusion["matrix"], confusion["class_accuracy"])]
+        out += ["", f"Confusion matrix of {found['recommended']}:", "", *_table(["gold \\ predicted", *classes, "accuracy"], rows)]
+    headers, rows = example_table(report)
+    if rows:
+        out += ["", f"<details><summary>{found['shown']} of the {found['disagreements']} examples where they answer differently"
+                    "</summary>", "", *_table(headers, rows), "", "</details>"]
+    return out
+
+
+def _interval(pair: Any) -> str:
+    return "–" if not pair else f"{_fmt(pair[0])}–{_fmt(pair[1])}"
 
 
 # --- the check ------------------------------------------------------------------------------
@@ -146,3 +228,15 @@ _RULES_MD = [
     "95% bootstrap interval of its choice's score (ZPS, Self-Select and FUTE: the tolerance instead). A different "
     "model or evaluation sample is an error (not comparable), not a regression.",
 ]
+
+
+# --- promptsel diff ---------------------------------------------------------------------------
+
+def diff_report(result: dict[str, Any]) -> str:
+    """``promptsel diff`` as Markdown: the answer, what it rests on, and the prompts folded."""
+    from .diff_text import detail_lines, headline, table
+
+    headers, rows = table(result)
+    lines = ["# promptsel diff", "", f"**{_cell(headline(result))}**", "", *(f"- {_cell(line)}" for line in detail_lines(result)), "",
+             f"<details><summary>{len(rows)} prompts</summary>", "", *_table(headers, rows), "", "</details>", ""]
+    return "\n".join(lines)

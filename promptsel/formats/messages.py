@@ -54,6 +54,11 @@ def print_locked(key: str, lock_file: Path, console) -> None:
     console.print(Text.assemble("Locked ", (key, "bold"), f" in {lock_file}."))
 
 
+def print_wrote(path: Path, console) -> None:
+    """One line per file written, so a run that scrolled says where its outputs went."""
+    console.print(f"Wrote {path}.", highlight=False, markup=False, soft_wrap=True)
+
+
 def print_map(path: Path, summary: dict[str, Any], console) -> None:
     """``plot``: where the map went and what each panel holds."""
     panels = ", ".join(f"{p['embedder']} ({p['mtes']} MTEs, {p['dtes']} DTEs)" for p in summary["panels"])

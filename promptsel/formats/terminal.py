@@ -3,6 +3,7 @@ in the CLI, never in the library)."""
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -123,6 +124,61 @@ class RichProgress(ProgressProtocol):
         self.console.print(f"{line['label']}: " + ", ".join(p for p in parts if p), highlight=False, markup=False, soft_wrap=True)
 
 
+# --- tables whose numbers never wrap ----------------------------------------------------------
+
+def _cell_width(cell: Any) -> int:
+    from rich.text import Text
+
+    return (cell if isinstance(cell, Text) else Text.from_markup(cell)).cell_len
+
+
+def _header_width(header: str) -> int:
+    # A header may break between words, never inside one ("accu" / "racy").
+    return max((len(word) for word in header.split()), default=1)
+
+
+def fitted_tables(console: Console, key: tuple[str, list[Any]], columns: list[tuple[str, list[Any], str]], *,
+                  title: str | None = None, caption: str | None = None, key_style: str = "bold") -> list[Table]:
+    """Tables that fit ``console.width`` without breaking a number: each column is exactly as wide
+    as its widest cell (or its header's longest word), so no cell can wrap or be cut; columns that
+    do not fit go to a further table that repeats the ``key`` column (the prompt ids). Only the
+    key column may fold, when an id alone is wider than a third of the line.
+
+    ``key`` is (header, cells); ``columns`` are (header, cells, justify). Cells are rich markup or
+    ``Text``. Any width or stream (a CI log at 80 columns) reads the same numbers."""
+    key_header, key_cells = key
+    key_width = max([_header_width(key_header), *(_cell_width(c) for c in key_cells)])
+    key_width = min(key_width, max(8, console.width // 3))
+    # SIMPLE_HEAD with padding (0, 1): an edge space each side, and 2 + 1 per column.
+    budget = console.width - 2 - (key_width + 2)
+    cells_width = [max((_cell_width(c) for c in cells), default=1) for _, cells, _ in columns]
+    # Whole headers when one table holds them all; else headers break between words.
+    widths = [max(len(h), w) for (h, _, _), w in zip(columns, cells_width)]
+    if sum(w + 3 for w in widths) > budget:
+        widths = [max(_header_width(h), w) for (h, _, _), w in zip(columns, cells_width)]
+    chunks: list[list[int]] = [[]]
+    used = 0
+    for i, w in enumerate(widths):
+        if chunks[-1] and used + w + 3 > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(i)
+        used += w + 3
+    tables = []
+    for n, chunk in enumerate(chunks):
+        table = Table(title=title if n == 0 else None, box=box.SIMPLE_HEAD, padding=(0, 1))
+        table.add_column(escape(key_header), style=key_style, width=key_width, overflow="fold")
+        for i in chunk:
+            header, _, justify = columns[i]
+            table.add_column(escape(header), justify=justify, width=widths[i], overflow="fold")  # type: ignore[arg-type]
+        for r, key_cell in enumerate(key_cells):
+            table.add_row(key_cell, *(columns[i][1][r] for i in chunk))
+        tables.append(table)
+    if caption:
+        tables[-1].caption = caption
+    return tables
+
+
 def _duration(seconds: float) -> str:
     """A duration as people say it: 45 s, 12 min, 3 h 20 min."""
     seconds = max(0.0, seconds)
@@ -138,26 +194,51 @@ def _f(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-def _prompt_table(report: dict[str, Any], title: str, cell, headers: list[str] | None = None) -> Table:
+#: ``--sort``: the prompts' order in the tables (a method's name sorts by its scores).
+SORT_PERFORMANCE, SORT_FILE = "performance", "file"
+
+
+def sorted_prompts(report: dict[str, Any], sort: str = SORT_PERFORMANCE, top: int | None = None) -> list[dict[str, Any]]:
+    """The prompts in the order ``--sort`` asks, best first, the first ``top`` of them. Without
+    labels "performance" sorts by the recommending rule's scores (file order without one)."""
+    prompts = list(report["prompts"])
+    key = sort
+    if sort == SORT_PERFORMANCE and all(p.get("performance") is None for p in prompts):
+        rule = (report.get("recommendation") or {}).get("rule")
+        key = rule if rule in report["methods"] else SORT_FILE
+    if key == SORT_PERFORMANCE:
+        prompts.sort(key=lambda p: -(p["performance"] if p["performance"] is not None else -math.inf))
+    elif key != SORT_FILE:
+        if key not in report["methods"]:
+            from ..errors import UsageError
+
+            raise UsageError(f"--sort {sort}: not a method of this run.",
+                             hint=f"Use performance, file or one of: {', '.join(report['methods'])}.")
+        prompts.sort(key=lambda p: -_finite(p["scores"].get(key)))
+    return prompts[:top]
+
+
+def _finite(x: float | None) -> float:
+    return -math.inf if x is None or not math.isfinite(x) else float(x)
+
+
+def _prompt_tables(report: dict[str, Any], console: Console, prompts: list[dict[str, Any]], title: str, cell,
+                   headers: list[str] | None = None, caption: str | None = None) -> list[Table]:
     methods = list(report["methods"])
-    table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
-    table.add_column("prompt", style="bold", no_wrap=True)
-    for header in headers or methods:
-        table.add_column(escape(header), justify="right", overflow="fold")
-    table.add_column(escape(report["metric"]), justify="right", style="cyan", overflow="fold")
-    # An adaptive run reads prompts on different numbers of inputs: say how many, and which were dropped.
-    adaptive = report.get("adaptive") is not None
-    if adaptive:
-        table.add_column("n", justify="right")
-        table.add_column("dropped", justify="right")
     best = report["oracle"]["chosen"]
-    for p in report["prompts"]:  # ids, method names and titles are user text: never markup
-        perf = _f(p["performance"])
-        extra = [str(p.get("n", "–")), "–" if p.get("dropped") is None else f"round {p['dropped']}"] if adaptive else []
-        table.add_row(escape(p["id"]), *(cell(m, p) for m in methods), f"[bold]{perf}[/bold]" if p["id"] == best else perf, *extra)
-    if adaptive:
-        table.caption = "n: inputs the prompt was scored on; dropped: the round after which it was surely worse"
-    return table
+    perf = [_f(p["performance"]) for p in prompts]
+    # The measured performance first: the column a reader sorts by, kept in the first table when
+    # a narrow line splits the methods over several.
+    columns = [(report["metric"], [f"[bold cyan]{v}[/]" if p["id"] == best else f"[cyan]{v}[/]" for v, p in zip(perf, prompts)],
+                "right")]
+    if report.get("adaptive") is not None:  # prompts read on different numbers of inputs: say how many, and which were dropped
+        columns += [("n", [str(p.get("n", "–")) for p in prompts], "right"),
+                    ("dropped", ["–" if p.get("dropped") is None else f"round {p['dropped']}" for p in prompts], "right")]
+        note = "n: inputs the prompt was scored on; dropped: the round after which it was surely worse"
+        caption = note if caption is None else f"{caption}\n{note}"
+    columns += [(header, [cell(m, p) for p in prompts], "right") for header, m in zip(headers or methods, methods)]
+    # ids, method names and titles are user text: never markup
+    return fitted_tables(console, ("prompt", [escape(p["id"]) for p in prompts]), columns, title=title, caption=caption)
 
 
 def print_recommendation(report: dict[str, Any], console: Console) -> None:
@@ -168,7 +249,7 @@ def print_recommendation(report: dict[str, Any], console: Console) -> None:
 
     lines = recommendation_lines(report)
     if lines:
-        console.print(Text(lines[0], style="bold green"))
+        console.print(Text(lines[0], style=_headline_style(report)))
         for line in lines[1:]:
             console.print(Text("  " + line))
     for severity, code, message in warning_lines(report):
@@ -176,47 +257,74 @@ def print_recommendation(report: dict[str, Any], console: Console) -> None:
         console.print(Text.assemble((f"{'Note' if severity == 'info' else 'Warning'} ({code}): ", style), message))
 
 
-def print_report(report: dict[str, Any], console: Console) -> None:
+def _headline_style(report: dict[str, Any]) -> str:
+    from .summary import at_chance
+
+    return "bold yellow" if at_chance(report) else "bold green"
+
+
+def print_answer(report: dict[str, Any], console: Console) -> None:
+    """The recommendation once more as the last line, where a scrolled terminal or a log's tail shows it."""
+    from rich.text import Text
+
+    from .summary import answer_line
+
+    line = answer_line(report)
+    if line:  # soft-wrapped: one line in a file or a log, whatever the width
+        console.print(Text(line, style=_headline_style(report)), soft_wrap=True)
+
+
+def print_report(report: dict[str, Any], console: Console, *, top: int | None = None, sort: str = SORT_PERFORMANCE) -> None:
     print_recommendation(report, console)
     ds, be = report["dataset"], report["backend"]
     methods = list(report["methods"])
     ranks = {m: {pid: i + 1 for i, pid in enumerate(report["methods"][m]["ranking"])} for m in methods}
     chosen = {m: e["chosen"] for m, e in report["methods"].items()}
     title = escape(f"{ds['name']} · {ds['split'] or 'scores'} · n={ds['n']}" + (f" · {be['model']}" if be["name"] else ""))
+    prompts = sorted_prompts(report, sort, top)
 
     def mark(m: str, p: dict[str, Any]) -> str:
         return "*" if chosen[m] == p["id"] else ""
 
-    combined = _prompt_table(report, title, lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m))} ({ranks[m][p['id']]})")
-    combined.caption = "score (rank); * = the method's choice" + (f"\n{combined.caption}" if combined.caption else "")
-    natural = combined.__rich_measure__(console, console.options.update(max_width=10_000)).maximum
     if be.get("approximate"):
         note = escape(f"({be['name']}): {be['approximate']}.")
         console.print(f"[yellow]Approximate scores[/yellow] {note}", highlight=False)
-    if natural <= console.width:
-        console.print(combined)
+    combined = _prompt_tables(report, console, prompts, title,
+                              lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m))} ({ranks[m][p['id']]})",
+                              caption="score (rank); * = the method's choice")
+    if len(combined) == 1:
+        console.print(combined[0])
     else:  # a narrow terminal: one table of scores and one of ranks, methods numbered
         headers = [f"m{i + 1}" for i in range(len(methods))]
         legend = escape("  ".join(f"m{i + 1}={m}" for i, m in enumerate(methods)))
-        console.print(_prompt_table(report, f"{title} · scores", lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m), 2)}", headers))
-        ranked = _prompt_table(report, "ranks", lambda m, p: f"{mark(m, p)}{ranks[m][p['id']]}", headers)
-        ranked.caption = f"{legend}\n* = the method's choice; higher scores rank first" + (f"\n{ranked.caption}" if ranked.caption else "")
-        console.print(ranked)
-    summary = Table(title="Choice per method", box=box.SIMPLE_HEAD)
-    for col in ("method", "chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall"):
-        summary.add_column(escape(col), justify="left" if col in ("method", "chosen") else "right")
+        for table in _prompt_tables(report, console, prompts, f"{title} · scores",
+                                    lambda m, p: f"{mark(m, p)}{_fmt_score(p['scores'].get(m), 2)}", headers):
+            console.print(table)
+        for table in _prompt_tables(report, console, prompts, "ranks", lambda m, p: f"{mark(m, p)}{ranks[m][p['id']]}", headers,
+                                    caption=f"{legend}\n* = the method's choice; higher scores rank first"):
+            console.print(table)
+    if top is not None and top < len(report["prompts"]):
+        console.print(escape(f"The best {top} of {len(report['prompts'])} prompts by {sort}; -o report.md for all."), highlight=False)
+    names, cells = [], []
     for m, e in report["methods"].items():
         tied = f" +{len(e['tied']) - 1} tied" if len(e["tied"]) > 1 else ""
-        summary.add_row(escape(m), escape(e["chosen"] + tied), _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"]))
+        names.append(escape(m))
+        cells.append([escape(e["chosen"] + tied), _f(e["performance"]), _f(e["rate"]), _f(e["ndcg"]), _f(e["spearman"]), _f(e["kendall"])])
     if report["oracle"]["chosen"] is not None:
-        summary.add_row("[dim]oracle[/dim]", escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", "")
-        summary.add_row("[dim]random (expected)[/dim]", "", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", "")
+        names += ["[dim]oracle[/dim]", "[dim]random[/dim]"]
+        cells.append([escape(report["oracle"]["chosen"]), _f(report["oracle"]["performance"]), "1.000", "1.000", "", ""])
+        cells.append(["", _f(report["random"]["performance"]), "", _f(report["random"]["ndcg"]), "", ""])
+    heads = ("chosen", report["metric"], "rate", f"NDCG ({report['ndcg_variant']})", "Spearman", "Kendall")
+    columns = [(h, [row[i] for row in cells], "left" if i == 0 else "right") for i, h in enumerate(heads)]
+    caption = "oracle: the best prompt; random: what a random ranking earns, expected" if report["oracle"]["chosen"] is not None else None
     if report.get("adaptive"):
-        summary.caption = (f"methods' columns measured on the {report['adaptive']['common_inputs']} inputs every prompt was "
-                           "scored on; the oracle row is the recommendation")
-    console.print(summary)
+        caption = (f"methods' columns measured on the {report['adaptive']['common_inputs']} inputs every prompt was "
+                   "scored on; the oracle row is the recommendation")
+    for table in fitted_tables(console, ("method", names), columns, title="Choice per method", key_style="", caption=caption):
+        console.print(table)
     for line in section_lines(report):
         console.print(escape(line), highlight=False)
+    print_answer(report, console)
 
 
 def print_embeddings(result: dict[str, Any], console: Console) -> None:
@@ -301,3 +409,27 @@ def print_check(result: Any, console: Console) -> None:
                           "If intended: promptsel check --update, then commit the lock."}
     if result.status in verdict:
         console.print(verdict[result.status], highlight=False)
+
+
+def print_diff(result: dict[str, Any], console: Console, *, top: int | None = None, quiet: bool = False) -> None:
+    """``promptsel diff``: the answer, what it rests on, the prompts (measurable changes first),
+    and the answer again as the last line, where a scrolled terminal or a log's tail shows it."""
+    from rich.text import Text
+
+    from .diff_text import detail_lines, headline, table
+
+    answer = headline(result)
+    style = "bold green" if result["no_change"] else "bold yellow"
+    console.print(Text(answer, style=style))
+    if quiet:
+        return
+    for line in detail_lines(result):
+        console.print(Text("  " + line))
+    headers, rows = table(result, top, short=True)
+    columns = [(h, [Text(r[i]) for r in rows], "left" if i == len(headers) - 1 else "right") for i, h in enumerate(headers) if i]
+    title = escape(f"{result['metric']} in run A and run B, and the change Δ")
+    for part in fitted_tables(console, (headers[0], [Text(r[0]) for r in rows]), columns, title=title):
+        console.print(part)
+    if top is not None and top < len(result["prompts"]):
+        console.print(Text(f"{len(result['prompts']) - top} more prompts: --top to show more, -o diff.md for all."))
+    console.print(Text(answer, style=style))

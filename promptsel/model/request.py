@@ -209,8 +209,8 @@ class SelectRequest(Options):
     #: Write one JSON line per evaluation example (inputs, gold label, every prompt's prediction).
     log_samples: Path | None = option(None, flag=Flag(
         "--log-samples", commands=("select",),
-        help="Write one JSON line per example to FILE.jsonl: its id, input, gold label and every prompt's predicted class "
-             "and class probabilities."))
+        help="Write one JSON line per example to FILE.jsonl: its id, input and its hash, gold label, and every prompt's "
+             "predicted class, class probabilities and whether it is correct."))
     #: ``--adaptive`` (issue 21): score in seeded rounds and stop when the best prompt is known
     #: (``promptsel.selection.adaptive``); accuracy with labels only.
     adaptive: bool = option(False, flag=Flag(

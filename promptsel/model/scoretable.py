@@ -164,6 +164,13 @@ class ScoreTable:
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"Scores file not found: {path}.", hint="Check the path given to --scores.")
+        with path.open("rb") as fh:
+            magic = fh.read(6)
+        if not magic.startswith(b"PK") and magic != b"\x93NUMPY":  # neither a .npz (a zip) nor a .npy
+            what = "JSON (a report?)" if magic.lstrip()[:1] in (b"{", b"[") else "not a numpy file"
+            raise UsageError(f"Cannot read scores file {path}: it is {what}, not a .npz of arrays.",
+                             hint="--scores reads a .npz written by select --save-scores (or numpy.savez); "
+                                  "to compare two reports, use promptsel diff A.json B.json.")
         try:
             data = np.load(path, allow_pickle=False)
             if not isinstance(data, np.lib.npyio.NpzFile):
@@ -179,6 +186,12 @@ class ScoreTable:
                 hint="Save log-probs of shape [prompts, examples, classes] under that name.",
             )
         lp = arrays["class_logprobs"]
+        if lp.dtype.kind in "fiu" and lp.ndim == 3 and lp.size and np.isfinite(lp).all() and lp.min() >= 0 \
+                and np.allclose(lp.sum(axis=-1), 1.0, atol=1e-3):
+            # Log-probs are at most 0; these are probabilities, and read as log-probs they would
+            # rank prompts by the wrong numbers without a word.
+            raise UsageError(f"Scores file {path}: class_logprobs holds probabilities (no value below 0, each row sums to 1).",
+                             hint="Save their logarithm: class_logprobs=np.log(probs).")
 
         def strings(key: str, default: list[str]) -> list[str]:
             if key not in arrays:

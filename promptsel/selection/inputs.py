@@ -197,6 +197,12 @@ class Inputs:
 
         rule = self.request.recommend or default_rule(self.request.calibrate)
         entry = registries().selectors.entry(rule)
+        beyond = set(entry.target.needs) - {NEEDS_CLASS_LOGPROBS, NEEDS_PROMPT_NLL}
+        if entry.name not in self.methods and self.request.scores is not None and beyond:
+            # Adding it to --methods would fail the same way: say what it lacks and what works.
+            raise UsageError(f"--recommend {entry.name} asks the model ({', '.join(sorted(beyond))}), and a scores file has none.",
+                             hint=f"Leave --recommend out (the default, {default_rule(self.request.calibrate)}, reads the scores) "
+                                  f"or name a method of this run: {', '.join(self.methods)}.")
         if entry.name not in self.methods and stability_reason(entry.name) is not None:
             raise UsageError(f"--recommend {entry.name} needs its scores from this run, and it is not among its methods.",
                              hint=f"Add it: --methods {','.join([*self.methods, entry.name])}.")

@@ -216,6 +216,8 @@ def decide(
     warnings through ``Selector.report_warnings``.
     """
     rule = rule or default_rule(calibration)
+    # Collapse is judged on the raw table: a calibrated run's message says so.
+    before = calibration if raw is not None and calibration != "none" else None
     picks = resample_indices(table.n_examples, resamples, seed)
     rule_scores = method_scores.get(rule)
     reason = stability_reason(rule)
@@ -232,7 +234,7 @@ def decide(
             rec["label_free"], disagree = label_free_check(rec, table, rule, rule_scores, stats)
         else:
             disagree = None
-        warnings += [w for w in (at_chance_warning(rec), collapsed_warning(raw or table, rec["prompt"])) if w]
+        warnings += [w for w in (at_chance_warning(rec), collapsed_warning(raw or table, rec["prompt"], before=before)) if w]
         warnings += stability_warnings(rec)
         warnings += [disagree] if disagree else []
         if calibration == "none":
@@ -242,7 +244,7 @@ def decide(
             raise ValueError(f"No scores for the rule {rule!r}: run it first or pass its scores in method_scores.")
         rec, stats = recommend_label_free(table, rule, rule_scores, rescore=rescore, reason=reason,
                                           level=level, seed=seed, picks=picks)
-        warnings += [w for w in (collapsed_warning(raw or table, rec["prompt"]),) if w]
+        warnings += [w for w in (collapsed_warning(raw or table, rec["prompt"], before=before),) if w]
         warnings += stability_warnings(rec)
         if len(rec["tied"]) > 1 and rule not in method_scores:
             warnings += tied_top_warnings(table.prompt_ids, {rule: rule_scores}, None)

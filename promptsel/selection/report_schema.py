@@ -33,6 +33,12 @@ A variant's entry in ``prompts`` also has ``parent`` and ``axes`` (axis -> value
 ``agreement`` (:class:`Agreement`)
     methods, same_choice (probability that two methods choose the same prompt, each picking at
     random among its tied top prompts), spearman (rank correlation of the two methods' scores).
+``examples`` (``promptsel.selection.examples.behind_the_choice``)
+    recommended, rivals (prompt, role: the runner-up or the label-free pick, disagree: examples
+    where its answer differs, and with labels recommended_right / rival_right among those),
+    disagreements, shown, examples (the first 20: sample_id, text, gold, predictions: prompt ->
+    class and probability), templates (prompt -> template text, when a prompt file was run),
+    confusion (with labels: classes, matrix gold × predicted, class_accuracy).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from ..plugins import report_sections
 from ..selector import SelectionContext
 from ..version import __version__
 from . import holdout
+from .examples import behind_the_choice
 from .inputs import Inputs
 from .record import run_record
 from .report import SCHEMA_VERSION, evaluate
@@ -97,6 +98,7 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     t = time.perf_counter()
     report.update(recommendation(inputs, calibrated, methods, report))
     report.update(variant_blocks(inputs, calibrated, report, part))
+    report["examples"] = behind_the_choice(table, report, _choosing_dataset(inputs.dataset, part), inputs.prompt_set)
     inputs.timings["recommendation"] = time.perf_counter() - t
     inputs.timings["total"] = time.perf_counter() - started
     report["timings"] = timings(inputs, methods)
@@ -235,13 +237,31 @@ def recommendation(inputs: Inputs, calibrated: Calibrated, methods: MethodScores
     if stability_reason(rule) is None:  # rerun with the options the run gave the rule
         selector = inputs.selector(rule)
         rescore = lambda t: selector.score(t, context)  # noqa: E731
-    found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
-                   rescore=rescore, sections=methods.sections, calibration=calibrated.kind,
-                   calibration_priors=calibrated.priors, raw=calibrated.raw)
+    progress = inputs.progress
+    if rescore is not None and calibrated.table.labels is None and progress is not None:
+        # Without labels the rule is rerun on every resample (seconds to a minute): say so as it goes.
+        progress.start(f"Stability of {rule}: reruns on resampled inputs", req.bootstrap)
+        rescore = _counted(rescore, progress)
+    try:
+        found = decide(calibrated.table, methods.scores, rule=rule, metric=req.metric, resamples=req.bootstrap, seed=req.seed,
+                       rescore=rescore, sections=methods.sections, calibration=calibrated.kind,
+                       calibration_priors=calibrated.priors, raw=calibrated.raw)
+    finally:
+        if progress is not None:
+            progress.done()
     stats = found.pop("prompt_stats") or {}
     for entry in report["prompts"]:
         entry.update(stats.get(entry["id"], {}))
     return found
+
+
+def _counted(rescore: Any, progress: Progress) -> Any:
+    def counted(table: ScoreTable) -> Any:
+        values = rescore(table)
+        progress.advance()
+        return values
+
+    return counted
 
 
 def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
@@ -252,7 +272,7 @@ def timings(inputs: Inputs, methods: MethodScores) -> dict[str, Any]:
 #: no method's section may take one.
 CORE_KEYS = frozenset({"schema_version", "dataset", "backend", "prompt_set", "metric", "ndcg_variant", "calibration", "seed",
                        "scoring", "timings", "cache", "versions", "run", "recommendation", "warnings", "prompt_stats",
-                       "agreement", "holdout", "sensitivity", "adaptive"})
+                       "agreement", "holdout", "sensitivity", "adaptive", "examples"})
 
 
 def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, scored: ScoreTable | None = None) -> dict[str, Any]:

@@ -1,12 +1,15 @@
 """``--log-samples FILE.jsonl``: one line per evaluation example, to see what each prompt did.
 
 Each line: the example's ``id``, its ``input`` (the fields the templates read; ``null`` with
-``--scores``, which holds no texts), its gold ``label`` (a class name, or ``null``), and per
-prompt the predicted ``class`` and the class ``probs``.
+``--scores``, which holds no texts) and ``input_sha256`` (of the input as canonical JSON, to
+match examples across runs and tools as lm-eval's ``doc_hash`` does; ``null`` without an input),
+its gold ``label`` (a class name, or ``null``), and per prompt the predicted ``class``, the
+class ``probs`` and ``correct`` (the class is the gold label; ``null`` without labels).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,14 @@ def sample_lines(table: ScoreTable, dataset: Dataset | None) -> list[dict[str, A
     out = []
     for n, sample_id in enumerate(table.sample_ids):
         label = None if table.labels is None else classes[int(table.labels[n])]
+        text = inputs[n]
+        digest = None if text is None else hashlib.sha256(
+            json.dumps(text, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
         out.append({
-            "id": sample_id, "input": inputs[n], "label": label,
+            "id": sample_id, "input": text, "input_sha256": digest, "label": label,
             "predictions": {pid: {"class": classes[int(predicted[p, n])],
-                                  "probs": {c: float(probs[p, n, k]) for k, c in enumerate(classes)}}
+                                  "probs": {c: float(probs[p, n, k]) for k, c in enumerate(classes)},
+                                  "correct": None if table.labels is None else bool(predicted[p, n] == table.labels[n])}
                             for p, pid in enumerate(table.prompt_ids)},
         })
     return out

@@ -77,8 +77,11 @@ def at_chance_warning(rec: Recommendation) -> Warning_ | None:
     )
 
 
-def collapsed_warning(table: ScoreTable, recommended: str | None = None, threshold: float = COLLAPSE_SHARE) -> Warning_ | None:
-    """``collapsed``: prompts that give one class to at least ``threshold`` of the inputs."""
+def collapsed_warning(table: ScoreTable, recommended: str | None = None, threshold: float = COLLAPSE_SHARE, *,
+                      before: str | None = None) -> Warning_ | None:
+    """``collapsed``: prompts that give one class to at least ``threshold`` of the inputs.
+    ``before``: the calibration the run applied after this was judged on the raw table, which
+    the message says (the calibrated tables below count other classes)."""
     shares = class_shares(table.predictions, len(table.class_names))
     hits = []
     for p, pid in enumerate(table.prompt_ids):
@@ -94,8 +97,9 @@ def collapsed_warning(table: ScoreTable, recommended: str | None = None, thresho
     return warning(
         "collapsed",
         f"{lead}{len(hits)} of {table.n_prompts} prompts predict one class for at least {threshold:.0%} of inputs: "
-        f"{named}{more}. Their label-free scores measure the collapse, not the task.",
-        prompts=hits, recommended=rec_hit, threshold=threshold,
+        f"{named}{more}{f' before calibration ({before})' if before else ''}. "
+        "Their label-free scores measure the collapse, not the task.",
+        prompts=hits, recommended=rec_hit, threshold=threshold, **({"before_calibration": before} if before else {}),
     )
 
 

@@ -91,7 +91,7 @@ def test_without_labels_the_label_fields_are_null(capsys, tmp_path):
         (["select", "--scores", "{scores}", "--methods", "spell"], 2, "Method 'spell' needs prompt_nll"),
         (["select", "--scores", "{scores}", "--methods", "self-select"], 2, "needs continuation_logprobs"),
         (["select", "--scores", "{tmp}/none.npz"], 2, "Scores file not found"),
-        (["select", "--dataset", "sst2", "--prompts", SA, "-o", "r.txt"], 2, "use a .json, .md or .html"),
+        (["select", "--dataset", "sst2", "--prompts", SA, "-o", "r.txt"], 2, "use a .json, .md, .html or .csv"),
         (["validate", "{classes}", "--dataset", "sst2"], 2, "do not match"),
         (["select", "--dataset", "{onerow}", "--prompts", "{good}", "--model", "{tmp}/missing.gguf"], 1, "missing.gguf"),
     ],
@@ -135,7 +135,9 @@ def test_debug_shows_the_traceback(capsys, monkeypatch):
 
 def test_usage_errors_from_the_parser_exit_2(capsys):
     code, _, err = run(capsys, "select", "--limit", "many")
-    assert code == 2 and "Invalid value for '--limit'" in err and "Usage: promptsel select" in err
+    # One line (issue 23: it took 4), that says where the options are.
+    line = one_line_error(err)
+    assert code == 2 and "Invalid value for '--limit'" in line and line.endswith("See promptsel select -h.")
 
 
 def test_validate_ok(capsys):
