@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 class TaskEmb(Embedder):
     embedder_id: ClassVar[str] = "taskemb"
-    version: ClassVar[int] = 2  # 2: MTEs hold out a slice of U (early stopping, the "learned" check)
+    # 2: MTEs hold out a slice of U (early stopping, the "learned" check). 3: the epoch chosen on
+    # half the held-out slice, the other half judges "learned"
+    version: ClassVar[int] = 3
     description: ClassVar[str] = "Diagonal Fisher of the fine-tuned surrogate, pooled per output unit (Vu et al. 2020)."
 
     @dataclass(frozen=True)
@@ -40,7 +42,9 @@ class TaskEmb(Embedder):
 
 class TuPaTE(Embedder):
     embedder_id: ClassVar[str] = "tupate"
-    version: ClassVar[int] = 2  # 2: what training changed; MTEs hold out a slice of U; CPU defaults
+    # 2: what training changed; MTEs hold out a slice of U; CPU defaults. 3: the epoch chosen on
+    # half the held-out slice, the other half judges "learned"
+    version: ClassVar[int] = 3
     description: ClassVar[str] = "Prefix tuning on the frozen surrogate; the prefix averaged over layers (Zhou et al. 2022)."
 
     @dataclass(frozen=True)
@@ -58,9 +62,12 @@ class TuPaTE(Embedder):
         patience: int = option(2, minimum=0)
         #: T5: prefix the encoder's self-attention too (the paper: decoder only).
         encoder_prefix: bool = False
-        #: change: the trained prefix minus the shared seeded start; raw: the trained prefix
-        #: (the paper code's comparison, which ``--fute-compat`` selects).
-        compare: Literal["change", "raw"] = "change"
+        #: null (default): what training changed, scored as cos(MTE, DTE) − cos(MTE_null, DTE),
+        #: MTE_null trained on the prompt's targets shuffled across U (it keeps what every MTE
+        #: of that label mix shares with the DTE and nothing of the task); change: cos(MTE, DTE)
+        #: of the trained prefix minus the shared seeded start; raw: the trained prefix (the
+        #: paper code's comparison, which ``--fute-compat`` selects).
+        compare: Literal["null", "change", "raw"] = "null"
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed

@@ -43,6 +43,11 @@ class Embedder(ABC):
         """What makes this embedder's numbers what they are: part of the store key."""
         return {"id": self.embedder_id, "version": self.version, "options": self.options.identity()}
 
+    def compares_to_null(self) -> bool:
+        """Whether FUTE scores a prompt against its permutation null (an MTE trained on the
+        prompt's targets shuffled across U): ``compare=null``, for embedders with that option."""
+        return getattr(self.options, "compare", None) == "null"
+
     @abstractmethod
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         """One 1-D embedding of ``data`` on ``surrogate``, and a record of how it was trained.

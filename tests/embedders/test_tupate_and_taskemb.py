@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from promptsel.errors import UsageError  # noqa: E402
-from promptsel.surrogate import Surrogate, TaskData  # noqa: E402
+from promptsel.surrogate import Surrogate, TaskData, heldout_halves  # noqa: E402
 from promptsel_builtin import taskemb, tupate  # noqa: E402
 from promptsel_builtin.embedders import TaskEmb, TuPaTE  # noqa: E402
 from tests.surrogate_tasks import PAIRS, mte_data  # noqa: E402
@@ -103,18 +103,25 @@ def test_embeddings_are_deterministic_and_seeded(tiny_surrogates, arch, embedder
 def test_dte_early_stopping_reads_the_heldout_slice(tiny_surrogates):
     surrogate = Surrogate(str(tiny_surrogates["encoder"]))
     labels = np.arange(len(PAIRS) * 2) % 3
-    held = TaskData("dte", PAIRS[:3], ("premise", "hypothesis"), 3, labels=np.array([0, 1, 2]))
+    held = TaskData("dte", PAIRS[:6], ("premise", "hypothesis"), 3, labels=np.array([0, 1, 2, 0, 1, 2]))
     data = TaskData("dte", PAIRS * 2, ("premise", "hypothesis"), 3, labels=labels, heldout=held)
-    _, info = TuPaTE(dte_epochs=5, patience=1, lr=0.5).embed(surrogate, data, seed=0)
+    model_seed = 0
+    _, info = TuPaTE(dte_epochs=5, patience=1, lr=0.5).embed(surrogate, data, seed=model_seed)
     losses = info["heldout_loss"]
     assert 1 <= len(losses) <= 5 and info["epochs"] == len(losses)
     assert info["stopped_early"] == (len(losses) < 5)
     if info["stopped_early"]:  # the last epoch did not improve on the best
         assert losses[-1] >= min(losses[:-1])
-    # The kept weights are the best epoch's; "learned" compares them with the constant predictor.
-    assert info["heldout"] == min(losses) == losses[info["kept_epoch"] - 1]
-    assert info["chance"] == pytest.approx(held.constant_loss(data), abs=1e-6)
-    assert info["learned"] == (info["heldout"] < info["chance"])
+    # The epoch is chosen on one half of the held-out slice and judged on the other.
+    select, judge = heldout_halves(held, model_seed)
+    assert len(select) == 3 and len(judge) == 3
+    assert sorted(x["premise"] for x in select.inputs + judge.inputs) == sorted(x["premise"] for x in held.inputs)
+    assert losses[info["kept_epoch"] - 1] == min(losses)
+    assert info["chance"] == pytest.approx(judge.constant_loss(data), abs=1e-6)
+    assert info["gain"] == pytest.approx(info["chance"] - info["heldout"], abs=2e-6)
+    # A DTE's least possible loss is 0 (it could put all mass on the gold label).
+    assert info["max_gain"] == pytest.approx(info["chance"], abs=1e-6)
+    assert info["learned"] == (info["gain_low"] > 0)
 
 
 def test_tupate_compares_what_training_changed(tiny_surrogates):
