@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -20,6 +21,10 @@ class TaskEmb(Embedder):
     # half the held-out slice, the other half judges "learned"
     version: ClassVar[int] = 3
     description: ClassVar[str] = "Diagonal Fisher of the fine-tuned surrogate, pooled per output unit (Vu et al. 2020)."
+    premise_caveat: ClassVar[str | None] = (
+        "its Fisher vectors are non-negative and sign-blind (a prompt and its label-inverted twin give the same "
+        "Fisher), so it cannot rank an inverted prompt below a good one, and it did not pass FUTE's premise "
+        "(bench/RESULTS.md): its ranking is not evidence")
 
     @dataclass(frozen=True)
     class Options(Embedder.Options):
@@ -33,6 +38,22 @@ class TaskEmb(Embedder):
         dte_epochs: int = option(2, minimum=1)
         patience: int = option(1, minimum=0)
         fisher_batch_size: int = option(32, minimum=1)
+        #: How two Fisher vectors are compared: none, their cosine; task2vec, Task2Vec's
+        #: symmetric normalisation cos(a / (a + b), b / (a + b)); coordinate, each coordinate
+        #: divided by its mean over the run's MTEs and the DTE (the magnitude profile every
+        #: fine-tuned copy shares), less 1, then the cosine. On the stored vectors: no retraining.
+        normalise: Literal["none", "task2vec", "coordinate"] = "none"
+
+    def identity(self) -> dict[str, Any]:
+        # normalise acts on stored vectors: the embeddings themselves do not depend on it.
+        ident = super().identity()
+        ident["options"] = {k: v for k, v in ident["options"].items() if k != "normalise"}
+        return ident
+
+    def similarities(self, mtes: Sequence[np.ndarray], dte: np.ndarray) -> list[float]:
+        from .taskemb import similarities
+
+        return similarities(list(mtes), dte, self.options.normalise)
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .taskemb import embed

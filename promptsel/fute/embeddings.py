@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedder import Embedder
+from ..embedder import Embedder, cosine
 from ..errors import CapabilityError, DataError, UsageError
 from ..model.data import Dataset, DatasetSpec, load_named
 from ..plugins import registries
@@ -40,15 +40,6 @@ if TYPE_CHECKING:
     from ..surrogate import Surrogate, TaskData
 
 HELDOUT_FRACTION = 0.1
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """The similarity FUTE ranks by. What the vectors hold is the embedder's choice: by default
-    what training changed, so that the start every embedding shares does not decide the ranking."""
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / (na * nb))
 
 
 def check_dataset(spec: DatasetSpec | None) -> DatasetSpec:
@@ -216,7 +207,7 @@ class Fute:
         dte = self.dte(embedder)
         mtes = self.mtes(embedder)
         if not embedder.compares_to_null():
-            return np.array([cosine(m, dte) for m in mtes])
+            return np.array(embedder.similarities(mtes, dte), dtype=np.float64)
         return np.array([null_similarity(m, n, dte) for m, n in zip(mtes, self.mtes(embedder, null=True))])
 
     def mtes(self, embedder: Embedder, null: bool = False) -> list[np.ndarray]:

@@ -54,7 +54,10 @@ class FuteMethod(Selector):
     @classmethod
     def for_embedder(cls, embedder: type[Embedder]) -> type[FuteMethod]:
         name = FUTE_PREFIX + embedder.embedder_id
-        description = f"FUTE: cosine(MTE, DTE) with embedder {embedder.embedder_id} (needs a backend and a labeled train split)"
+        description = (f"FUTE: each prompt's task embedding (MTE) against the dataset's (DTE), embedder {embedder.embedder_id} "
+                       "(needs a backend and a labeled train split)")
+        if embedder.premise_caveat:
+            description += f"; caution: {embedder.premise_caveat}"
         return type(f"Fute[{embedder.embedder_id}]", (cls,),
                     {"selector_id": name, "embedder": embedder, "description": description, "__module__": cls.__module__})
 
@@ -90,11 +93,14 @@ class FuteMethod(Selector):
 
     @classmethod
     def report_warnings(cls, sections: Mapping[str, Any], method_id: str) -> list[dict[str, Any]]:
-        """``fute_not_learned`` when one of this method's task embeddings did not learn."""
-        from .warnings import not_learned_warnings
+        """``fute_fails_premise`` when the embedder has a known premise caveat, and
+        ``fute_not_learned`` when one of this method's task embeddings did not learn."""
+        from .warnings import fails_premise_warning, not_learned_warnings
 
         diagnostics = (sections.get(cls.report_section) or {}).get("diagnostics") or {}
-        return not_learned_warnings(diagnostics.get(method_id), method_id)
+        embedder = getattr(cls, "embedder", None)  # the base class has none
+        caveat = fails_premise_warning(embedder.premise_caveat if embedder else None, method_id)
+        return caveat + not_learned_warnings(diagnostics.get(method_id), method_id)
 
     @classmethod
     def section_lines(cls, section: dict[str, Any]) -> list[str]:

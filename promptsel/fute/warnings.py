@@ -1,6 +1,7 @@
 """FUTE's own report warnings, given through ``Selector.report_warnings``: a task embedding
-that did not learn (its held-out loss no better than the constant predictor's) makes the
-method's ranking noise, and the report says so at the top."""
+that did not learn (the 95 % interval of its held-out loss gain over the constant predictor
+reaches 0) makes the method's ranking noise, and an embedder with a known premise caveat
+(``Embedder.premise_caveat``) makes it no evidence; the report says so at the top."""
 
 from __future__ import annotations
 
@@ -9,6 +10,15 @@ from typing import Any
 
 #: The code, and its fields: method, parts [{part, ...that part's diagnostics}].
 NOT_LEARNED = "fute_not_learned"
+#: The code, and its fields: method, caveat.
+FAILS_PREMISE = "fute_fails_premise"
+
+
+def fails_premise_warning(caveat: str | None, method: str) -> list[dict[str, Any]]:
+    """``fute_fails_premise`` for a method whose embedder states a premise caveat."""
+    if not caveat:
+        return []
+    return [{"code": FAILS_PREMISE, "message": f"{method}: {caveat}.", "method": method, "caveat": caveat}]
 
 
 def not_learned_warnings(diagnostics: Mapping[str, Any] | None, method: str) -> list[dict[str, Any]]:

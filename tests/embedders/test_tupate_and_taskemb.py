@@ -202,3 +202,58 @@ def test_embedder_options_are_checked_and_typed():
     with pytest.raises(UsageError, match="must be an integer"):
         TuPaTE(prefix_len="many")
     assert TaskEmb().identity() != TaskEmb(estimator="fute").identity()
+
+
+@pytest.mark.parametrize("kind", ["mte", "dte"])
+def test_taskemb_is_sign_blind_with_a_binary_head(tiny_surrogates, kind):
+    """A model that learned a rule and its mirror image (the head's two rows swapped) that learned
+    the inverted rule, each measured on its own labels, have the same Fisher: every body gradient
+    is the same. So a prompt and its label-inverted twin cannot be told apart by TaskEmb (issue 20),
+    which is why it carries a premise caveat."""
+    import copy
+
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    model, head = surrogate.classifier(2, seed=0)
+    mirror = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, param in mirror.named_parameters():
+            if name in head:
+                param.copy_(param.flip(0))
+    fields = ("premise", "hypothesis")
+    if kind == "mte":
+        targets = np.random.default_rng(1).dirichlet([1.0, 1.0], size=len(PAIRS))
+        data, inverted = (TaskData("mte", PAIRS, fields, 2, targets=t) for t in (targets, targets[:, ::-1].copy()))
+    else:
+        labels = np.array([0, 1, 1, 0, 1, 0])
+        data, inverted = (TaskData("dte", PAIRS, fields, 2, labels=y) for y in (labels, 1 - labels))
+    names = taskemb.body_parameters(model, head)
+    for estimator in ("batch", "fute"):
+        a = taskemb.fisher(model, names, surrogate, data, estimator=estimator, batch_size=4)
+        b = taskemb.fisher(mirror, names, surrogate, inverted, estimator=estimator, batch_size=4)
+        scale = max(float(v.abs().max()) for v in a.values())  # float noise relative to the largest entry
+        for name in names:
+            torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6 * scale)
+        # ...while the inverted labels on the same model do change it: the test can fail.
+        c = taskemb.fisher(model, names, surrogate, inverted, estimator=estimator, batch_size=4)
+        assert any(not torch.allclose(a[n], c[n], rtol=1e-4, atol=1e-6 * scale) for n in names)
+    assert TaskEmb.premise_caveat and "sign-blind" in TaskEmb.premise_caveat
+
+
+def test_taskemb_normalisations_on_stored_vectors():
+    dte = np.array([1.0, 3.0, 0.0])
+    mtes = [np.array([1.0, 1.0, 2.0]), np.array([2.0, 6.0, 0.0])]
+    # none: the cosine.
+    assert TaskEmb().similarities(mtes, dte) == pytest.approx([4 / (np.sqrt(6) * np.sqrt(10)), 1.0])
+    # task2vec: cos(a / (a + b), b / (a + b)) per coordinate; a coordinate where both are 0 drops out.
+    # m0: (1/2, 1/4, 1) against (1/2, 3/4, 0); m1: (2/3, 2/3, 0) against (1/3, 1/3, 0).
+    t2v = TaskEmb(normalise="task2vec").similarities(mtes, dte)
+    expected0 = (1 / 4 + 3 / 16) / (np.sqrt(1 / 4 + 1 / 16 + 1) * np.sqrt(1 / 4 + 9 / 16))
+    assert t2v == pytest.approx([expected0, 1.0])
+    # coordinate: v / mean(v over MTEs and DTE) − 1, mean = (4/3, 10/3, 2/3), then the cosine.
+    mean = np.array([4 / 3, 10 / 3, 2 / 3])
+    rel = [m / mean - 1 for m in mtes]
+    d = dte / mean - 1
+    expected = [float(r @ d / (np.linalg.norm(r) * np.linalg.norm(d))) for r in rel]
+    assert TaskEmb(normalise="coordinate").similarities(mtes, dte) == pytest.approx(expected)
+    # The stored embeddings do not depend on the comparison: one store key for all three.
+    assert TaskEmb(normalise="task2vec").identity() == TaskEmb().identity()
