@@ -40,7 +40,7 @@ def parse_settings(text: str) -> list[dict[str, str]]:
     return [dict(kv.split("=", 1) for kv in part.split(",") if kv) for part in text.split(";")]
 
 
-def measure(seeds: list[int], settings: list[dict[str, str]]) -> dict[str, Any]:
+def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, int] | None = None) -> dict[str, Any] | None:
     from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
@@ -58,14 +58,18 @@ def measure(seeds: list[int], settings: list[dict[str, str]]) -> dict[str, Any]:
         embedder = method.make_embedder(FuteOptions(embedder_options={"tupate": {**setting, "compare": "null"}}))
         for seed in seeds:
             start = tupate.start(embedder.options.as_dict(), surrogate, seed)
-            ladder = premise.run(embedder, surrogate, data_dir=data, seed=seed, store=store, start=start,
+            ladder = premise.run(embedder, surrogate, data_dir=data, seed=seed, store=store, start=start, shard=shard,
                                  log=lambda m, s=seed: print(f"seed {s}: {m}", file=sys.stderr, flush=True))
+            if ladder is None:  # a shard: its embeddings are in the store
+                continue
             results = {c: _plain(premise.checks(ladder, c)) for c in COMPARISONS}
             runs.append({"setting": setting, "seed": seed, "seconds": round(ladder.seconds, 1), "computed": ladder.computed,
                          "mix": ladder.mix, "training": ladder.training, "results": results,
                          "passed": {c: premise.passed(r) for c, r in results.items()}})
             print(f"seed {seed} {setting}: " + ", ".join(f"{c} {'pass' if runs[-1]['passed'][c] else 'FAIL'} "
                   f"margin {results[c]['margin']:+.3f}" for c in COMPARISONS), file=sys.stderr, flush=True)
+    if shard is not None:
+        return None
     return {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "surrogate": surrogate.name,
             "u_size": premise.U_SIZE, "dte_size": premise.DTE_SIZE, "max_length": premise.MAX_LENGTH,
             "prompts": list(premise.PROMPTS), "runs": runs}
@@ -137,11 +141,16 @@ def main() -> None:
     ap.add_argument("--from-json", type=Path, default=None, help="render this file, train nothing")
     ap.add_argument("--merge", action="store_true", help="add these runs to the JSON file's runs")
     ap.add_argument("--write", action="store_true", help="append the section to bench/RESULTS.md")
+    ap.add_argument("--shard", default=None, help="I/N: train only every N-th embedding from the I-th into the store "
+                    "(run N of these side by side, then once without --shard)")
     args = ap.parse_args()
     if args.from_json:
         record = json.loads(args.from_json.read_text())
     else:
-        record = measure([int(s) for s in args.seeds.split(",")], parse_settings(args.settings))
+        shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else None
+        record = measure([int(s) for s in args.seeds.split(",")], parse_settings(args.settings), shard)  # type: ignore[arg-type]
+        if record is None:
+            return
         if args.merge and args.json.is_file():
             old = json.loads(args.json.read_text())
             done = {(json.dumps(r["setting"], sort_keys=True), r["seed"]) for r in record["runs"]}

@@ -173,8 +173,11 @@ class Ladder:
 
 def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None, unlabeled: str = "pool",
         u_size: int = U_SIZE, dte_size: int = DTE_SIZE, seed: int = 0, store: EmbeddingStore | None = None,
-        start: np.ndarray | None = None, log: Callable[[str], None] | None = None) -> Ladder:
-    """Train (or find in ``store``) the three DTEs, the eight MTEs and their nulls."""
+        start: np.ndarray | None = None, log: Callable[[str], None] | None = None,
+        shard: tuple[int, int] | None = None) -> Ladder | None:
+    """Train (or find in ``store``) the three DTEs, the eight MTEs and their nulls. With
+    ``shard=(i, n)`` only every n-th embedding from the i-th is trained, into ``store``, and
+    nothing is returned: n processes then fill the store together, and a last run reads it."""
     began = time.perf_counter()
     store = store or EmbeddingStore(enabled=False)
     corpus = load_corpus(unlabeled, size=u_size, seed=seed, data_dir=data_dir, exclude=task_exclusions("sentiment"))
@@ -189,7 +192,9 @@ def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None
     vectors: dict[str, np.ndarray] = {}
     training: dict[str, dict[str, Any]] = {}
     computed = 0
-    for name, data in tasks.items():
+    for index, (name, data) in enumerate(tasks.items()):
+        if shard is not None and index % shard[1] != shard[0]:
+            continue
         key = make_key("premise", {"embedder": embedder.identity()},
                        {"surrogate": surrogate.identity(), "content": _content(data), "seed": seed})
         found = store.get(key)
@@ -202,6 +207,8 @@ def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None
             if log:
                 log(f"{name}: {found.meta['seconds']:.0f} s {diagnosis(info)}")
         vectors[name], training[name] = found.vector.astype(np.float64), diagnosis(found.meta.get("train") or {})
+    if shard is not None:
+        return None
     mix = {p: (float(np.mean(t[:, 1] > 0.5)), float(np.mean(t[:, 1] < 0.5))) for p, t in targets.items()}
     if start is None:
         start = np.zeros_like(next(iter(vectors.values())))
