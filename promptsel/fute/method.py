@@ -56,8 +56,9 @@ class FuteMethod(Selector):
         name = FUTE_PREFIX + embedder.embedder_id
         description = (f"FUTE: each prompt's task embedding (MTE) against the dataset's (DTE), embedder {embedder.embedder_id} "
                        "(needs a backend and a labeled train split)")
-        if embedder.premise_caveat:
-            description += f"; caution: {embedder.premise_caveat}"
+        caveat = getattr(embedder, "premise_caveat", None)  # a plugin's embedder may not derive from Embedder
+        if caveat:
+            description += f"; caution: {caveat}"
         return type(f"Fute[{embedder.embedder_id}]", (cls,),
                     {"selector_id": name, "embedder": embedder, "description": description, "__module__": cls.__module__})
 
@@ -98,8 +99,8 @@ class FuteMethod(Selector):
         from .warnings import fails_premise_warning, not_learned_warnings
 
         diagnostics = (sections.get(cls.report_section) or {}).get("diagnostics") or {}
-        embedder = getattr(cls, "embedder", None)  # the base class has none
-        caveat = fails_premise_warning(embedder.premise_caveat if embedder else None, method_id)
+        embedder = getattr(cls, "embedder", None)  # the base class has none; a plugin's may lack the caveat
+        caveat = fails_premise_warning(getattr(embedder, "premise_caveat", None), method_id)
         return caveat + not_learned_warnings(diagnostics.get(method_id), method_id)
 
     @classmethod
