@@ -40,7 +40,8 @@ def parse_settings(text: str) -> list[dict[str, str]]:
     return [dict(kv.split("=", 1) for kv in part.split(",") if kv) for part in text.split(";")]
 
 
-def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, int] | None = None) -> dict[str, Any] | None:
+def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, int] | None = None, *,
+            u_size: int | None = None, dte_size: int | None = None, max_length: int | None = None) -> dict[str, Any] | None:
     from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
@@ -50,7 +51,8 @@ def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, 
     from promptsel_builtin import tupate
 
     data = shared_path("data")
-    surrogate = Surrogate("minilm", max_length=premise.MAX_LENGTH)
+    u_size, dte_size = u_size or premise.U_SIZE, dte_size or premise.DTE_SIZE
+    surrogate = Surrogate("minilm", max_length=max_length or premise.MAX_LENGTH)
     method = FuteMethod.for_embedder(registries().embedders.get("tupate"))
     store = EmbeddingStore()
     runs = []
@@ -59,6 +61,7 @@ def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, 
         for seed in seeds:
             start = tupate.start(embedder.options.as_dict(), surrogate, seed)
             ladder = premise.run(embedder, surrogate, data_dir=data, seed=seed, store=store, start=start, shard=shard,
+                                 u_size=u_size, dte_size=dte_size,
                                  log=lambda m, s=seed: print(f"seed {s}: {m}", file=sys.stderr, flush=True))
             if ladder is None:  # a shard: its embeddings are in the store
                 continue
@@ -71,7 +74,7 @@ def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, 
     if shard is not None:
         return None
     return {"created": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "surrogate": surrogate.name,
-            "u_size": premise.U_SIZE, "dte_size": premise.DTE_SIZE, "max_length": premise.MAX_LENGTH,
+            "u_size": u_size, "dte_size": dte_size, "max_length": surrogate.max_length,
             "prompts": list(premise.PROMPTS), "runs": runs}
 
 
@@ -141,6 +144,9 @@ def main() -> None:
     ap.add_argument("--from-json", type=Path, default=None, help="render this file, train nothing")
     ap.add_argument("--merge", action="store_true", help="add these runs to the JSON file's runs")
     ap.add_argument("--write", action="store_true", help="append the section to bench/RESULTS.md")
+    ap.add_argument("--u-size", type=int, default=None, help="|U| (default: the test's)")
+    ap.add_argument("--dte-size", type=int, default=None, help="each DTE's sample (default: the test's)")
+    ap.add_argument("--max-length", type=int, default=None, help="the surrogate's token limit (default: the test's)")
     ap.add_argument("--shard", default=None, help="I/N: train only every N-th embedding from the I-th into the store "
                     "(run N of these side by side, then once without --shard)")
     args = ap.parse_args()
@@ -148,7 +154,8 @@ def main() -> None:
         record = json.loads(args.from_json.read_text())
     else:
         shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else None
-        record = measure([int(s) for s in args.seeds.split(",")], parse_settings(args.settings), shard)  # type: ignore[arg-type]
+        record = measure([int(s) for s in args.seeds.split(",")], parse_settings(args.settings), shard,  # type: ignore[arg-type]
+                         u_size=args.u_size, dte_size=args.dte_size, max_length=args.max_length)
         if record is None:
             return
         if args.merge and args.json.is_file():
