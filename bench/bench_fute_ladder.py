@@ -11,8 +11,9 @@ null variants measured beside them. Writes every score and check to a JSON file
     python -m bench.bench_fute_ladder --seeds 1 --settings "lr=0.005,mte_epochs=2,dte_epochs=2"
     python -m bench.bench_fute_ladder --from-json bench/fute_ladder.json
 
-Seed 0 is the seed the comparison and its thresholds were chosen on; the asserted seeds are the
-others (``tests/fute/test_premise.py`` asserts seed 1 with the defaults).
+The thresholds are the issue's, fixed before any run. Seed 0 is for choosing between the
+comparisons and is never asserted; the margins' spread is taken over the other seeds
+(``tests/fute/test_premise.py`` asserts seed 1 with the defaults).
 """
 
 from __future__ import annotations
