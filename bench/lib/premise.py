@@ -264,6 +264,8 @@ def checks(ladder: Ladder, comparison: str) -> dict[str, Any]:
     * ``null_dte``: the null DTE did not learn, and every prompt's score under it lies inside
       the null band, ± half the clean − random gap under DTE ``a``;
     * ``halves``: DTEs ``a`` and ``b`` rank the eight prompts with Spearman ≥ 0.9.
+
+    Under ``null-both`` the null DTE less itself is 0, so ``null_dte`` holds there trivially.
     """
     s = similarities(ladder, comparison, "a")
     sb = similarities(ladder, comparison, "b")

@@ -104,3 +104,39 @@ def test_the_default_similarity_ranks_the_ladder():
     for check in ("order", "inverted", "random", "marginal", "null_dte", "halves"):
         assert result[check]["ok"], f"{check}: {detail}"
     assert ladder.training["dte:a"]["learned"] and ladder.training["dte:b"]["learned"], detail
+
+
+@pytest.mark.slow
+def test_the_ladder_machinery_on_a_tiny_surrogate(tiny_surrogates):
+    """The ladder's plumbing, cheaply (a random tiny BERT: the scores mean nothing): every
+    embedding is trained once (the constant prompt's targets permuted are themselves, so its null
+    is the same embedding and scores exactly 0 under the null comparison), the raw comparison is
+    the change shifted by the start, and the benchmark renders every prompt and check."""
+    from bench import bench_fute_ladder
+    from bench.lib import premise
+    from promptsel.surrogate import Surrogate
+    from promptsel_builtin import tupate
+    from promptsel_builtin.embedders import TuPaTE
+
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]), max_length=32)
+    embedder = TuPaTE(mte_epochs=1, dte_epochs=1, prefix_len=2)
+    start = tupate.start(embedder.options.as_dict(), surrogate, SEED)
+    ladder = premise.run(embedder, surrogate, data_dir=shared_path("data"), u_size=40, dte_size=40, seed=SEED, start=start)
+    assert ladder is not None and ladder.computed == len(premise.DTES) + 2 * len(premise.PROMPTS) - 1
+    np.testing.assert_array_equal(ladder.vectors["null:constant"], ladder.vectors["mte:constant"])
+    assert premise.similarities(ladder, "null")["constant"] == 0.0
+    v = ladder.vectors
+    raw = premise.similarities(ladder, "raw-change")["lexicon"]
+    m, d = v["mte:lexicon"] + start, v["dte:a"] + start
+    assert raw == pytest.approx(float(m @ d / (np.linalg.norm(m) * np.linalg.norm(d))))
+    result = premise.checks(ladder, "null")
+    assert set(result) >= {"order", "inverted", "random", "marginal", "null_dte", "halves", "margin"}
+    assert result["margin"] == pytest.approx(result["scores"]["lexicon"] - max(result["scores"][p] for p in premise.OFF_TASK))
+    run = {"setting": {}, "seed": SEED, "seconds": ladder.seconds, "computed": ladder.computed, "mix": ladder.mix,
+           "training": ladder.training, "passed": {}, "results": {}}
+    for c in bench_fute_ladder.COMPARISONS:
+        run["results"][c] = bench_fute_ladder._plain(premise.checks(ladder, c))
+        run["passed"][c] = premise.passed(run["results"][c])
+    text = bench_fute_ladder.render({"created": "now", "surrogate": "tiny", "u_size": 40, "dte_size": 40, "max_length": 32,
+                                     "prompts": list(premise.PROMPTS), "runs": [run, {**run, "seed": SEED + 1}]})
+    assert all(p in text for p in premise.PROMPTS) and all(f"| {c} |" in text for c in bench_fute_ladder.COMPARISONS)
