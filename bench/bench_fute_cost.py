@@ -7,13 +7,11 @@ fixed Dirichlet; the LLM's own cost is U scoring, which the quality benchmark re
    the number of MTEs is the number of prompts, each paid once per model and task);
 2. seconds per DTE at train sizes 150 and 300 and 500 (paid once per dataset);
 3. determinism: the same MTE computed twice is bit-identical;
-4. the premise margin (bench/lib/premise.py, the same code as tests/fute/test_premise.py): two
-   DTEs over the same SST-2 sentences (gold sentiment; "more than 20 words") against four
-   simulated prompts on U (a sentiment lexicon, the length rule, a constant, coin flips).
-   margin = the agreeing prompt's similarity minus the best other prompt's, per DTE; both
-   positive means each dataset ranks the prompt that follows its rule first. With
-   ``--settings`` it is measured for each embedder setting given (the table behind the
-   defaults), with the seconds it took and whether each DTE learned.
+4. the premise ladder's margin (bench/lib/premise.py, the same code as tests/fute/test_premise.py):
+   the clean lexicon prompt's score minus the best off-task prompt's (inverted, confident random,
+   constant) under two DTEs on disjoint halves of SST-2's train split. With ``--settings`` it is
+   measured for each embedder setting given, with the seconds it took and whether each DTE
+   learned; ``bench/bench_fute_ladder.py`` gives every rung and check on several seeds.
 
 Usage: ``python -m bench.bench_fute_cost [--surrogates minilm,smollm2] [--write]``;
 ``--premise-only --embedders tupate --settings "lr=0.005,batch_size=16;lr=0.02,batch_size=8"``.
@@ -49,6 +47,7 @@ def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str,
     from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
+    from promptsel.fute.store import EmbeddingStore
     from promptsel.plugins import registries
     from promptsel.surrogate import Surrogate
 
@@ -57,20 +56,24 @@ def premise_rows(surrogate_name: str, embedder_id: str, settings: list[dict[str,
     rows = []
     for setting in settings:
         embedder = method.make_embedder(FuteOptions(embedder_options={embedder_id: setting}))
-        result = premise.run(embedder, surrogate, data_dir=data, u_size=u_size, dte_size=dte_size, seed=0)
-        learned = "/".join("yes" if result.training[f"dte:{r}"]["learned"] else "NO" for r in ("sentiment", "long"))
-        epochs = "/".join(str(result.training[f"dte:{r}"]["epochs"]) for r in ("sentiment", "long"))
-        name = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
-        rows.append((surrogate.name, embedder_id, name, result.margins["sentiment"], result.margins["long"], learned, epochs, result.seconds))
-        print(rows[-1], result.scores, result.training, file=sys.stderr, flush=True)
-        if embedder_id == "tupate" and embedder.options.compare == "change":
+        start = None
+        comparisons = ["null" if embedder.compares_to_null() else "change"]
+        if embedder_id == "tupate":
             # The paper code's raw comparison of the very same embeddings: shifted by the shared start.
             from promptsel_builtin import tupate
 
-            raw = result.shifted(tupate.start(embedder.options.as_dict(), surrogate, 0))
-            rows.append((surrogate.name, embedder_id, name + ", compared raw (same training)", raw.margins["sentiment"],
-                         raw.margins["long"], learned, epochs, 0.0))
-            print(rows[-1], raw.scores, file=sys.stderr, flush=True)
+            start = tupate.start(embedder.options.as_dict(), surrogate, 0)
+            comparisons.append("raw-change")
+        ladder = premise.run(embedder, surrogate, data_dir=data, u_size=u_size, dte_size=dte_size, seed=0,
+                             store=EmbeddingStore(), start=start)
+        learned = "/".join("yes" if ladder.training[f"dte:{d}"]["learned"] else "NO" for d in ("a", "b"))
+        epochs = "/".join(str(ladder.training[f"dte:{d}"]["epochs"]) for d in ("a", "b"))
+        name = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
+        for c in comparisons:
+            result = premise.checks(ladder, c)
+            rows.append((surrogate.name, embedder_id, f"{name}, compared {c}", result["margin"], result["margin_b"], learned,
+                         epochs, ladder.seconds if c == comparisons[0] else 0.0))
+            print(rows[-1], result["scores"], ladder.training, file=sys.stderr, flush=True)
     return rows
 
 
@@ -140,9 +143,9 @@ def main() -> None:
         lines += ["| surrogate | embedder | what | seconds | dimensions | bit-identical rerun |", "|---|---|---|---|---|---|"]
         lines += [f"| {s} | {e} | {w} | {sec:.1f} | {dim or ''} | {same} |" for s, e, w, sec, dim, same in rows]
         lines.append("")
-    lines += [f"Premise margin: |U| = {u_size} (pool), {dte_size} SST-2 train sentences per DTE, max_length "
+    lines += [f"Premise ladder margin: |U| = {u_size} (pool), {dte_size} SST-2 train sentences per DTE, max_length "
               f"{premise.MAX_LENGTH}, seed 0.", "",
-              "| surrogate | embedder | setting | margin, sentiment DTE | margin, length DTE | DTEs learned | DTE epochs | seconds |",
+              "| surrogate | embedder | setting | margin, DTE a | margin, DTE b | DTEs learned | DTE epochs | seconds |",
               "|---|---|---|---|---|---|---|---|"]
     lines += [f"| {s} | {e} | {w} | {m1:+.3f} | {m2:+.3f} | {ok} | {ep} | {sec:.0f} |" for s, e, w, m1, m2, ok, ep, sec in margins]
     text = "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -16,8 +17,14 @@ if TYPE_CHECKING:
 
 class TaskEmb(Embedder):
     embedder_id: ClassVar[str] = "taskemb"
-    version: ClassVar[int] = 2  # 2: MTEs hold out a slice of U (early stopping, the "learned" check)
+    # 2: MTEs hold out a slice of U (early stopping, the "learned" check). 3: the epoch chosen on
+    # half the held-out slice, the other half judges "learned"
+    version: ClassVar[int] = 3
     description: ClassVar[str] = "Diagonal Fisher of the fine-tuned surrogate, pooled per output unit (Vu et al. 2020)."
+    premise_caveat: ClassVar[str | None] = (
+        "its Fisher vectors are non-negative and sign-blind (a prompt and its label-inverted twin give the same "
+        "Fisher), so it cannot rank an inverted prompt below a good one, and it did not pass FUTE's premise "
+        "(bench/RESULTS.md): its ranking is not evidence")
 
     @dataclass(frozen=True)
     class Options(Embedder.Options):
@@ -31,6 +38,22 @@ class TaskEmb(Embedder):
         dte_epochs: int = option(2, minimum=1)
         patience: int = option(1, minimum=0)
         fisher_batch_size: int = option(32, minimum=1)
+        #: How two Fisher vectors are compared: none, their cosine; task2vec, Task2Vec's
+        #: symmetric normalisation cos(a / (a + b), b / (a + b)); coordinate, each coordinate
+        #: divided by its mean over the run's MTEs and the DTE (the magnitude profile every
+        #: fine-tuned copy shares), less 1, then the cosine. On the stored vectors: no retraining.
+        normalise: Literal["none", "task2vec", "coordinate"] = "none"
+
+    def identity(self) -> dict[str, Any]:
+        # normalise acts on stored vectors: the embeddings themselves do not depend on it.
+        ident = super().identity()
+        ident["options"] = {k: v for k, v in ident["options"].items() if k != "normalise"}
+        return ident
+
+    def similarities(self, mtes: Sequence[np.ndarray], dte: np.ndarray) -> list[float]:
+        from .taskemb import similarities
+
+        return similarities(list(mtes), dte, self.options.normalise)
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .taskemb import embed
@@ -40,7 +63,9 @@ class TaskEmb(Embedder):
 
 class TuPaTE(Embedder):
     embedder_id: ClassVar[str] = "tupate"
-    version: ClassVar[int] = 2  # 2: what training changed; MTEs hold out a slice of U; CPU defaults
+    # 2: what training changed; MTEs hold out a slice of U; CPU defaults. 3: the epoch chosen on
+    # half the held-out slice, the other half judges "learned"
+    version: ClassVar[int] = 3
     description: ClassVar[str] = "Prefix tuning on the frozen surrogate; the prefix averaged over layers (Zhou et al. 2022)."
 
     @dataclass(frozen=True)
@@ -58,9 +83,12 @@ class TuPaTE(Embedder):
         patience: int = option(2, minimum=0)
         #: T5: prefix the encoder's self-attention too (the paper: decoder only).
         encoder_prefix: bool = False
-        #: change: the trained prefix minus the shared seeded start; raw: the trained prefix
-        #: (the paper code's comparison, which ``--fute-compat`` selects).
-        compare: Literal["change", "raw"] = "change"
+        #: null (default): what training changed, scored as cos(MTE, DTE) − cos(MTE_null, DTE),
+        #: MTE_null trained on the prompt's targets shuffled across U (it keeps what every MTE
+        #: of that label mix shares with the DTE and nothing of the task); change: cos(MTE, DTE)
+        #: of the trained prefix minus the shared seeded start; raw: the trained prefix (the
+        #: paper code's comparison, which ``--fute-compat`` selects).
+        compare: Literal["null", "change", "raw"] = "null"
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed

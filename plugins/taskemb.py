@@ -13,6 +13,14 @@
    most of a small model's parameters. ``pool=unit`` (default) averages each weight matrix's
    Fisher over its inputs, one value per output unit (all-MiniLM-L6-v2: 52,224 values);
    ``pool=none`` keeps every entry (10.8M for MiniLM; large to store).
+4. Compare (``normalise``, on the stored vectors): the cosine; Task2Vec's symmetric normalised
+   cosine; or each coordinate relative to its mean over the run's embeddings.
+
+Two limits no normalisation lifts. A Fisher is non-negative, so the cosine of two is never below
+0: a prompt that answers the opposite of the task cannot score below an unrelated one. And it is
+sign-blind: with a binary head, swapping the head's two rows and the labels leaves every body
+gradient, so the Fisher, unchanged (``tests/embedders/test_tupate_and_taskemb.py`` pins it): a
+prompt and its label-inverted twin fine-tune into mirror images with the same Fisher.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from promptsel import Surrogate, TaskData, TrainConfig, batches, logits, train
+from promptsel import Surrogate, TaskData, TrainConfig, batches, cosine, logits, train
 
 
 def fisher(model: torch.nn.Module, names: list[str], surrogate: Surrogate, data: TaskData, *,
@@ -83,3 +91,25 @@ def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: i
     info.update(parameters=len(names), train_seconds=round(trained - began, 3),
                 fisher_seconds=round(time.perf_counter() - trained, 3))
     return vector, info
+
+
+def similarities(mtes: list[np.ndarray], dte: np.ndarray, normalise: str) -> list[float]:
+    """Each MTE's similarity with the DTE under ``normalise`` (see the module's step 4)."""
+    mtes = [np.asarray(m, dtype=np.float64) for m in mtes]
+    dte = np.asarray(dte, dtype=np.float64)
+    if normalise == "task2vec":
+        out = []
+        for m in mtes:
+            total = m + dte
+            safe = np.where(total > 0, total, 1.0)
+            out.append(cosine(np.where(total > 0, m / safe, 0.0), np.where(total > 0, dte / safe, 0.0)))
+        return out
+    if normalise == "coordinate":
+        mean = np.mean([*mtes, dte], axis=0)
+        safe = np.where(mean > 0, mean, 1.0)
+
+        def rel(v: np.ndarray) -> np.ndarray:
+            return np.where(mean > 0, v / safe - 1.0, 0.0)
+
+        return [cosine(rel(m), rel(dte)) for m in mtes]
+    return [cosine(m, dte) for m in mtes]

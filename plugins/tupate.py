@@ -14,7 +14,8 @@ embedding is the prefix averaged over layers: [2, kv_heads, prefix_len, head_dim
 (methods.md §6; for T5 only the decoder's self-attention by default, as in the paper's code).
 
 By default the embedding is what training changed: the trained prefix minus the seeded start
-that every MTE and DTE of a run shares (``compare=change``). The raw trained prefix (the paper
+that every MTE and DTE of a run shares (``compare=change``, and ``compare=null``, the default,
+which FUTE also scores against each prompt's permutation null). The raw trained prefix (the paper
 code's, ``compare=raw`` or ``--fute-compat``) keeps that shared start, and the cosine of two raw
 prefixes then says mostly how far each one moved, not what it learned (issue 10).
 """

@@ -36,7 +36,7 @@ _EXPORTS: dict[str, str] = {
                     "backend"),
     **dict.fromkeys(("Selector", "SelectionContext", "ModelAccess", "RunView", "NEEDS_CLASS_LOGPROBS",
                      "NEEDS_PROMPT_NLL", "NEEDS_UNLABELED_LOGPROBS"), "selector"),
-    "Embedder": "embedder",
+    **dict.fromkeys(("Embedder", "cosine"), "embedder"),
     **dict.fromkeys(("Surrogate", "TaskData", "TrainConfig", "train", "batches", "logits"), "surrogate"),
     **dict.fromkeys(("get_selector",), "plugins"),
     # offline assets a plugin may fetch (sha256-pinned registry archives) and fingerprint

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .options import Options
@@ -18,6 +19,16 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .surrogate import Surrogate, TaskData
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The cosine of two vectors (0 when either is zero), in float64."""
+    import numpy as np
+
+    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
+    if na == 0.0 or nb == 0.0:
+        return 0.0
+    return float(np.dot(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)) / (na * nb))
 
 
 class Embedder(ABC):
@@ -30,6 +41,9 @@ class Embedder(ABC):
 
     embedder_id: ClassVar[str]
     description: ClassVar[str] = ""
+    #: A known reason its ranking is not evidence (it fails FUTE's premise ladder): shown in
+    #: ``list methods`` and as the ``fute_fails_premise`` warning of every report that uses it.
+    premise_caveat: ClassVar[str | None] = None
     version: ClassVar[int] = 1
 
     @dataclasses.dataclass(frozen=True)
@@ -42,6 +56,16 @@ class Embedder(ABC):
     def identity(self) -> dict[str, Any]:
         """What makes this embedder's numbers what they are: part of the store key."""
         return {"id": self.embedder_id, "version": self.version, "options": self.options.identity()}
+
+    def similarities(self, mtes: Sequence[np.ndarray], dte: np.ndarray) -> list[float]:
+        """Each MTE's similarity with the DTE, as FUTE ranks by it: their cosine, unless the
+        embedder compares its vectors otherwise (it sees every MTE of the run at once)."""
+        return [cosine(m, dte) for m in mtes]
+
+    def compares_to_null(self) -> bool:
+        """Whether FUTE scores a prompt against its permutation null (an MTE trained on the
+        prompt's targets shuffled across U): ``compare=null``, for embedders with that option."""
+        return getattr(self.options, "compare", None) == "null"
 
     @abstractmethod
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:

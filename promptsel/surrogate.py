@@ -73,10 +73,16 @@ class TaskData:
     def __len__(self) -> int:
         return len(self.inputs)
 
-    def constant_loss(self, fit: TaskData) -> float:
-        """Loss on these rows of the best input-independent predictor fitted on ``fit``: the
-        class prior (DTE) or the mean soft target (MTE). "Chance": a model whose held-out loss
-        is not below it has learned nothing from the inputs."""
+    def rows(self, index: Sequence[int]) -> TaskData:
+        """These rows only (no held-out slice)."""
+        index = list(index)
+        return TaskData(self.kind, [self.inputs[i] for i in index], self.fields, self.n_classes,
+                        targets=None if self.targets is None else self.targets[index],
+                        labels=None if self.labels is None else self.labels[index])
+
+    def constant_logits(self, fit: TaskData) -> torch.Tensor:
+        """The best input-independent predictor fitted on ``fit``, one row per row here: the
+        class prior (DTE) or the mean soft target (MTE)."""
         if self.kind == "mte":
             assert fit.targets is not None
             mean = np.clip(fit.targets.mean(axis=0), 1e-6, 1 - 1e-6)
@@ -85,17 +91,35 @@ class TaskData:
             assert fit.labels is not None
             prior = (np.bincount(fit.labels, minlength=self.n_classes) + 1.0) / (len(fit) + self.n_classes)
             constant = np.log(prior)
-        logits = torch.as_tensor(np.tile(constant, (len(self), 1)), dtype=torch.float32)
-        return float(self.loss(logits, torch.arange(len(self))))
+        return torch.as_tensor(np.tile(constant, (len(self), 1)), dtype=torch.float32)
+
+    def constant_loss(self, fit: TaskData) -> float:
+        """Loss on these rows of the constant predictor (:meth:`constant_logits`). "Chance": a
+        model whose held-out loss is not below it has learned nothing from the inputs."""
+        return float(self.loss(self.constant_logits(fit), torch.arange(len(self))))
 
     def loss(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """Mean loss of a batch: BCE against soft targets (MTE), cross-entropy (DTE)."""
+        return self.row_losses(logits, index).mean()
+
+    def row_losses(self, logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Each row's loss [len(index)]: BCE against soft targets averaged over classes (MTE),
+        cross-entropy (DTE). Their mean is :meth:`loss`."""
         if self.kind == "mte":
             assert self.targets is not None
             target = torch.as_tensor(self.targets, dtype=logits.dtype)[index]
-            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=1)
         assert self.labels is not None
-        return torch.nn.functional.cross_entropy(logits, torch.as_tensor(self.labels, dtype=torch.long)[index])
+        return torch.nn.functional.cross_entropy(logits, torch.as_tensor(self.labels, dtype=torch.long)[index], reduction="none")
+
+    def least_losses(self) -> np.ndarray:
+        """Each row's smallest possible loss: the soft targets' own binary entropy (MTE; a
+        perfect MTE predicts the targets), 0 for a gold label (DTE)."""
+        if self.kind == "dte":
+            return np.zeros(len(self))
+        assert self.targets is not None
+        t = np.clip(np.asarray(self.targets, dtype=np.float64), 1e-12, 1 - 1e-12)
+        return (-(t * np.log(t) + (1 - t) * np.log1p(-t))).mean(axis=1)
 
 
 @dataclass
@@ -263,9 +287,15 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
     ``patience`` too, the weights of the epoch with the lowest held-out loss are kept and
     training stops after ``patience`` epochs without improvement.
 
-    Returns what the report's diagnostics need: epochs run, whether it stopped early, the
-    held-out losses, the constant predictor's held-out loss (``chance``), whether the kept
-    weights beat it (``learned``), and how far the ``watch`` parameters moved, ‖θ − θ₀‖ / ‖θ₀‖.
+    The held-out slice is split in two (seeded): the epoch is chosen on one half (``select``)
+    and judged on the other (``judge``), so the choice of the best of up to ``epochs`` losses
+    does not flatter the verdict. Returns what the report's diagnostics need: epochs run,
+    whether it stopped early, the selection half's losses, the kept epoch, on the judged half
+    the kept weights' loss (``heldout``) and the constant predictor's (``chance``), the gain
+    ``chance − heldout`` with its paired-bootstrap 95 % interval over the judged rows
+    (``gain``, ``gain_low``, ``gain_high``), the largest gain possible there (``max_gain``:
+    ``chance`` minus the least loss any model could reach), ``learned`` (the interval's low end
+    above 0), and how far the ``watch`` parameters moved, ‖θ − θ₀‖ / ‖θ₀‖.
     """
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
@@ -282,7 +312,8 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
     trainable = [p for _, p in params]
     named = dict(params)
     start = {n: named[n].detach().clone() for n in watch}
-    early = data.heldout is not None and config.patience is not None
+    select, judge = heldout_halves(data.heldout, seed)
+    early = select is not None and config.patience is not None
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     stale, history, stopped = 0, [], False
     for epoch in range(config.epochs):
@@ -294,9 +325,9 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
             torch.nn.utils.clip_grad_norm_(trainable, config.clip)
             optimizer.step()
             schedule.step()
-        if data.heldout is None:
+        if select is None:
             continue
-        history.append(round(evaluate_loss(model, surrogate, data.heldout), 6))
+        history.append(round(evaluate_loss(model, surrogate, select), 6))
         if not early:
             continue
         if best is None or history[-1] < best[0]:
@@ -312,15 +343,45 @@ def train(model: torch.nn.Module, params: list[tuple[str, torch.nn.Parameter]], 
                 param.copy_(best[2][name])
     model.eval()
     info: dict[str, Any] = {"epochs": epoch + 1, "stopped_early": stopped, "heldout_loss": history}
-    if data.heldout is not None and history:
-        kept, kept_epoch = (best[0], best[1] + 1) if best is not None else (history[-1], len(history))
-        chance = data.heldout.constant_loss(data)
-        info.update(kept_epoch=kept_epoch, heldout=round(kept, 6), chance=round(chance, 6), learned=bool(kept < chance))
+    if judge is not None and history:
+        info["kept_epoch"] = best[1] + 1 if best is not None else len(history)
+        info.update(judged(model, surrogate, data, judge, seed))
     if start:
         moved = sum(float(((named[n].detach() - s) ** 2).sum()) for n, s in start.items())
         size = sum(float((s**2).sum()) for s in start.values())
         info["movement"] = round(float(np.sqrt(moved / size)) if size > 0 else float("nan"), 6)
     return info
+
+
+def heldout_halves(heldout: TaskData | None, seed: int) -> tuple[TaskData | None, TaskData | None]:
+    """(select, judge): a seeded split of the held-out slice into the rows that choose the
+    epoch and the rows that judge the kept weights. One row: it does both (nothing to split)."""
+    if heldout is None:
+        return None, None
+    if len(heldout) < 2:
+        return heldout, heldout
+    order = np.random.default_rng(seed + 3).permutation(len(heldout))
+    half = len(heldout) // 2
+    return heldout.rows(sorted(order[:half])), heldout.rows(sorted(order[half:]))
+
+
+def judged(model: torch.nn.Module, surrogate: Surrogate, data: TaskData, judge: TaskData, seed: int) -> dict[str, Any]:
+    """The kept weights against the constant predictor fitted on the training rows, on the
+    judged rows: losses, the paired gain with its 95 % interval, the largest possible gain,
+    and ``learned`` (the interval's low end above 0)."""
+    from .model.stats import paired_gain
+
+    index = torch.arange(len(judge))
+    model.eval()
+    with torch.no_grad():
+        rows = np.concatenate([judge.row_losses(logits(model, surrogate, judge, i), torch.as_tensor(i)).numpy()
+                               for i in batches(len(judge), 64, shuffle=False)])
+        constant = judge.row_losses(judge.constant_logits(data), index).numpy()
+    gain, low, high = paired_gain(constant, rows, seed=seed)
+    chance = float(constant.mean())
+    return {"heldout": round(float(rows.mean()), 6), "chance": round(chance, 6), "gain": round(gain, 6),
+            "gain_low": round(low, 6), "gain_high": round(high, 6),
+            "max_gain": round(chance - float(judge.least_losses().mean()), 6), "learned": bool(low > 0)}
 
 
 def evaluate_loss(model: torch.nn.Module, surrogate: Surrogate, data: TaskData, batch_size: int = 64) -> float:

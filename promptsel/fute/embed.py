@@ -49,6 +49,8 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
                 fute.dte(embedder)
                 if not dte_only:
                     fute.mtes(embedder)
+                    if embedder.compares_to_null():
+                        fute.mtes(embedder, null=True)
             records += fute.records
             reports.append(fute.report() if not dte_only else {"surrogate": fute.surrogate.describe()})
         backend = inputs.backend

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..embedder import Embedder
+from ..embedder import Embedder, cosine
 from ..errors import CapabilityError, DataError, UsageError
 from ..model.data import Dataset, DatasetSpec, load_named
 from ..plugins import registries
@@ -41,15 +41,6 @@ if TYPE_CHECKING:
     from ..surrogate import Surrogate, TaskData
 
 HELDOUT_FRACTION = 0.1
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """The similarity FUTE ranks by. What the vectors hold is the embedder's choice: by default
-    what training changed, so that the start every embedding shares does not decide the ranking."""
-    na, nb = float(np.linalg.norm(a)), float(np.linalg.norm(b))
-    if na == 0.0 or nb == 0.0:
-        return 0.0
-    return float(np.dot(a.astype(np.float64), b.astype(np.float64)) / (na * nb))
 
 
 def check_dataset(spec: DatasetSpec | None) -> DatasetSpec:
@@ -96,8 +87,22 @@ def mte_task(inputs: list[dict[str, Any]], fields: Sequence[str], targets: np.nd
     return TaskData("mte", [inputs[i] for i in rows], tuple(fields), targets.shape[1], targets=targets[rows], heldout=heldout)
 
 
+def permuted_rows(targets: np.ndarray, seed: int) -> np.ndarray:
+    """A prompt's targets on U shuffled across the texts (one seeded permutation for every
+    prompt): its permutation null keeps the label mix and loses the link to the inputs."""
+    return targets[np.random.default_rng(seed + 11).permutation(len(targets))]
+
+
+def null_similarity(mte: np.ndarray, null: np.ndarray, dte: np.ndarray) -> float:
+    """cos(MTE, DTE) − cos(MTE_null, DTE): what the prompt's labels carry about the task beyond
+    what any MTE with its label mix shares with the DTE (the seeded start, batch order, dropout,
+    the class prior), measured on the ladder (bench/RESULTS.md, "FUTE's premise as a ladder")."""
+    return cosine(mte, dte) - cosine(null, dte)
+
+
 #: What the report keeps of an embedder's training record for its diagnostics.
-DIAGNOSIS_KEYS = ("epochs", "stopped_early", "kept_epoch", "heldout", "chance", "learned", "movement")
+DIAGNOSIS_KEYS = ("epochs", "stopped_early", "kept_epoch", "heldout", "chance", "gain", "gain_low", "gain_high",
+                  "max_gain", "learned", "movement")
 
 
 def diagnosis(trained: Mapping[str, Any]) -> dict[str, Any]:
@@ -169,9 +174,9 @@ class Fute:
             self._surrogate = Surrogate(self.options.surrogate or DEFAULT_SURROGATE, max_length=self.options.max_length)
         return self._surrogate
 
-    def mte_key(self, prompt_index: int, embedder: Embedder) -> str:
+    def mte_key(self, prompt_index: int, embedder: Embedder, null: bool = False) -> str:
         if self.saved:
-            return self._saved_mte_key(prompt_index, embedder)
+            return self._saved_mte_key(prompt_index, embedder, null)
         if self.scorer is None or self.prompt_set is None:
             raise CapabilityError("FUTE needs a backend to label the unlabeled corpus, or a scores file that holds its labels.")
         prompt = self.prompt_set.prompts[prompt_index]
@@ -184,9 +189,10 @@ class Fute:
             "embedder": embedder.identity(),
             "surrogate": self.surrogate.identity(),
             "seed": self.seed,
+            **({"null": "permuted targets"} if null else {}),
         })
 
-    def _saved_mte_key(self, prompt_index: int, embedder: Embedder) -> str:
+    def _saved_mte_key(self, prompt_index: int, embedder: Embedder, null: bool = False) -> str:
         """No backend and maybe no prompt file: the saved labels themselves stand for the model,
         the prompt and the scoring that made them."""
         assert self._u_targets is not None
@@ -194,7 +200,7 @@ class Fute:
         return make_key("mte", {"labels": "saved"}, {
             "targets": labels, "unlabeled": self.corpus.fingerprint, "fields": list(self.spec.fields),
             "classes": list(self.spec.classes), "embedder": embedder.identity(), "surrogate": self.surrogate.identity(),
-            "seed": self.seed,
+            "seed": self.seed, **({"null": "permuted targets"} if null else {}),
         })
 
     def train_sample(self) -> Dataset:
@@ -215,13 +221,20 @@ class Fute:
 
     # -- the run --------------------------------------------------------------------------
     def score(self, embedder: Embedder) -> np.ndarray:
-        """cosine(MTE_p, DTE) for every prompt."""
+        """cosine(MTE_p, DTE) for every prompt, less its permutation null's where the embedder
+        compares to one (:func:`null_similarity`)."""
         dte = self.dte(embedder)
-        return np.array([cosine(m, dte) for m in self.mtes(embedder)])
+        mtes = self.mtes(embedder)
+        if not embedder.compares_to_null():
+            return np.array(embedder.similarities(mtes, dte), dtype=np.float64)
+        return np.array([null_similarity(m, n, dte) for m, n in zip(mtes, self.mtes(embedder, null=True))])
 
-    def mtes(self, embedder: Embedder) -> list[np.ndarray]:
+    def mtes(self, embedder: Embedder, null: bool = False) -> list[np.ndarray]:
+        """Every prompt's MTE, or with ``null`` its permutation null (:func:`permuted_rows`),
+        stored under its own key."""
+        kind = "mte-null" if null else "mte"
         ids = self.prompt_ids
-        keys = [self.mte_key(i, embedder) for i in range(len(ids))]
+        keys = [self.mte_key(i, embedder, null) for i in range(len(ids))]
         vectors: dict[str, np.ndarray] = {}
         trained: dict[str, Mapping[str, Any]] = {}
         for k in dict.fromkeys(keys):
@@ -233,17 +246,18 @@ class Fute:
         if missing:
             targets = self.u_targets()
             inputs = self.corpus.inputs(self.spec.fields)
-            self.progress.start(f"Training {len(missing)} model task embeddings ({embedder.embedder_id})", len(missing))
+            what = "permutation nulls of model task embeddings" if null else "model task embeddings"
+            self.progress.start(f"Training {len(missing)} {what} ({embedder.embedder_id})", len(missing))
             try:
                 for i in missing:
-                    data = mte_task(inputs, self.spec.fields, targets[i], self.seed)
-                    vectors[keys[i]], trained[keys[i]] = self._compute("mte", embedder, keys[i], data, prompt=ids[i])
+                    data = mte_task(inputs, self.spec.fields, permuted_rows(targets[i], self.seed) if null else targets[i], self.seed)
+                    vectors[keys[i]], trained[keys[i]] = self._compute(kind, embedder, keys[i], data, prompt=ids[i])
                     self.progress.advance()
             finally:
                 self.progress.done()
         for i, k in enumerate(keys):
             if i not in missing:
-                self._record("mte", embedder, k, "reused", 0.0, trained.get(k, {}), prompt=ids[i])
+                self._record(kind, embedder, k, "reused", 0.0, trained.get(k, {}), prompt=ids[i])
         return [vectors[k] for k in keys]
 
     def dte(self, embedder: Embedder) -> np.ndarray:
@@ -292,9 +306,9 @@ class Fute:
         backend = self.scorer.backend if self.scorer is not None else None
         self.store.put(key, vector, {
             "kind": kind, "embedder": embedder.embedder_id, "surrogate": self.surrogate.name, "task": self.spec.task,
-            "model": backend.model_name if kind == "mte" and backend is not None else None,
-            "backend": backend.backend_id if kind == "mte" and backend is not None else None,
-            "prompt_set": self.prompt_set.name if kind == "mte" and self.prompt_set is not None else None,
+            "model": backend.model_name if kind != "dte" and backend is not None else None,
+            "backend": backend.backend_id if kind != "dte" and backend is not None else None,
+            "prompt_set": self.prompt_set.name if kind != "dte" and self.prompt_set is not None else None,
             "seconds": round(seconds, 3), "created": time.time(), "dim": int(vector.size), "n": len(data),
             "train": info, **meta,
         })
@@ -318,8 +332,10 @@ class Fute:
             method = out.setdefault(FUTE_PREFIX + entry["embedder"], {"dte": None, "mte": {}})
             if entry["kind"] == "dte":
                 method["dte"] = entry["training"]
-            else:
+            elif entry["kind"] == "mte":
                 method["mte"][entry["prompt"]] = entry["training"]
+            # A permutation null is not meant to learn anything: its diagnosis stays in
+            # ``embeddings`` and never raises ``fute_not_learned``.
         return out
 
     def report(self) -> dict[str, Any]:

@@ -58,6 +58,9 @@ class FuteMethod(Selector):
         name = FUTE_PREFIX + embedder.embedder_id
         description = (f"FUTE: cosine(MTE, DTE) with embedder {embedder.embedder_id} (needs a backend, or a scores file with "
                        "U's arrays, and a labeled train split)")
+        caveat = getattr(embedder, "premise_caveat", None)  # a plugin's embedder may not derive from Embedder
+        if caveat:
+            description += f"; caution: {caveat}"
         return type(f"Fute[{embedder.embedder_id}]", (cls,),
                     {"selector_id": name, "embedder": embedder, "description": description, "__module__": cls.__module__})
 
@@ -104,13 +107,16 @@ class FuteMethod(Selector):
 
     @classmethod
     def report_warnings(cls, sections: Mapping[str, Any], method_id: str) -> list[dict[str, Any]]:
-        """``fute_not_learned`` when one of this method's task embeddings did not learn;
-        ``fute_in_domain`` when U is the evaluation inputs."""
-        from .warnings import in_domain_warnings, not_learned_warnings
+        """``fute_fails_premise`` when the embedder has a known premise caveat, ``fute_not_learned``
+        when one of this method's task embeddings did not learn, ``fute_in_domain`` when U is the
+        evaluation inputs."""
+        from .warnings import fails_premise_warning, in_domain_warnings, not_learned_warnings
 
         section = sections.get(cls.report_section) or {}
         diagnostics = section.get("diagnostics") or {}
-        return not_learned_warnings(diagnostics.get(method_id), method_id) + in_domain_warnings(section, method_id)
+        embedder = getattr(cls, "embedder", None)  # the base class has none; a plugin's may lack the caveat
+        caveat = fails_premise_warning(getattr(embedder, "premise_caveat", None), method_id)
+        return caveat + not_learned_warnings(diagnostics.get(method_id), method_id) + in_domain_warnings(section, method_id)
 
     @classmethod
     def section_lines(cls, section: dict[str, Any]) -> list[str]:

@@ -1,7 +1,8 @@
 """FUTE's own report warnings, given through ``Selector.report_warnings``: a task embedding
-that did not learn (its held-out loss no better than the constant predictor's) makes the
-method's ranking noise, and the report says so at the top; U taken from the evaluation inputs
-departs from the paper, and the report says that too."""
+that did not learn (the 95 % interval of its held-out loss gain over the constant predictor
+reaches 0) makes the method's ranking noise, and an embedder with a known premise caveat
+(``Embedder.premise_caveat``) makes it no evidence; the report says so at the top. U taken from
+the evaluation inputs departs from the paper, and the report says that too."""
 
 from __future__ import annotations
 
@@ -23,6 +24,17 @@ def in_domain_warnings(section: Mapping[str, Any], method: str) -> list[dict[str
     return [{"code": IN_DOMAIN, "severity": "info", "method": method,
              "message": f"{method}: U is the evaluation inputs with their labels dropped, so it is in-domain, unlike the FUTE "
                         "paper, which keeps every dataset of the task out of U."}]
+
+
+#: The code, and its fields: method, caveat.
+FAILS_PREMISE = "fute_fails_premise"
+
+
+def fails_premise_warning(caveat: str | None, method: str) -> list[dict[str, Any]]:
+    """``fute_fails_premise`` for a method whose embedder states a premise caveat."""
+    if not caveat:
+        return []
+    return [{"code": FAILS_PREMISE, "message": f"{method}: {caveat}.", "method": method, "caveat": caveat}]
 
 
 def not_learned_warnings(diagnostics: Mapping[str, Any] | None, method: str) -> list[dict[str, Any]]:

@@ -301,3 +301,19 @@ def class_shares(predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """Share of inputs each prompt assigns to each class, [P, C]."""
     predictions = np.asarray(predictions)
     return (predictions[..., None] == np.arange(n_classes)).mean(axis=1)
+
+
+# --- a loss gain over a baseline, paired over rows --------------------------------------
+
+def paired_gain(baseline: np.ndarray, model: np.ndarray, *, resamples: int = RESAMPLES, seed: int = 0,
+                level: float = LEVEL) -> tuple[float, float, float]:
+    """The mean per-row gain ``baseline − model`` (losses of two predictors on the same rows)
+    and its central ``level`` percentile interval over a bootstrap of the rows: (mean, low,
+    high). Paired: each resample draws rows, and both losses of a drawn row come with it, so
+    what the rows share (how hard each is) cancels. One row gives a zero-width interval."""
+    gain = np.asarray(baseline, dtype=np.float64) - np.asarray(model, dtype=np.float64)
+    if gain.ndim != 1 or gain.size == 0:
+        raise ValueError("paired_gain needs two equal-length, non-empty 1-D loss arrays.")
+    draws = gain[resample_indices(gain.size, resamples, seed)].mean(axis=1)
+    low, high = percentile_interval(draws, level)
+    return float(gain.mean()), float(low), float(high)

@@ -40,7 +40,8 @@ def test_movement_is_the_relative_change_of_the_watched_parameters(tiny_surrogat
     before = dict(params)[watched].detach().clone()
     info = train(model, params, surrogate, mte_data(), TrainConfig(lr=0.1, batch_size=4, epochs=2), seed=0, watch=[watched])
     after = dict(model.named_parameters())[watched].detach()
-    assert info["movement"] == pytest.approx(float((after - before).norm() / before.norm()), abs=1e-6) and info["movement"] > 0
+    # float32 sums in two orders: equal to about 1e-7 relative (the value is ~10 here)
+    assert info["movement"] == pytest.approx(float((after - before).norm() / before.norm()), rel=1e-6) and info["movement"] > 0
     assert "heldout" not in info and info["stopped_early"] is False  # no held-out slice: nothing to report
 
 

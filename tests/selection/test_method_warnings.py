@@ -125,3 +125,20 @@ def test_fute_warns_through_the_hook_for_its_own_method_only():
     assert w["code"] == "fute_not_learned" and w["method"] == "fute-tupate" and w["message"].startswith("fute-tupate: ")
     assert FuteMethod.report_warnings(sections, "fute-taskemb") == []
     assert FuteMethod.report_warnings({}, "fute-tupate") == []  # no FUTE section: nothing to say
+
+
+def test_an_embedder_with_a_premise_caveat_says_so_in_every_report_and_in_list_methods():
+    from promptsel.plugins import registries
+
+    embedders = registries().embedders
+    taskemb = FuteMethod.for_embedder(embedders.get("taskemb"))
+    tupate = FuteMethod.for_embedder(embedders.get("tupate"))
+    sections = {FuteMethod.report_section: {"diagnostics": {"fute-taskemb": {"dte": {"learned": True}, "mte": {}}}}}
+    (w,) = taskemb.report_warnings(sections, "fute-taskemb")
+    assert w["code"] == "fute_fails_premise" and w["method"] == "fute-taskemb" and "sign-blind" in w["message"]
+    assert taskemb.report_warnings({}, "fute-taskemb")[0]["code"] == "fute_fails_premise"  # whatever the diagnostics
+    assert [x["code"] for x in taskemb.report_warnings({FuteMethod.report_section: {"diagnostics": {"fute-taskemb": DIAGNOSTICS}}},
+                                                       "fute-taskemb")] == ["fute_fails_premise", "fute_not_learned"]
+    assert tupate.report_warnings({}, "fute-tupate") == []
+    assert "caution" in taskemb.description and "sign-blind" in taskemb.description
+    assert "caution" not in tupate.description
