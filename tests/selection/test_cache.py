@@ -220,6 +220,7 @@ def test_the_report_counts_invalid_rows_and_a_damaged_file_is_one_line(capsys, t
     assert code == 0, err
 
 
+@pytest.mark.option("cache clear", "--all")
 def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
     from tests.command_line import run
 
@@ -232,6 +233,7 @@ def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
     assert code == 0 and "Removed: embeddings 2.5 MB" in out and not (tmp_path / "embeddings").exists()
 
 
+@pytest.mark.option("select", "--scoring")
 def test_one_cache_serves_first_token_then_full_scoring_as_a_fresh_full_run_does(capsys, tmp_path, monkeypatch, fake_backend_plugin):
     """The scoring mode is part of every cache key: label words of two words score differently
     by their first word and in full, so a key without the mode would serve the first-token rows

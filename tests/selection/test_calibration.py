@@ -120,6 +120,7 @@ def test_cbm_reproduces_ups_published_result(ups_table):
     assert calibrated.prompt_ids[chosen] == "prompt_02"
 
 
+@pytest.mark.option("select", "--calibrate", "--log-samples", "--scores")
 def test_select_calibrates_before_the_methods_and_the_sample_log(capsys, tmp_path):
     """Through the command line: with ``--calibrate cbm`` every method reads the calibrated table
     and ``--log-samples`` writes calibrated probabilities, both computed here by hand:
