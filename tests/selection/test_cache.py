@@ -261,3 +261,59 @@ def test_one_cache_serves_first_token_then_full_scoring_as_a_fresh_full_run_does
     fresh_full = scores("--scoring", "full", "--no-cache")
     assert first != fresh_full  # the two modes differ on these label words
     assert cached_full == fresh_full
+
+
+# -- mutants that survived tests/mutation/run.sh (tests/mutation/RESULTS.md), killed here --------
+
+def test_info_and_clear_count_what_the_file_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "c"))
+    from promptsel.selection.cache import default_path
+
+    assert default_path() == tmp_path / "c" / "results.sqlite"
+    cache = Cache(tmp_path / "r.sqlite")
+    empty = Cache(tmp_path / "none.sqlite").info()
+    assert (empty["path"], empty["entries"], empty["bytes"], empty["kinds"], empty["damaged"]) == (
+        str(tmp_path / "none.sqlite"), 0, 0, {}, None)
+    cache.put_many("a", {"k1": 1, "k2": [2.0]})
+    cache.put_many("b", {"k3": {"x": 3}})
+    cache.put_many("b", {})  # nothing to write
+    info = cache.info()
+    assert (info["path"], info["entries"], info["kinds"]) == (str(tmp_path / "r.sqlite"), 3, {"a": 2, "b": 1})
+    files = [p for p in tmp_path.glob("r.sqlite*")]
+    assert info["bytes"] == sum(p.stat().st_size for p in files) > 0
+    cleared = cache.clear()
+    assert (cleared.results, cleared.damaged) == (3, None)
+    assert Cache(tmp_path / "none.sqlite").clear().results == 0  # no file: nothing deleted
+    cache.close()
+
+
+def test_the_stored_files_are_measured_and_removed_by_all(tmp_path, monkeypatch):
+    root = tmp_path / "c"
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(root))
+    (root / "embeddings" / "sub").mkdir(parents=True)
+    (root / "embeddings" / "a.npz").write_bytes(b"x" * 10)
+    (root / "embeddings" / "sub" / "b.npz").write_bytes(b"y" * 5)
+    (root / "embeddings" / "link").symlink_to(root / "embeddings" / "a.npz")  # not counted twice
+    stored = Cache(root / "results.sqlite").info()["stored"]
+    assert stored["embeddings"] == 15
+    kept = Cache(root / "results.sqlite").clear().kept
+    assert kept["embeddings"] == (str(root / "embeddings"), 15) and (root / "embeddings").exists()
+    removed = Cache(root / "results.sqlite").clear(all=True).removed
+    assert removed["embeddings"] == (str(root / "embeddings"), 15) and not (root / "embeddings").exists()
+
+
+@pytest.mark.parametrize(("name", "text", "damaged"), [
+    ("SQLITE_CORRUPT", "database disk image is malformed", True),
+    ("SQLITE_NOTADB", "file is not a database", True),
+    ("", "database disk image is malformed", True),  # before Python 3.11: no sqlite_errorname
+    ("SQLITE_CORRUPT", "some other words", True),
+    ("SQLITE_BUSY", "database is locked", False),
+    ("", "attempt to write a readonly database", False),
+])
+def test_only_an_unreadable_file_counts_as_damage(name, text, damaged):
+    from promptsel.selection.cache import _damage
+
+    exc = sqlite3.DatabaseError(text)
+    if name:
+        exc.sqlite_errorname = name
+    assert _damage(exc) == (text if damaged else None)

@@ -156,3 +156,21 @@ def test_select_calibrates_before_the_methods_and_the_sample_log(capsys, tmp_pat
     classes = list(lines[0]["predictions"][ids[0]]["probs"])
     logged = np.array([[[line["predictions"][pid]["probs"][c] for c in classes] for line in lines] for pid in ids])
     assert logged == pytest.approx(q)
+
+
+def test_priors_are_uniform_without_calibration_and_the_references_mean_distribution_with_cc():
+    """The priors the report shows, by hand: ``none`` 1/C for every prompt and class; ``cc`` the
+    mean over the content-free inputs of each one's class distribution (its log-probs need not
+    be normalised: only the ratios across classes count). Mutation testing found them unchecked."""
+    lp = np.log(np.full((2, 4, 3), 1 / 3))
+    t = ScoreTable(prompt_ids=["a", "b"], class_names=["x", "y", "z"], class_logprobs=lp, prompt_nll=np.zeros((2, 4)),
+                   labels=np.zeros(4, dtype=int))
+    np.testing.assert_array_equal(priors(t, "none"), np.full((2, 3), 1 / 3))
+    # prompt a: references (1, 1, 2)/4, (2, 1, 1)/4 and (1, 0, 3)/4 (given as unnormalised 2x, 3x, 1x)
+    # prompt b: (1, 2, 1)/4 three times
+    probs = np.array([[[2, 2, 4], [6, 3, 3], [1, 1e-300, 3]], [[1, 2, 1], [1, 2, 1], [1, 2, 1]]], dtype=float)
+    want = np.array([[(1 / 4 + 2 / 4 + 1 / 4) / 3, (1 / 4 + 1 / 4 + 0) / 3, (2 / 4 + 1 / 4 + 3 / 4) / 3],
+                     [1 / 4, 2 / 4, 1 / 4]])
+    np.testing.assert_allclose(priors(t, "cc", np.log(probs)), want, atol=1e-12)
+    with pytest.raises(UsageError, match="'pmi' needs the prompts' scores on its content-free inputs"):
+        priors(t, "pmi")
