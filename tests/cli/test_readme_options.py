@@ -53,7 +53,8 @@ def test_every_option_the_readme_names_has_a_cli_test():
     for m in readme_mentions():
         wanted = {(c, known[c][m.flag]) for c in m.commands if m.flag in known.get(c, {})}
         if not wanted:
-            problems.append(f"README.md:{m.line}: {m.flag} ({', '.join(m.commands) or 'no command'} takes no such option)")
+            where = f"{', '.join(m.commands)} has no such option" if m.commands else "no command has it"
+            problems.append(f"README.md:{m.line}: {m.flag}: {where}")
         elif not (wanted & covered if m.any_of else wanted <= covered):
             need = sorted(wanted - covered)
             problems.append(f"README.md:{m.line}: {m.flag}: no test declares @pytest.mark.option for "
