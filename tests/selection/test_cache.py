@@ -317,3 +317,33 @@ def test_only_an_unreadable_file_counts_as_damage(name, text, damaged):
     if name:
         exc.sqlite_errorname = name
     assert _damage(exc) == (text if damaged else None)
+
+
+def test_the_key_is_the_sha256_of_sorted_unescaped_json():
+    """The key's format is pinned: a change would silently turn every user's cache into misses,
+    and key order in the identity or payload must not matter. The expected text is written out."""
+    import hashlib
+
+    from promptsel.selection.cache import make_key
+
+    want = hashlib.sha256('["mte", {"a": 1, "b": "é"}, {"x": [1, 2], "y": null}]'.encode()).hexdigest()
+    assert make_key("mte", {"b": "é", "a": 1}, {"y": None, "x": [1, 2]}) == want
+    assert make_key("mte", {"a": 1, "b": "é"}, {"x": [1, 2], "y": None}) == want
+    assert len(row_digest("k", "[1]")) == 32  # 16 bytes, hex
+
+
+def test_every_damaged_row_is_counted_and_a_closed_cache_reopens(tmp_path):
+    cache = Cache(tmp_path / "r.sqlite")
+    cache.put_many("a", {"k1": [1.0], "k2": [2.0], "k3": [3.0]})
+    cache.close()
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        db.execute("UPDATE results SET value = '[9.0]' WHERE key IN ('k1', 'k2')")  # digests no longer match
+    db.close()
+    reader = Cache(tmp_path / "r.sqlite")
+    assert reader.get_many(["k1", "k2", "k3"]) == {"k3": [3.0]}
+    assert (reader.invalid, reader.hits, reader.misses) == (2, 1, 2)
+    reader.close()
+    assert reader.get_many(["k3"]) == {"k3": [3.0]}  # from memory
+    reader.put_many("a", {"k4": [4.0]})  # writes through a connection opened again
+    reader.close()
+    assert Cache(tmp_path / "r.sqlite").get_many(["k4"]) == {"k4": [4.0]}
