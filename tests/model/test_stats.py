@@ -63,3 +63,31 @@ def test_the_gate_and_the_recommendation_rerun_on_the_same_resamples():
     by_hand = percentile_interval(rerun_draws(table, rescorer("mi"), resample_indices(15, 200, seed=3)))
     assert np.array_equal(intervals["mi"], by_hand)
     assert set(excluded) == {"zps-log"}  # relative: no per-prompt interval, though its choice is rerun
+
+
+# -- mutants that survived tests/mutation/run.sh (tests/mutation/RESULTS.md), killed here --------
+
+def test_a_method_of_exactly_the_tables_arrays_is_rerun():
+    from promptsel.model.scoretable import TABLE_ARRAYS
+
+    traits = SimpleNamespace(bootstrap=None, relative=None, needs=frozenset(TABLE_ARRAYS))
+    assert bootstrap_reason(traits) is None
+    assert bootstrap_reason(SimpleNamespace(bootstrap=None, relative=None, needs=frozenset({*TABLE_ARRAYS, "generate"}))) == BACKEND_REASON
+
+
+def test_bootstrap_performance_measures_accuracy_by_default():
+    from promptsel.model.stats import bootstrap_performance
+
+    # two prompts on four inputs; one resample is the sample itself, one counts the first input 3x
+    predictions = np.array([[0, 1, 1, 0], [1, 1, 1, 1]])
+    labels = np.array([0, 1, 0, 0])
+    weights = np.array([[1, 1, 1, 1], [3, 1, 0, 0]], dtype=float)
+    # prompt 0: right on inputs 0, 1, 3 -> 3/4; on the second resample 3 + 1 of 4 -> 1
+    # prompt 1: right on input 1 only -> 1/4; on the second resample 1 of 4 -> 1/4
+    np.testing.assert_allclose(bootstrap_performance(predictions, labels, weights), [[0.75, 0.25], [1.0, 0.25]])
+
+
+def test_a_choice_without_performances_says_so_with_none():
+    from promptsel.model.stats import expected_choice
+
+    assert expected_choice(np.array([0.1, 0.3, 0.3]), None) == {"chosen": 1, "tied": [1, 2], "performance": None, "rate": None}
