@@ -347,3 +347,16 @@ def test_every_damaged_row_is_counted_and_a_closed_cache_reopens(tmp_path):
     reader.put_many("a", {"k4": [4.0]})  # writes through a connection opened again
     reader.close()
     assert Cache(tmp_path / "r.sqlite").get_many(["k4"]) == {"k4": [4.0]}
+
+
+def test_a_disabled_cache_neither_reads_nor_writes_the_file(tmp_path):
+    """--no-cache: results live in memory for the run; the file on disk is left alone."""
+    from promptsel.selection.cache import DamagedCache
+
+    Cache(tmp_path / "r.sqlite").put_many("a", {"k1": [1.0]})
+    off = Cache(tmp_path / "r.sqlite", enabled=False)
+    assert off.get_many(["k1"]) == {} and off.misses == 1
+    Cache(tmp_path / "new.sqlite", enabled=False).put_many("a", {"k2": [2.0]})
+    assert not (tmp_path / "new.sqlite").exists()
+    err = DamagedCache(tmp_path / "r.sqlite", "file is not a database")
+    assert err.hint == "Remove it with `promptsel cache clear` (results are recomputed), or run with --no-cache."
