@@ -127,3 +127,8 @@ def test_bootstrap_performance_refuses_an_unknown_metric_as_performance_does():
     with pytest.raises(type(direct.value)) as resampled:
         bootstrap_performance(predictions, labels, np.ones((3, 2)), metric="auc", n_classes=2)
     assert str(resampled.value) == str(direct.value)
+
+
+def test_resampling_is_seeded_with_0_by_default():
+    assert np.array_equal(resample_indices(9, 20), resample_indices(9, 20, seed=0))
+    assert not np.array_equal(resample_indices(9, 20), resample_indices(9, 20, seed=1))
