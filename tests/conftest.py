@@ -10,8 +10,9 @@ import pytest
 
 from promptsel import plugins
 
-# Backend fixtures (tiny random HF model, the default GGUF) live in their own module.
-pytest_plugins = ["tests.conftest_backends", "tests.conftest_surrogates"] if (Path(__file__).parent / "conftest_backends.py").exists() else []
+# Backend fixtures (tiny random HF model, the default GGUF) live in their own module; under CI
+# every skip is a failure (tests/ci_no_skip.py).
+pytest_plugins = ["tests.ci_no_skip", *(["tests.conftest_backends", "tests.conftest_surrogates"] if (Path(__file__).parent / "conftest_backends.py").exists() else [])]
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -1,4 +1,4 @@
-"""What a test does when the package index cannot be reached."""
+"""What a test does when an input it needs is missing: the one place that reads ``CI``."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ def in_ci() -> bool:
 
 
 def unavailable(reason: str) -> NoReturn:
-    """Skip on a machine without a network; fail under CI, where one registry hiccup must not
-    silently skip every real-model test."""
+    """Skip on a developer's machine without the input (a network, the shared folder, a
+    browser); fail under CI, where one registry hiccup or a missing folder must not silently
+    skip tests. tests/ci_no_skip.py turns any other skip into a failure under CI too."""
     if in_ci():
-        pytest.fail(f"{reason} (CI is set: a failed download fails the run instead of skipping tests)", pytrace=False)
+        pytest.fail(f"{reason} (CI is set: a missing input fails the run instead of skipping tests)", pytrace=False)
     pytest.skip(reason)

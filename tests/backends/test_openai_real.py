@@ -27,6 +27,7 @@ import pytest
 
 from promptsel.model.request import SelectRequest
 from promptsel.selection.run import run_select
+from tests.offline import unavailable
 from tests.shared_data import shared_path
 
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1200)]
@@ -67,9 +68,7 @@ def llama_server(default_gguf: Path, tmp_path_factory):
     try:
         import llama_cpp.server  # noqa: F401
     except ImportError as exc:  # the [server] extra: part of promptsel's dev dependencies
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"llama-cpp-python's server is not installed: {exc}")
-        pytest.skip(f"llama-cpp-python's server is not installed: {exc}")
+        unavailable(f"llama-cpp-python's server is not installed: {exc}")
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:

@@ -74,6 +74,7 @@ def select(capsys, data, prompts, *extra):
     return json.loads(out)
 
 
+@pytest.mark.option("select", "--fute-compat", "--save-scores")
 def test_fute_compat_scores_the_first_token_takes_the_max_and_spell_reads_the_chat_text(capsys, files, tmp_path):
     data, prompts = files
     saved = tmp_path / "t.npz"
@@ -100,6 +101,7 @@ def test_fute_compat_scores_the_first_token_takes_the_max_and_spell_reads_the_ch
     assert default["scoring"]["mode"] == "full" and default["prompts"][0]["scores"] != report["prompts"][0]["scores"]
 
 
+@pytest.mark.option("select", "--split", "--data-dir", "--dataset")
 def test_split_picks_the_file_in_the_data_directory(capsys, files, tmp_path):
     _, prompts = files
     root = tmp_path / "data"
@@ -113,6 +115,7 @@ def test_split_picks_the_file_in_the_data_directory(capsys, files, tmp_path):
     assert (report["dataset"]["split"], report["dataset"]["n"]) == ("validation", 4)  # sst2's eval split
 
 
+@pytest.mark.option("select", "-o", "--scores")
 def test_output_writes_the_json_report(capsys, fixture_scores, tmp_path):
     path = tmp_path / "out" / "report.json"
     code, out, err = run(capsys, "select", "--scores", str(fixture_scores), "-o", str(path), "--json", "-q", "--methods", "mi")
@@ -198,6 +201,7 @@ def check_json(capsys, *extra) -> dict:
     return json.loads(Path("check.json").read_text())
 
 
+@pytest.mark.option("check", "--dataset")
 def test_check_dataset_picks_the_entries_of_one_dataset(capsys, locked):
     assert len(check_json(capsys)["entries"]) == 2
     entries = check_json(capsys, "-d", "two.jsonl")["entries"]

@@ -1,13 +1,12 @@
 """The HTML report: self-contained, escaped, robust to older reports, and really rendered.
 
 The rendering tests run Debian's headless ``chromium``; without it they skip on a developer's
-machine and fail in CI (``CI=true``), where ``.ci/run`` installs it.
+machine and fail in CI (``CI`` set: ``tests.offline.in_ci``), where ``.ci/run`` installs it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from promptsel.formats.html import to_html
 from promptsel.fute.method import FuteMethod
 from promptsel.selection import recommend
+from tests.offline import unavailable
 from tests.paths import ROOT
 from tests.shared_data import shared_path
 
@@ -31,9 +31,7 @@ def chromium() -> str:
         if path:
             return path
     msg = "headless chromium not found; install Debian's chromium package (apt-get install chromium)."
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
+    unavailable(msg)
 
 
 def run_chromium(html_path: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:

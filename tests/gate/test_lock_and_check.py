@@ -263,6 +263,7 @@ def edit_prompts(old: str, new: str) -> None:
     Path("prompts.toml").write_text(text.replace(old, new))
 
 
+@pytest.mark.option("lock", "-d", "-p", "-m")
 def test_lock_records_the_run_and_is_byte_identical_when_rerun(capsys, project):
     data = lock(capsys)
     first = Path("promptsel.lock").read_bytes()
@@ -287,6 +288,7 @@ def test_lock_records_the_run_and_is_byte_identical_when_rerun(capsys, project):
     assert first.decode().count('"answer_choices": [["') == 3  # short lists on one line: one-line diffs
 
 
+@pytest.mark.option("check", "-o", "--junit")
 def test_unchanged_prompts_pass_from_the_cache(capsys, project):
     lock(capsys)
     code, err = check(capsys)
@@ -336,6 +338,7 @@ def test_the_failed_exit_code_can_be_overridden(capsys, project, monkeypatch):
     assert code == 2 and "PROMPTSEL_FAILED_EXIT_CODE must be an exit code" in one_line_error(err)
 
 
+@pytest.mark.option("check", "--update")
 def test_update_blesses_the_new_state(capsys, project):
     lock(capsys)
     edit_prompts('positive = ["good"], negative = ["bad"]', 'negative = ["good"], positive = ["bad"]')
@@ -347,6 +350,7 @@ def test_update_blesses_the_new_state(capsys, project):
     assert check(capsys)[0] == 0
 
 
+@pytest.mark.option("check", "--floor")
 def test_new_prompts_are_held_to_the_floor(capsys, project):
     lock(capsys)
     Path("prompts.toml").write_text(PROMPTS + '\n[[prompt]]\nid = "extra"\ntemplate = "{{text}}?"\n'
@@ -420,6 +424,8 @@ def test_another_model_or_data_sample_is_an_error_that_says_so(capsys, project):
     assert check(capsys)[0] == 0
 
 
+@pytest.mark.option("lock", "--limit")
+@pytest.mark.option("check", "--prompts")
 def test_entries_are_kept_per_sample_and_selected_with_filters(capsys, project):
     lock(capsys)
     lock(capsys, "--limit", "6")

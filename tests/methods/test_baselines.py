@@ -359,3 +359,44 @@ def test_fixture_scores_invariant_to_prompt_order(fixture_arrays):
     for selector in FIXTURE_METHODS.values():
         # Bitwise equal: a last-bit difference could already flip a near-tie between prompts.
         assert np.array_equal(selector.score(shuffled, CTX), selector.score(table, CTX)[perm])
+
+
+# ---------------------------------------------------------------------------------------------
+# Mutants that survived tests/mutation/run.sh (tests/mutation/RESULTS.md), killed here.
+
+def test_zps_filter_splits_two_distinct_confidences():
+    # confidences 0.8 and 0.2: two values are enough to split, and the upper one is kept
+    assert confident_prompts(binary_table([[0.9, 0.1], [0.6, 0.4]]).probs).tolist() == [True, False]
+
+
+def test_zps_filter_keeps_a_boolean_mask_that_indexes_the_ensemble():
+    same = binary_table([[0.7, 0.3], [0.3, 0.7], [0.7, 0.7]])  # every confidence is 0.4
+    mask = confident_prompts(same.probs)
+    assert mask.dtype == bool
+    np.testing.assert_array_equal(ZpsVote().score(same, CTX), ZpsVote(filter=False).score(same, CTX))
+
+
+def test_zps_confidence_is_top_one_minus_top_two_with_three_classes():
+    # top-1 minus top-2: A 0.8 - 0.1 = 0.7, B and C 0.55 - 0.45 = 0.1 -> only A is kept
+    # (the two smallest, 0.1 - 0.1 = 0 against 0.45 - 0.0, would keep B and C instead)
+    a, b = [0.1, 0.1, 0.8], [0.0, 0.45, 0.55]
+    probs = np.array([[a, a], [b, b], [b, b]])
+    assert confident_prompts(probs).tolist() == [True, False, False]
+
+
+def test_zps_vote_counts_every_class_with_fewer_inputs_than_classes():
+    # two inputs, three classes; both prompts predict class 2 on both: the vote's pseudo-label
+    # is class 2, so both agree with it everywhere
+    p = [[0.1, 0.1, 0.8], [0.2, 0.1, 0.7]]
+    lp = np.log(np.array([p, p]))
+    table = ScoreTable(prompt_ids=["a", "b"], class_names=["x", "y", "z"], class_logprobs=lp, prompt_nll=np.zeros((2, 2)),
+                       labels=np.array([2, 2]))
+    assert ZpsVote(filter=False).score(table, CTX).tolist() == [1.0, 1.0]
+    assert GlobalEntropy().score(table, CTX).tolist() == [0.0, 0.0]
+
+
+def test_spell_without_prompt_nll_says_what_to_do():
+    with pytest.raises(CapabilityError) as exc:
+        Spell().score(binary_table([[0.5, 0.5]]), CTX)
+    assert exc.value.message == "SPELL needs prompt_nll, the per-token NLL of each instantiated prompt."
+    assert exc.value.hint == "Score with a backend that gives sequence log-probs, or add prompt_nll to the scores file."

@@ -106,3 +106,72 @@ def test_paired_gain_is_the_mean_row_gain_with_a_bootstrap_interval():
     assert mean == pytest.approx(0.125) and low < 0 < high
     with pytest.raises(ValueError):
         paired_gain(np.array([]), np.array([]))
+
+
+# -- mutants that survived tests/mutation/run.sh (tests/mutation/RESULTS.md), killed here --------
+
+def test_a_method_of_exactly_the_tables_arrays_is_rerun():
+    from promptsel.model.scoretable import TABLE_ARRAYS
+
+    traits = SimpleNamespace(bootstrap=None, relative=None, needs=frozenset(TABLE_ARRAYS))
+    assert bootstrap_reason(traits) is None
+    assert bootstrap_reason(SimpleNamespace(bootstrap=None, relative=None, needs=frozenset({*TABLE_ARRAYS, "generate"}))) == BACKEND_REASON
+
+
+def test_bootstrap_performance_measures_accuracy_by_default():
+    from promptsel.model.stats import bootstrap_performance
+
+    # two prompts on four inputs; one resample is the sample itself, one counts the first input 3x
+    predictions = np.array([[0, 1, 1, 0], [1, 1, 1, 1]])
+    labels = np.array([0, 1, 0, 0])
+    weights = np.array([[1, 1, 1, 1], [3, 1, 0, 0]], dtype=float)
+    # prompt 0: right on inputs 0, 1, 3 -> 3/4; on the second resample 3 + 1 of 4 -> 1
+    # prompt 1: right on input 1 only -> 1/4; on the second resample 1 of 4 -> 1/4
+    np.testing.assert_allclose(bootstrap_performance(predictions, labels, weights), [[0.75, 0.25], [1.0, 0.25]])
+
+
+def test_a_choice_without_performances_says_so_with_none():
+    from promptsel.model.stats import expected_choice
+
+    assert expected_choice(np.array([0.1, 0.3, 0.3]), None) == {"chosen": 1, "tied": [1, 2], "performance": None, "rate": None}
+
+
+@pytest.mark.parametrize(("shares", "level", "want"), [
+    ([0.35, 0.05, 0.6], 0.9, [2, 0]),          # 0.6 + 0.35 reach 0.9: the third is not needed
+    ([0.5, 0.25, 0.25], 0.75, [0, 1]),         # reached exactly (dyadic sums are exact)
+    ([0.5, 0.0, 0.0], 0.9, [0]),               # never reached: prompts that never win stay out
+    ([0.3, 0.3, 0.3, 0.1], 0.8, [0, 1, 2]),    # the shares add up
+    ([0.25, 0.25, 0.25, 0.25], 0.5, [0, 1]),   # equal shares: file order
+])
+def test_cover_set_is_the_fewest_prompts_reaching_the_level(shares, level, want):
+    from promptsel.model.stats import cover_set
+
+    assert cover_set(np.array(shares), level) == want
+
+
+def test_percentile_interval_is_central_along_the_first_axis():
+    # 1001 draws 0, 0.001, ..., 1: the central 90 % runs from the 5th to the 95th percentile
+    draws = np.linspace(0, 1, 1001)
+    np.testing.assert_allclose(percentile_interval(draws, 0.9), [0.05, 0.95], atol=1e-12)
+    # draws [B, 2, 3]: one interval per cell, the pair last
+    cube = np.stack([draws * k for k in range(6)], axis=-1).reshape(1001, 2, 3)
+    got = percentile_interval(cube, 0.9)
+    assert got.shape == (2, 3, 2)
+    np.testing.assert_allclose(got[1, 2], [0.05 * 5, 0.95 * 5], atol=1e-12)
+
+
+def test_bootstrap_performance_refuses_an_unknown_metric_as_performance_does():
+    from promptsel.model import metrics
+    from promptsel.model.stats import bootstrap_performance
+
+    predictions, labels = np.array([[0, 1]]), np.array([0, 1])
+    with pytest.raises(Exception) as direct:
+        metrics.performance(predictions, labels, metric="auc", n_classes=2)
+    with pytest.raises(type(direct.value)) as resampled:
+        bootstrap_performance(predictions, labels, np.ones((3, 2)), metric="auc", n_classes=2)
+    assert str(resampled.value) == str(direct.value)
+
+
+def test_resampling_is_seeded_with_0_by_default():
+    assert np.array_equal(resample_indices(9, 20), resample_indices(9, 20, seed=0))
+    assert not np.array_equal(resample_indices(9, 20), resample_indices(9, 20, seed=1))

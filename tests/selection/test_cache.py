@@ -220,6 +220,7 @@ def test_the_report_counts_invalid_rows_and_a_damaged_file_is_one_line(capsys, t
     assert code == 0, err
 
 
+@pytest.mark.option("cache clear", "--all")
 def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
     from tests.command_line import run
 
@@ -232,6 +233,7 @@ def test_cache_clear_lists_what_it_keeps(capsys, tmp_path, monkeypatch):
     assert code == 0 and "Removed: embeddings 2.5 MB" in out and not (tmp_path / "embeddings").exists()
 
 
+@pytest.mark.option("select", "--scoring")
 def test_one_cache_serves_first_token_then_full_scoring_as_a_fresh_full_run_does(capsys, tmp_path, monkeypatch, fake_backend_plugin):
     """The scoring mode is part of every cache key: label words of two words score differently
     by their first word and in full, so a key without the mode would serve the first-token rows
@@ -259,3 +261,102 @@ def test_one_cache_serves_first_token_then_full_scoring_as_a_fresh_full_run_does
     fresh_full = scores("--scoring", "full", "--no-cache")
     assert first != fresh_full  # the two modes differ on these label words
     assert cached_full == fresh_full
+
+
+# -- mutants that survived tests/mutation/run.sh (tests/mutation/RESULTS.md), killed here --------
+
+def test_info_and_clear_count_what_the_file_holds(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "c"))
+    from promptsel.selection.cache import default_path
+
+    assert default_path() == tmp_path / "c" / "results.sqlite"
+    cache = Cache(tmp_path / "r.sqlite")
+    empty = Cache(tmp_path / "none.sqlite").info()
+    assert (empty["path"], empty["entries"], empty["bytes"], empty["kinds"], empty["damaged"]) == (
+        str(tmp_path / "none.sqlite"), 0, 0, {}, None)
+    cache.put_many("a", {"k1": 1, "k2": [2.0]})
+    cache.put_many("b", {"k3": {"x": 3}})
+    cache.put_many("b", {})  # nothing to write
+    info = cache.info()
+    assert (info["path"], info["entries"], info["kinds"]) == (str(tmp_path / "r.sqlite"), 3, {"a": 2, "b": 1})
+    files = [p for p in tmp_path.glob("r.sqlite*")]
+    assert info["bytes"] == sum(p.stat().st_size for p in files) > 0
+    cleared = cache.clear()
+    assert (cleared.results, cleared.damaged) == (3, None)
+    assert Cache(tmp_path / "none.sqlite").clear().results == 0  # no file: nothing deleted
+    cache.close()
+
+
+def test_the_stored_files_are_measured_and_removed_by_all(tmp_path, monkeypatch):
+    root = tmp_path / "c"
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(root))
+    (root / "embeddings" / "sub").mkdir(parents=True)
+    (root / "embeddings" / "a.npz").write_bytes(b"x" * 10)
+    (root / "embeddings" / "sub" / "b.npz").write_bytes(b"y" * 5)
+    (root / "embeddings" / "link").symlink_to(root / "embeddings" / "a.npz")  # not counted twice
+    stored = Cache(root / "results.sqlite").info()["stored"]
+    assert stored["embeddings"] == 15
+    kept = Cache(root / "results.sqlite").clear().kept
+    assert kept["embeddings"] == (str(root / "embeddings"), 15) and (root / "embeddings").exists()
+    removed = Cache(root / "results.sqlite").clear(all=True).removed
+    assert removed["embeddings"] == (str(root / "embeddings"), 15) and not (root / "embeddings").exists()
+
+
+@pytest.mark.parametrize(("name", "text", "damaged"), [
+    ("SQLITE_CORRUPT", "database disk image is malformed", True),
+    ("SQLITE_NOTADB", "file is not a database", True),
+    ("", "database disk image is malformed", True),  # before Python 3.11: no sqlite_errorname
+    ("SQLITE_CORRUPT", "some other words", True),
+    ("SQLITE_BUSY", "database is locked", False),
+    ("", "attempt to write a readonly database", False),
+])
+def test_only_an_unreadable_file_counts_as_damage(name, text, damaged):
+    from promptsel.selection.cache import _damage
+
+    exc = sqlite3.DatabaseError(text)
+    if name:
+        exc.sqlite_errorname = name
+    assert _damage(exc) == (text if damaged else None)
+
+
+def test_the_key_is_the_sha256_of_sorted_unescaped_json():
+    """The key's format is pinned: a change would silently turn every user's cache into misses,
+    and key order in the identity or payload must not matter. The expected text is written out."""
+    import hashlib
+
+    from promptsel.selection.cache import make_key
+
+    want = hashlib.sha256('["mte", {"a": 1, "b": "é"}, {"x": [1, 2], "y": null}]'.encode()).hexdigest()
+    assert make_key("mte", {"b": "é", "a": 1}, {"y": None, "x": [1, 2]}) == want
+    assert make_key("mte", {"a": 1, "b": "é"}, {"x": [1, 2], "y": None}) == want
+    assert len(row_digest("k", "[1]")) == 32  # 16 bytes, hex
+
+
+def test_every_damaged_row_is_counted_and_a_closed_cache_reopens(tmp_path):
+    cache = Cache(tmp_path / "r.sqlite")
+    cache.put_many("a", {"k1": [1.0], "k2": [2.0], "k3": [3.0]})
+    cache.close()
+    with sqlite3.connect(tmp_path / "r.sqlite") as db:
+        db.execute("UPDATE results SET value = '[9.0]' WHERE key IN ('k1', 'k2')")  # digests no longer match
+    db.close()
+    reader = Cache(tmp_path / "r.sqlite")
+    assert reader.get_many(["k1", "k2", "k3"]) == {"k3": [3.0]}
+    assert (reader.invalid, reader.hits, reader.misses) == (2, 1, 2)
+    reader.close()
+    assert reader.get_many(["k3"]) == {"k3": [3.0]}  # from memory
+    reader.put_many("a", {"k4": [4.0]})  # writes through a connection opened again
+    reader.close()
+    assert Cache(tmp_path / "r.sqlite").get_many(["k4"]) == {"k4": [4.0]}
+
+
+def test_a_disabled_cache_neither_reads_nor_writes_the_file(tmp_path):
+    """--no-cache: results live in memory for the run; the file on disk is left alone."""
+    from promptsel.selection.cache import DamagedCache
+
+    Cache(tmp_path / "r.sqlite").put_many("a", {"k1": [1.0]})
+    off = Cache(tmp_path / "r.sqlite", enabled=False)
+    assert off.get_many(["k1"]) == {} and off.misses == 1
+    Cache(tmp_path / "new.sqlite", enabled=False).put_many("a", {"k2": [2.0]})
+    assert not (tmp_path / "new.sqlite").exists()
+    err = DamagedCache(tmp_path / "r.sqlite", "file is not a database")
+    assert err.hint == "Remove it with `promptsel cache clear` (results are recomputed), or run with --no-cache."

@@ -120,6 +120,7 @@ def test_cbm_reproduces_ups_published_result(ups_table):
     assert calibrated.prompt_ids[chosen] == "prompt_02"
 
 
+@pytest.mark.option("select", "--calibrate", "--log-samples", "--scores")
 def test_select_calibrates_before_the_methods_and_the_sample_log(capsys, tmp_path):
     """Through the command line: with ``--calibrate cbm`` every method reads the calibrated table
     and ``--log-samples`` writes calibrated probabilities, both computed here by hand:
@@ -155,3 +156,46 @@ def test_select_calibrates_before_the_methods_and_the_sample_log(capsys, tmp_pat
     classes = list(lines[0]["predictions"][ids[0]]["probs"])
     logged = np.array([[[line["predictions"][pid]["probs"][c] for c in classes] for line in lines] for pid in ids])
     assert logged == pytest.approx(q)
+
+
+def test_priors_are_uniform_without_calibration_and_the_references_mean_distribution_with_cc():
+    """The priors the report shows, by hand: ``none`` 1/C for every prompt and class; ``cc`` the
+    mean over the content-free inputs of each one's class distribution (its log-probs need not
+    be normalised: only the ratios across classes count). Mutation testing found them unchecked."""
+    lp = np.log(np.full((2, 4, 3), 1 / 3))
+    t = ScoreTable(prompt_ids=["a", "b"], class_names=["x", "y", "z"], class_logprobs=lp, prompt_nll=np.zeros((2, 4)),
+                   labels=np.zeros(4, dtype=int))
+    np.testing.assert_array_equal(priors(t, "none"), np.full((2, 3), 1 / 3))
+    # prompt a: references (1, 1, 2)/4, (2, 1, 1)/4 and (1, 0, 3)/4 (given as unnormalised 2x, 3x, 1x)
+    # prompt b: (1, 2, 1)/4 three times
+    probs = np.array([[[2, 2, 4], [6, 3, 3], [1, 1e-300, 3]], [[1, 2, 1], [1, 2, 1], [1, 2, 1]]], dtype=float)
+    want = np.array([[(1 / 4 + 2 / 4 + 1 / 4) / 3, (1 / 4 + 1 / 4 + 0) / 3, (2 / 4 + 1 / 4 + 3 / 4) / 3],
+                     [1 / 4, 2 / 4, 1 / 4]])
+    np.testing.assert_allclose(priors(t, "cc", np.log(probs)), want, atol=1e-12)
+    with pytest.raises(UsageError, match="'pmi' needs the prompts' scores on its content-free inputs"):
+        priors(t, "pmi")
+
+
+def test_cc_reads_unnormalised_references_by_their_ratios_and_names_a_wrong_shape():
+    """``calibrate`` with references given unnormalised: each reference input's class ratios
+    count, not its scale (mutation testing found the per-input normalisation unchecked)."""
+    t = table([[[0.5, 0.5], [0.8, 0.2]]])
+    # three references (cc): (1, 1)/2 given x4, (3, 1)/4 given x1, (1, 3)/4 given x100 -> prior
+    # ((1/2 + 3/4 + 1/4)/3, (1/2 + 1/4 + 3/4)/3) = (1/2, 1/2): uniform, the table is unchanged
+    ref = np.log(np.array([[[4, 4], [0.75, 0.25], [25, 75]]], dtype=float))
+    np.testing.assert_allclose(probs_of(calibrate(t, "cc", ref))[0], [[0.5, 0.5], [0.8, 0.2]], atol=1e-12)
+    # (3, 1)/4 three times at three scales: prior (3/4, 1/4); [.5/.75, .5/.25] -> [1/4, 3/4]
+    ref = np.log(np.array([[[3, 1], [30, 10], [0.3, 0.1]]], dtype=float))
+    np.testing.assert_allclose(probs_of(calibrate(t, "cc", ref))[0][0], [0.25, 0.75], atol=1e-12)
+    # 1 prompt, 2 inputs, 2 classes: the shape asked for names the prompts' count, not the inputs'
+    with pytest.raises(UsageError) as exc:
+        calibrate(table([[[0.5, 0.5], [0.8, 0.2]], [[0.5, 0.5], [0.8, 0.2]], [[0.5, 0.5], [0.8, 0.2]]]), "pmi", np.zeros((2, 1, 2)))
+    assert exc.value.message == "Calibration 'pmi' needs reference log-probs of shape [3, 1, 2], got (2, 1, 2)."
+
+
+def test_an_unknown_calibration_lists_the_known_ones():
+    from promptsel.selection.calibration import check
+
+    with pytest.raises(UsageError) as exc:
+        check("platt")
+    assert exc.value.message == "Unknown calibration 'platt'." and exc.value.hint == "Use one of: none, cc, pmi, cbm."

@@ -473,3 +473,31 @@ def test_calibration_helps_only_above_the_whole_raw_interval():
     above = {"performance_interval": [0.3, 0.75], "metric": "accuracy"}
     hint = report_warnings.calibration_hint(table, above)
     assert hint is not None and hint["code"] == "calibration_helps" and hint["performance"] == 1.0
+
+
+def test_the_rescorer_hands_the_method_the_runs_context():
+    """The label-free rule is rerun on resampled tables with the run's context (a method may read
+    it: self-select its scorer, FUTE its run); without one, an empty context. A mutant that
+    dropped the context survived tests/mutation/run.sh."""
+    from promptsel import NEEDS_CLASS_LOGPROBS, SelectionContext, Selector, hookimpl
+    from promptsel.testing import registered
+
+    class Seeded(Selector):
+        selector_id = "seed-probe"
+        needs = frozenset({NEEDS_CLASS_LOGPROBS})
+        description = "Scores every prompt with the context's seed."
+
+        def score(self, table, context):
+            return np.full(table.n_prompts, float(context.seed))
+
+    class Plugin:
+        @hookimpl
+        def register_selectors(self, register, embedders):
+            register(Seeded)
+
+    lp = log_softmax(np.zeros((2, 3, 2)), axis=-1)
+    table = ScoreTable(prompt_ids=["a", "b"], class_names=["x", "y"], class_logprobs=lp, prompt_nll=np.zeros((2, 3)),
+                       labels=np.array([0, 1, 0]))
+    with registered(Plugin(), name="seed-probe"):
+        assert recommend.rescorer("seed-probe", SelectionContext(seed=7))(table).tolist() == [7.0, 7.0]
+        assert recommend.rescorer("seed-probe")(table).tolist() == [0.0, 0.0]
