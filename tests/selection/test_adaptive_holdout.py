@@ -5,6 +5,7 @@ measured on the held-out part, and every cell counted; replayed and live (issue 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,14 @@ def test_live_equals_the_replay_of_its_saved_table_and_of_the_full_table(capsys,
         assert int((~np.isnan(z["class_logprobs"]).any(axis=-1)).sum()) == a["cells_scored"]
     # Every model request of the held-out pass is counted with the rounds'.
     assert a["tokens"]["requests"] + a["tokens"]["cached"] >= a["cells_scored"]
+
+
+def test_every_format_shows_the_held_out_pass(flipping, capsys):
+    code, _, err = run(capsys, "select", "--scores", "t.npz", "--prompts", "p.toml", "--adaptive", "--holdout", "0.5",
+                       "-o", "r.md", "-o", "r.html", "--no-progress")
+    assert code == 0, err
+    shown, md, page = " ".join(err.split()), Path("r.md").read_text(), Path("r.html").read_text()
+    for text in (shown, md, page.replace("&#x27;", "'")):
+        assert "winner's curse and the adaptive stop" in text
+    for text in (shown, md):
+        assert "on the 50 held-out inputs" in text and "No sensitivity band" in text
