@@ -13,7 +13,7 @@ from scipy.stats import binom
 
 from promptsel.model.sequential import search
 from promptsel.model.stats import stratified_split
-from tests.command_line import run
+from tests.command_line import SA, run
 from tests.selection.test_adaptive import project  # noqa: F401  (a fixture: sixty reviews for the fake model)
 from tests.selection.test_holdout import PROMPTS
 
@@ -142,3 +142,16 @@ def test_every_format_shows_the_held_out_pass(flipping, capsys):
         assert "winner's curse and the adaptive stop" in text
     for text in (shown, md):
         assert "on the 50 held-out inputs" in text and "No sensitivity band" in text
+
+
+def test_expanded_variants_chosen_adaptively_and_confirmed_held_out(capsys, project, fake_backend_plugin):  # noqa: F811
+    """Issue 22's done-when, on the fake model: ``expand`` then ``select --holdout 0.5 --adaptive``."""
+    code, _, err = run(capsys, "expand", str(SA), "-o", "v.toml", "--n", "3", "--seed", "1")
+    assert code == 0, err
+    report = select_json(capsys, "-d", "data.jsonl", "-p", "v.toml", "-b", "fake", "--holdout", "0.5", "--adaptive", "-m", "mi")
+    h, a = report["holdout"], report["adaptive"]
+    assert h["chosen"] == report["recommendation"]["prompt"] and h["n_heldout"] == 30 and a["inputs_total"] == 30
+    parents = {p["id"]: p.get("parent") for p in report["prompts"]}
+    assert parents[h["baseline"]["prompt"]] is None  # an original prompt of sa.toml
+    n_held = 1 if h["baseline"]["prompt"] == h["chosen"] else 2
+    assert a["heldout_cells"] == 30 * n_held and a["cells_total"] == len(parents) * 60
