@@ -19,8 +19,8 @@ SAMPLE_SECONDS = 5 * 60
 #: than SAMPLE_SECONDS is told about ``--adaptive``.
 MANY_PROMPTS = 50
 #: What the command line says of ``--adaptive`` to a long run of many prompts.
-ADAPTIVE_HINT = ("With {prompts} prompts, add --adaptive: it scores every prompt on a few inputs first and stops "
-                 "scoring those that are surely worse, often for a fraction of the cells (with --holdout too).")
+ADAPTIVE_HINT = ("With {prompts} prompts, --adaptive would score every prompt on a few inputs first and stop scoring "
+                 "those that are surely worse, often for a fraction of the cells (add it; it works with --holdout too).")
 
 
 def select(
