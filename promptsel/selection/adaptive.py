@@ -69,8 +69,8 @@ class ReplaySource:
         cells = np.ix_(prompts, inputs)
         if self.table.scored is not None and not self.table.scored[cells].all():
             raise UsageError(f"{self.path} lacks cells this adaptive replay reads: it was saved by an adaptive run with other "
-                             "settings.", hint="Replay it with that run's --seed, --epsilon, --delta, --max-inputs and --round-size "
-                                                         "(and --holdout and --baseline, if it had them).")
+                             "settings.", hint="Replay it with that run's --seed, --epsilon, --delta, --max-inputs and "
+                             "--round-size (and --holdout and --baseline, if it had them).")
         nll = None if self.table.prompt_nll is None else self.table.prompt_nll[cells]
         return self.table.class_logprobs[cells], nll
 
