@@ -19,9 +19,9 @@ SAMPLE_SECONDS = 5 * 60
 #: A run of at least this many prompts (a set of variants, ``promptsel expand``) that takes longer
 #: than SAMPLE_SECONDS is told about ``--adaptive``.
 MANY_PROMPTS = 50
-#: What the command line says of ``--adaptive`` (issue 21; not on main when ``expand`` was written).
-ADAPTIVE_HINT = ("With {prompts} prompts, --adaptive (coming with issue 21) would score every prompt on a few inputs "
-                 "first and stop scoring those that cannot win, for about the cost of a dozen prompts.")
+#: What the command line says of ``--adaptive`` to a long run of many prompts.
+ADAPTIVE_HINT = ("With {prompts} prompts, --adaptive would score every prompt on a few inputs first and stop scoring "
+                 "those that are surely worse, often for a fraction of the cells (add it; it works with --holdout too).")
 
 
 def select(

@@ -272,7 +272,8 @@ def _variant_rows(report: Mapping[str, Any]) -> list[tuple[str, str]]:
         base = h["baseline"]
         rows.append(("held out", f"{esc(h['n_heldout'])} examples unseen by the choice: {esc(h['chosen'])} "
                                  f"{num(h['chosen_heldout'])} ({level} interval {interval(h['chosen_heldout_interval'])}); "
-                                 f"optimism of the choosing part {num(h['optimism'])}"))
+                                 f"optimism of the choosing part {num(h['optimism'])}"
+                                 + (f" ({esc(h['optimism_meaning'])})" if h.get("optimism_meaning") else "")))
         rows.append(("held-out baseline", f"{esc(base['prompt'])} ({esc(base['how'])}) {num(base['heldout'])} "
                                           f"({level} interval {interval(base['heldout_interval'])}); difference "
                                           f"{num(h['difference'])}, paired {level} interval {interval(h['difference_interval'])}"))

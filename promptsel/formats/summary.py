@@ -34,6 +34,11 @@ def adaptive_lines(report: Mapping[str, Any]) -> list[str]:
     lines = [f"Adaptive: scored {a['cells_scored']:,} of {a['cells_total']:,} (prompt, input) cells ({share:.1%}) in "
              f"{a['rounds']} rounds of {a['round_size']} inputs; stopped: {a['stop_reason']} ({a['stop_meaning']}).",
              f"Confidence statement (epsilon {a['epsilon']}, delta {a['delta']}): {a['guarantee']}"]
+    if "heldout_cells" in a:  # --holdout: the search read the choosing part only
+        lines.insert(1, f"Of those, {a['search_cells']:,} by the search on the choosing part ({a['inputs_total']:,} inputs) and "
+                        f"{a['heldout_cells']:,} on the {a['heldout_inputs']:,} held-out inputs (the chosen prompt and the baseline).")
+    if a.get("sensitivity"):
+        lines.append(f"No sensitivity band: {a['sensitivity'].removeprefix('no sensitivity band in an adaptive run: ')}.")
     tokens = a.get("tokens")
     if tokens:
         lines.append(f"Model work of the rounds: {tokens['requests']:,} requests ({tokens['cached']:,} more from the cache), "
@@ -135,7 +140,7 @@ def holdout_lines(report: Mapping[str, Any]) -> list[str]:
         f"Held out: {h['n_heldout']} of {h['n_heldout'] + h['n_choosing']} examples ({h['fraction']:.0%}, class-stratified), "
         f"unseen by the choice. On them {h['chosen']} scores {_n(h['chosen_heldout'])} ({level} interval "
         f"{_interval(h['chosen_heldout_interval'])}); on the choosing part {_n(h['chosen_choosing'])}, so choosing "
-        f"overstated it by {_n(h['optimism'])}.",
+        f"overstated it by {_n(h['optimism'])}" + (f" ({h['optimism_meaning']})." if h.get("optimism_meaning") else "."),
         f"Baseline {base['prompt']} ({base['how']}) scores {_n(base['heldout'])} ({level} interval "
         f"{_interval(base['heldout_interval'])}) on the same held-out examples: the difference is {_n(h['difference'])} "
         f"(paired {level} interval {_interval(h['difference_interval'])}).",

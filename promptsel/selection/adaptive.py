@@ -69,9 +69,21 @@ class ReplaySource:
         cells = np.ix_(prompts, inputs)
         if self.table.scored is not None and not self.table.scored[cells].all():
             raise UsageError(f"{self.path} lacks cells this adaptive replay reads: it was saved by an adaptive run with other "
-                             "settings.", hint="Replay it with that run's --seed, --epsilon, --delta, --max-inputs and --round-size.")
+                             "settings.", hint="Replay it with that run's --seed, --epsilon, --delta, --max-inputs and "
+                             "--round-size (and --holdout and --baseline, if it had them).")
         nll = None if self.table.prompt_nll is None else self.table.prompt_nll[cells]
         return self.table.class_logprobs[cells], nll
+
+
+class RowsSource:
+    """A source restricted to some of its inputs (``--holdout``: the choosing part): input k here
+    is input ``rows[k]`` of the source, so the held-out rows are never asked for."""
+
+    def __init__(self, source: Source, rows: np.ndarray) -> None:
+        self.source, self.rows = source, np.asarray(rows)
+
+    def score(self, prompts: np.ndarray, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return self.source.score(prompts, self.rows[np.asarray(inputs)])
 
 
 @dataclass
@@ -87,10 +99,11 @@ class Cost:
 
 class RoundProgress(Progress):
     """The run's progress for one round at a time: every round's plan adds to :class:`Cost` and
-    none is shown (a plan line per round is noise; the run states its worst and expected case)."""
+    none is shown (a plan line per round is noise; the run states its worst and expected case).
+    ``title`` names the pass instead of its round number (the held-out pass of ``--holdout``)."""
 
-    def __init__(self, inner: Progress, cost: Cost) -> None:
-        self.inner, self.cost, self.round = inner, cost, 0
+    def __init__(self, inner: Progress, cost: Cost, title: str | None = None) -> None:
+        self.inner, self.cost, self.round, self.title = inner, cost, 0, title
 
     def plan(self, plan: Plan) -> None:
         c = self.cost
@@ -98,7 +111,7 @@ class RoundProgress(Progress):
         c.evaluate, c.generate = c.evaluate + plan.evaluate, c.generate + plan.generate
 
     def start(self, label: str, total: int) -> None:
-        self.inner.start(f"Round {self.round}: {label[0].lower()}{label[1:]}", total)
+        self.inner.start(f"{self.title or f'Round {self.round}'}: {label[0].lower()}{label[1:]}", total)
 
     def advance(self, n: int = 1) -> None:
         self.inner.advance(n)

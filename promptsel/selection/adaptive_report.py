@@ -30,9 +30,17 @@ from .adaptive import (
     Outcome,
     ReplaySource,
     RoundProgress,
+    RowsSource,
     run_adaptive,
 )
-from .report_schema import Adaptive, Alternative, PromptStats, Recommendation, Stability, Warning_
+from .report_schema import (
+    AdaptiveHoldout,
+    Alternative,
+    PromptStats,
+    Recommendation,
+    Stability,
+    Warning_,
+)
 from .warnings import (
     at_chance_warning,
     collapsed_warning,
@@ -65,25 +73,36 @@ def refuse(req: SelectRequest) -> None:
                          hint="Leave out --log-samples or --adaptive.")
 
 
-def rounds(inputs: Any) -> Outcome:
-    """The adaptive rounds of a request: from the scores file, or through the scorer."""
+def source(inputs: Any, cost: Cost | None, title: str | None = None) -> tuple[Any, np.ndarray]:
+    """(the whole sample's source, its labels): the scores file (``cost`` None), or the scorer with
+    its plans added to ``cost``."""
     req = inputs.request
     if inputs.table is not None:
-        table = inputs.table
-        labels = _labels(table.labels, f"{req.scores} has no labels")
-        source: Any = ReplaySource(table, req.scores)
-        n_prompts, n_classes, cost = table.n_prompts, len(table.class_names), None
+        return ReplaySource(inputs.table, req.scores), _labels(inputs.table.labels, f"{req.scores} has no labels")
+    assert cost is not None
+    labels = _labels(inputs.dataset.labels, f"{inputs.dataset.name} has no labels")
+    return LiveSource(inputs, RoundProgress(inputs.progress, cost, title)), labels
+
+
+def rounds(inputs: Any, rows: np.ndarray | None = None, heldout: int = 0) -> Outcome:
+    """The adaptive rounds of a request: from the scores file, or through the scorer; on the
+    inputs ``rows`` only when given (``--holdout``'s choosing part, beside ``heldout`` inputs held out)."""
+    req = inputs.request
+    cost = None if inputs.table is not None else Cost()
+    feed, labels = source(inputs, cost)
+    if rows is not None:
+        feed, labels = RowsSource(feed, rows), labels[rows]
+    if inputs.table is not None:
+        n_prompts, n_classes = inputs.table.n_prompts, len(inputs.table.class_names)
     else:
-        labels = _labels(inputs.dataset.labels, f"{inputs.dataset.name} has no labels")
-        cost = Cost()
-        source = LiveSource(inputs, RoundProgress(inputs.progress, cost))
         n_prompts, n_classes = len(inputs.prompt_set.prompts), len(inputs.dataset.classes)
         worst = n_prompts * min(len(labels), req.max_inputs or len(labels))
-        inputs.progress.note(f"Adaptive: at most {worst:,} cells (prompt x input; worst case, every one), in rounds of "
+        held = f", plus {2 * heldout:,} on the {heldout:,} held-out inputs (the chosen prompt and the baseline)" if heldout else ""
+        inputs.progress.note(f"Adaptive: at most {worst:,} cells (prompt x input; worst case, every one){held}, in rounds of "
                              f"{req.round_size} inputs; the expected case is estimated after the first round.")
     note = None if cost is None else (lambda cells, read: inputs.progress.note(_expected_note(cells, read, cost, worst)))
     started = time.perf_counter()
-    outcome = run_adaptive(source, labels, n_prompts, n_classes, seed=req.seed, epsilon=req.epsilon, delta=req.delta,
+    outcome = run_adaptive(feed, labels, n_prompts, n_classes, seed=req.seed, epsilon=req.epsilon, delta=req.delta,
                            max_inputs=req.max_inputs, round_size=req.round_size, note=note)
     outcome.cost = cost
     inputs.timings["scoring"] = time.perf_counter() - started
@@ -120,13 +139,28 @@ def tables(outcome: Outcome, ids: list[str], classes: list[str], labels: np.ndar
     return read, common
 
 
-def block(outcome: Outcome, n_inputs: int) -> Adaptive:
-    """The report's ``adaptive`` block."""
+#: Why an adaptive run has no sensitivity band (the report's ``adaptive.sensitivity``).
+NO_BAND = ("no sensitivity band in an adaptive run: the family's variants were read on different numbers of inputs (the "
+           "dropped ones on few), so their accuracies are not comparable, and on the inputs every prompt read (common_inputs) "
+           "the percentiles would be too coarse to mean much; run without --adaptive on a --limit sample for the band")
+
+
+def block(outcome: Outcome, n_inputs: int, *, heldout_cells: int | None = None, heldout_inputs: int = 0,
+          variants: bool = False) -> AdaptiveHoldout:
+    """The report's ``adaptive`` block. With ``--holdout``, ``heldout_cells`` (the held-out pass)
+    are counted in ``cells_scored`` and the ``heldout_inputs`` in ``cells_total``: the cost of
+    the whole run beside a full evaluation of the whole sample."""
     d = outcome.decision
     n_prompts = outcome.scored.shape[0]
     cost = outcome.cost
+    extra: dict[str, Any] = {}
+    if heldout_cells is not None:
+        extra = {"search_cells": outcome.cells, "heldout_cells": heldout_cells, "heldout_inputs": heldout_inputs}
+    if variants:
+        extra["sensitivity"] = NO_BAND
     return {
-        "cells_scored": outcome.cells, "cells_total": int(outcome.scored.size), "rounds": outcome.rounds,
+        "cells_scored": outcome.cells + (heldout_cells or 0), "cells_total": int(n_prompts * (outcome.scored.shape[1] + heldout_inputs)),
+        "rounds": outcome.rounds,
         "stop_reason": d.reason, "stop_meaning": STOP_REASONS.get(d.reason or "", ""), "guaranteed": d.reason != "budget",
         "epsilon": outcome.settings["epsilon"], "delta": outcome.settings["delta"],
         "max_inputs": outcome.settings["max_inputs"], "round_size": outcome.settings["round_size"],
@@ -139,6 +173,7 @@ def block(outcome: Outcome, n_inputs: int) -> Adaptive:
                    f"intervals at {1 - outcome.settings['delta'] / max(n_prompts - 1, 1):.4g} per side, each prompt's "
                    f"accuracy interval at {1 - outcome.settings['delta'] / (2 * n_prompts):.4g} per side"),
         "guarantee": GUARANTEE,
+        **extra,
     }
 
 

@@ -30,7 +30,8 @@ from ..model.prompts import PromptSet
 from ..model.scoretable import ScoreTable
 from ..model.stats import LEVEL, paired_intervals, stratified_split, subset_table
 
-CHOSEN_BY_BASELINE = {"best": "the best original (unexpanded) prompt on the choosing part", "named": "named with --baseline"}
+CHOSEN_BY_BASELINE = {"best": "the best original (unexpanded) prompt on the choosing part", "named": "named with --baseline",
+                      "best_read": "the best original (unexpanded) prompt on the choosing inputs the search read it on"}
 
 
 @dataclass
@@ -57,15 +58,23 @@ def check_request(fraction: float | None, baseline: str | None, has_labels: bool
                          hint="Use a labelled split, or leave --holdout out.")
 
 
-def split(table: ScoreTable, fraction: float, seed: int) -> Split:
-    """The table's choosing and held-out parts (``stats.stratified_split``)."""
-    if table.labels is None:
+def split_rows(labels: np.ndarray | None, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(choosing, held-out) rows of examples with these labels (``stats.stratified_split``), or a
+    one-line error when there are no labels or a part would be empty. ``--holdout`` cuts a
+    table and an adaptive run its dataset with this, so one seed gives the same parts in both."""
+    if labels is None:
         check_request(fraction, None, False)
-    assert table.labels is not None
-    choosing, heldout = stratified_split(table.labels, fraction, seed)
+    assert labels is not None
+    choosing, heldout = stratified_split(labels, fraction, seed)
     if len(choosing) == 0 or len(heldout) == 0:
-        raise UsageError(f"--holdout {fraction} of {table.n_examples} examples leaves one part empty.",
+        raise UsageError(f"--holdout {fraction} of {len(labels)} examples leaves one part empty.",
                          hint="Use more examples or a fraction nearer 0.5.")
+    return choosing, heldout
+
+
+def split(table: ScoreTable, fraction: float, seed: int) -> Split:
+    """The table's choosing and held-out parts (:func:`split_rows`)."""
+    choosing, heldout = split_rows(table.labels, fraction, seed)
     return Split(fraction, subset_table(table, choosing), subset_table(table, heldout), choosing)
 
 
@@ -82,33 +91,50 @@ def holdout_report(part: Split, choosing_perf: np.ndarray, priors: np.ndarray | 
     """The report's ``holdout`` block (the module docstring says what each number is)."""
     ids = part.choosing.prompt_ids
     check_request(part.fraction, baseline, True, ids)
-    originals = [i for i, pid in enumerate(ids) if prompt_set is None or prompt_set.prompts[i].parent is None]
-    if baseline is None:
-        best, _ = metrics.choose(np.asarray(choosing_perf)[originals])
-        baseline, how = ids[originals[best]], "best"
-    else:
-        how = "named"
+    baseline, how = choose_baseline(ids, choosing_perf, prompt_set, baseline)
     c, b = ids.index(chosen), ids.index(baseline)
     held = part.heldout
+    return comparison(part.fraction, part.choosing.n_examples, held, heldout_predictions(held, priors)[[c, b]],
+                      chosen=(chosen, float(choosing_perf[c])), baseline=(baseline, how, float(choosing_perf[b])),
+                      metric=metric, resamples=resamples, seed=seed, level=level)
+
+
+def choose_baseline(ids: Sequence[str], choosing_perf: Sequence[float], prompt_set: PromptSet | None,
+                    baseline: str | None) -> tuple[str, str]:
+    """(the baseline's id, how it was chosen): ``baseline`` if named, else the original prompt
+    (one without a ``parent``) with the best choosing-part performance (a named one is checked by
+    the caller, ``check_request``)."""
+    if baseline is not None:
+        return baseline, "named"
+    originals = [i for i in range(len(ids)) if prompt_set is None or prompt_set.prompts[i].parent is None]
+    best, _ = metrics.choose(np.asarray(choosing_perf, dtype=float)[originals])
+    return ids[originals[best]], "best"
+
+
+def comparison(fraction: float, n_choosing: int, held: ScoreTable, predictions: np.ndarray, *, chosen: tuple[str, float],
+               baseline: tuple[str, str, float], metric: str, resamples: int, seed: int, level: float = LEVEL) -> dict[str, Any]:
+    """The ``holdout`` block from the held-out predictions [2, n] of the chosen prompt and the
+    baseline; ``chosen`` is (id, choosing-part performance), ``baseline`` (id, how, choosing-part
+    performance)."""
     assert held.labels is not None
-    predictions = heldout_predictions(held, priors)[[c, b]]
     perf, intervals, difference = paired_intervals(predictions, held.labels, metric=metric, n_classes=len(held.class_names),
                                                    resamples=resamples, level=level, seed=seed)
+    (chosen_id, chosen_choosing), (baseline_id, how, baseline_choosing) = chosen, baseline
     return {
-        "fraction": part.fraction,
+        "fraction": fraction,
         "metric": metric,
-        "n_choosing": part.choosing.n_examples,
+        "n_choosing": n_choosing,
         "n_heldout": held.n_examples,
         "heldout_ids": list(held.sample_ids),
-        "chosen": chosen,
-        "chosen_choosing": float(choosing_perf[c]),
+        "chosen": chosen_id,
+        "chosen_choosing": chosen_choosing,
         "chosen_heldout": float(perf[0]),
         "chosen_heldout_interval": [float(x) for x in intervals[0]],
-        "baseline": {"prompt": baseline, "how": CHOSEN_BY_BASELINE[how], "choosing": float(choosing_perf[b]),
+        "baseline": {"prompt": baseline_id, "how": CHOSEN_BY_BASELINE[how], "choosing": baseline_choosing,
                      "heldout": float(perf[1]), "heldout_interval": [float(x) for x in intervals[1]]},
         "difference": float(perf[0] - perf[1]),
         "difference_interval": [float(x) for x in difference],
-        "optimism": float(choosing_perf[c] - perf[0]),
+        "optimism": float(chosen_choosing - perf[0]),
         "level": level,
         "resamples": resamples,
         "seed": seed,

@@ -129,6 +129,13 @@ class Holdout(TypedDict):
     seed: int
 
 
+class AdaptiveHoldoutBlock(Holdout, total=False):
+    """The ``holdout`` block of an adaptive run (``selection.adaptive_holdout``): its optimism
+    mixes the winner's curse and the adaptive stop, and says so."""
+
+    optimism_meaning: str
+
+
 class Sensitivity(TypedDict):
     prompt: str
     family: str
@@ -161,3 +168,14 @@ class Adaptive(TypedDict):
     order: str
     bounds: str
     guarantee: str
+
+
+class AdaptiveHoldout(Adaptive, total=False):
+    """With ``--holdout`` (``selection.adaptive_holdout``): the rounds' cells, the held-out pass's
+    cells (both in ``cells_scored``) and the held-out inputs (in ``cells_total``); for a prompt
+    set with variants, why there is no sensitivity band."""
+
+    search_cells: int
+    heldout_cells: int
+    heldout_inputs: int
+    sensitivity: str

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend
-from ..errors import PromptselError, UsageError
+from ..errors import PromptselError
 from ..model.data import Dataset
 from ..model.progress import Progress
 from ..model.request import SelectRequest
@@ -70,10 +70,7 @@ def select(inputs: Inputs, *, started: float | None = None) -> tuple[dict[str, A
     req = inputs.request
     known = inputs.prompt_set.ids if inputs.prompt_set is not None else inputs.table.prompt_ids if inputs.table is not None else None
     holdout.check_request(req.holdout, req.baseline, _has_labels(inputs), known)
-    if req.adaptive:  # in rounds, stopping when the best prompt is known
-        if req.holdout is not None:
-            raise UsageError("--holdout with --adaptive is not supported yet: the held-out part would be scored in the rounds.",
-                             hint="Use one of the two, or run --adaptive first and confirm the chosen prompt with --holdout.")
+    if req.adaptive:  # in rounds, stopping when the best prompt is known (on the choosing part, with --holdout)
         return select_adaptive(inputs, started=started)
     raw = score(inputs)
     if req.save_scores is not None:
@@ -314,18 +311,37 @@ def build_report(inputs: Inputs, table: ScoreTable, methods: MethodScores, *, sc
 def select_adaptive(inputs: Inputs, *, started: float) -> tuple[dict[str, Any], ScoreTable]:
     """``select --adaptive``: the rounds, then the methods on the inputs every prompt read, then
     the report with the adaptive recommendation and block. Returns the report and that table."""
-    from .adaptive_report import ADAPTIVE_KEY, block, prompt_rows, recommendation, rounds, tables
+    from .adaptive_holdout import Sample, confirm, whole_table
+    from .adaptive_report import (
+        ADAPTIVE_KEY,
+        block,
+        prompt_rows,
+        recommendation,
+        rounds,
+        source,
+        tables,
+    )
     from .recommend import stability_reason
 
     req = inputs.request
-    outcome = rounds(inputs)
     if inputs.table is not None:
         full = inputs.table
-        ids, classes, sample_ids, labels = full.prompt_ids, full.class_names, full.sample_ids, full.labels
+        sample = Sample(full.prompt_ids, full.class_names, full.labels, full.sample_ids)
     else:
-        ids, classes = inputs.prompt_set.ids, list(inputs.dataset.classes)
-        sample_ids, labels = list(inputs.dataset.ids), inputs.dataset.labels
-    read, common = tables(outcome, ids, classes, labels, sample_ids)
+        sample = Sample(inputs.prompt_set.ids, list(inputs.dataset.classes), inputs.dataset.labels, list(inputs.dataset.ids))
+    choosing = held_rows = None
+    if req.holdout is not None:  # split before anything is scored: the rounds never see the held-out rows
+        choosing, held_rows = holdout.split_rows(sample.labels, req.holdout, req.seed)
+    outcome = rounds(inputs, choosing, 0 if held_rows is None else len(held_rows))
+    rows = np.arange(len(sample.sample_ids)) if choosing is None else choosing
+    labels, sample_ids = sample.labels[rows], [sample.sample_ids[i] for i in rows]
+    read, common = tables(outcome, sample.ids, sample.classes, labels, sample_ids)
+    confirmed = None
+    if held_rows is not None:  # the chosen prompt and the baseline on the held-out rows, after the search stopped
+        feed, _ = source(inputs, outcome.cost, "Held out")
+        confirmed = confirm(feed, outcome, sample, held_rows, prompt_set=inputs.prompt_set, fraction=req.holdout,
+                            baseline=req.baseline, resamples=req.bootstrap, seed=req.seed)
+        read = whole_table(read, confirmed, rows, sample)
     if req.save_scores is not None:
         read.save(req.save_scores)
     t = time.perf_counter()
@@ -343,7 +359,11 @@ def select_adaptive(inputs: Inputs, *, started: float) -> tuple[dict[str, Any], 
     found, stats = recommendation(outcome, common, labels, methods.scores, methods.sections, rule, rule_scores, req.seed)
     report.update(found)
     prompt_rows(report, outcome, stats)
-    report[ADAPTIVE_KEY] = block(outcome, len(labels))
+    report[ADAPTIVE_KEY] = block(outcome, len(labels), heldout_cells=None if confirmed is None else confirmed.cells,
+                                 heldout_inputs=0 if held_rows is None else len(held_rows),
+                                 variants=inputs.prompt_set is not None and inputs.prompt_set.has_variants)
+    if confirmed is not None:
+        report["holdout"] = confirmed.block
     inputs.timings["recommendation"] = time.perf_counter() - t
     inputs.timings["total"] = time.perf_counter() - started
     report["timings"] = timings(inputs, methods)
