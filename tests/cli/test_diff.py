@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -62,6 +63,7 @@ def test_one_changed_prompt_is_named_with_a_paired_interval_that_excludes_zero(c
     assert "prompt_03" in err and "better" in err
 
 
+@pytest.mark.option("diff", "-o")
 def test_identical_runs_report_no_change(capsys, runs):
     code, out, err = run(capsys, "diff", "a.npz", "a_again.npz", "--json", "-o", "d.md", "-o", "d.html")
     assert code == 0, err
@@ -71,6 +73,27 @@ def test_identical_runs_report_no_change(capsys, runs):
     assert err.strip().splitlines()[-1].startswith("No change")  # the answer is also the last line
     assert "Wrote d.md." in err and "Wrote d.html." in err
     assert "No change" in Path("d.md").read_text() and "No change" in Path("d.html").read_text()
+
+
+@pytest.mark.option("diff", "--top", "-q")
+def test_top_cuts_the_table_to_the_largest_changes_and_quiet_prints_only_the_answer(capsys, runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # one table: each prompt on one row
+
+    def table_rows(err: str) -> list[str]:
+        return re.findall(r"^\s+(prompt_\d+)\s+\d\.\d{3}\s", err, re.M)
+
+    code, _, whole = run(capsys, "diff", "a.npz", "b.npz")
+    assert code == 0, whole
+    assert sorted(table_rows(whole)) == [f"prompt_{i:02d}" for i in range(13)] and "more prompts" not in whole
+    code, _, cut = run(capsys, "diff", "a.npz", "b.npz", "--top", "2")
+    assert code == 0, cut
+    # the one prompt that changed measurably first, then one more; the other 11 are counted
+    rows = table_rows(cut)
+    assert len(rows) == 2 and rows[0] == "prompt_03"
+    assert "11 more prompts: --top to show more" in cut
+    code, _, quiet = run(capsys, "diff", "a.npz", "b.npz", "-q")
+    assert code == 0 and quiet.strip().splitlines() == ["1 prompt changed measurably (prompt_03)."]
+    assert whole.strip().splitlines()[-1] == "1 prompt changed measurably (prompt_03)." and len(whole.splitlines()) > 10
 
 
 def test_reports_compare_summary_numbers_and_say_so(capsys, runs):

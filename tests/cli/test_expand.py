@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import tomllib
 
 from tests.command_line import SA, one_line_error, run
 
 
+@pytest.mark.option("expand", "-o", "--n", "--seed")
 def test_expand_writes_variants_that_validate_accepts(capsys, tmp_path):
     out = tmp_path / "v.toml"
     code, stdout, err = run(capsys, "expand", SA, "-o", str(out), "--n", "3", "--seed", "4", "--json")
@@ -27,8 +29,16 @@ def test_expand_writes_variants_that_validate_accepts(capsys, tmp_path):
     again = tmp_path / "again.toml"
     run(capsys, "expand", SA, "-o", str(again), "--n", "3", "--seed", "4")
     assert again.read_bytes() == out.read_bytes()
+    # Another seed draws other variants of the same prompts; another --n writes that many each.
+    other = tmp_path / "other.toml"
+    run(capsys, "expand", SA, "-o", str(other), "--n", "3", "--seed", "5")
+    assert other.read_bytes() != out.read_bytes()
+    assert [p["id"] for p in tomllib.loads(other.read_text(encoding="utf-8"))["prompt"]] == [p["id"] for p in data["prompt"]]
+    code, stdout, _ = run(capsys, "expand", SA, "-o", str(tmp_path / "one.toml"), "--n", "1", "--seed", "4", "--json")
+    assert code == 0 and (json.loads(stdout)["originals"], json.loads(stdout)["variants"]) == (13, 13)
 
 
+@pytest.mark.option("expand", "--axes", "--grammar")
 def test_expand_with_a_user_grammar_and_chosen_axes(capsys, tmp_path):
     grammar = tmp_path / "g.toml"
     grammar.write_text('[axes]\nseparator = [" >> "]\n[field_names]\ntext = ["Movie review"]\n', encoding="utf-8")
@@ -40,6 +50,15 @@ def test_expand_with_a_user_grammar_and_chosen_axes(capsys, tmp_path):
     assert "Movie review" in values["field_name"] and " >> " in values["separator"]
     # Not an axis, so each prompt keeps its words: named when they are a shipped verbalizer.
     assert set(values["labels"]) == {"yes/no", "good/bad", "as written"}
+    # Without the grammar the same axes never draw its values; without --axes the labels vary too.
+    code, stdout, err = run(capsys, "expand", SA, "-o", str(tmp_path / "plain.toml"), "--axes", "field_name,separator", "--n", "40",
+                            "--json")
+    assert code == 0, err
+    plain = json.loads(stdout)["values"]
+    assert "Movie review" not in plain["field_name"] and " >> " not in plain["separator"]
+    code, stdout, err = run(capsys, "expand", SA, "-o", str(tmp_path / "all.toml"), "--n", "40", "--json")
+    assert code == 0, err
+    assert set(json.loads(stdout)["values"]["labels"]) > set(values["labels"])
 
 
 def test_expand_refuses_bad_input_in_one_line(capsys, tmp_path):

@@ -49,6 +49,12 @@ def test_80_columns_into_a_file_split_no_number_and_end_with_the_recommendation(
                                                  f"95% interval {lo:.3f}–{hi:.3f}).")
 
 
+def prompts_table(err: str) -> list[str]:
+    """The ids of the prompts table's rows, in order (the other tables start with a method)."""
+    return [m.group(1) for m in re.finditer(r"^\s+(prompt_\d+)\s+\d\.\d{3}\s", err, re.M)]
+
+
+@pytest.mark.option("select", "--top", "--sort")
 def test_top_and_sort(capsys, ups100):
     code, out, err = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "--json", "-m", "mi,spell", "--top", "3",
                          "--sort", "performance")
@@ -58,21 +64,27 @@ def test_top_and_sort(capsys, ups100):
     shown = [pid for pid in perf if rows_of(err, pid)]
     assert set(shown) >= set(best3)
     # In the prompts table only the best three appear, best first (other ids may be method choices).
-    first_table = [m.group(1) for m in re.finditer(r"^\s+(prompt_\d+)\s+\d\.\d{3}\s", err, re.M)]
-    assert first_table[:3] == best3
+    assert prompts_table(err) == best3
     assert "The best 3 of 100 prompts by performance" in err
-    code, out, err = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "--json", "-m", "mi,spell", "--sort", "mi", "--top", "1")
+    code, out, err = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "--json", "-m", "mi,spell", "--sort", "mi", "--top", "3")
     mi = {p["id"]: p["scores"]["mi"] for p in json.loads(out)["prompts"]}
-    top_mi = max(mi, key=lambda k: mi[k])
-    assert re.search(rf"^\s+{top_mi}\s", err, re.M)
+    top_mi = sorted(mi, key=lambda k: -mi[k])[:3]
+    assert prompts_table(err) == top_mi != best3  # MI's three best, in MI's order
+    assert "The best 3 of 100 prompts by mi" in err
+    # without --top the table holds every prompt
+    code, _, err = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "-m", "mi,spell")
+    assert code == 0 and sorted(prompts_table(err)) == sorted(perf) and "The best" not in err
 
 
+@pytest.mark.option("select", "-q")
 def test_quiet_keeps_the_recommendation_and_warnings_and_says_what_it_wrote(capsys, ups100):
     code, _, err = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "-q", "-m", "mi,consensus", "-o", "r.md")
     assert code == 0, err
     assert err.startswith("Wrote r.md.")
     assert "Recommended prompt: prompt_05" in err and "Warning (collapsed)" in err
-    assert "Choice per method" not in err  # no tables
+    assert "Choice per method" not in err and not prompts_table(err)  # no tables
+    code, _, loud = run(capsys, "select", "--scores", "ups100.npz", "--no-progress", "-m", "mi,consensus", "-o", "r.md")
+    assert code == 0 and "Choice per method" in loud and len(prompts_table(loud)) == 100
     assert err.rstrip("\n").splitlines()[-1].startswith("Recommended prompt: prompt_05")
 
 

@@ -192,6 +192,33 @@ def test_unlabeled_size_caps_a_saved_u_with_the_same_rows_for_every_prompt(tmp_p
         np.testing.assert_allclose(np.array(list(got.values())), softmax(saved["unlabeled_logprobs"][p][rows]), rtol=1e-6)
 
 
+@pytest.mark.option("select", "--dte-dataset")
+def test_dte_dataset_names_the_train_split_the_dte_is_trained_on(tmp_path, capsys, tiny_surrogates, monkeypatch):
+    """Through the command line, with the recording embedder: no --dte-dataset, no FUTE from a
+    scores file; sst2 or rotten_tomatoes, the DTE's texts come from that dataset's train split."""
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    write_ups_with_u(tmp_path / "u.npz", seed=2, prompts=3, u_size=12)
+    data = shared_path("data")
+    argv = ["select", "--scores", str(tmp_path / "u.npz"), "--data-dir", str(data), "--methods", "fute-rec,mi", "--surrogate",
+            str(tiny_surrogates["encoder"]), "--dte-size", "16", "--bootstrap", "50", "--json", "--no-progress", "-q"]
+    dte_texts, sections = {}, {}
+    with registered(RecorderPlugin(), name="recorder"):
+        assert cli(argv) == 2 and "needs --dte-dataset NAME" in capsys.readouterr().err
+        for name in ("sst2", "rotten_tomatoes"):
+            Recorder.calls = []
+            code = cli([*argv, "--dte-dataset", name])
+            out, err = capsys.readouterr()
+            assert code == 0, err
+            sections[name] = json.loads(out)["fute"]["dte"]
+            (dte,) = [d for d in Recorder.calls if d.kind == "dte"]
+            dte_texts[name] = {x["text"] for x in dte.inputs + dte.heldout.inputs}
+    for name in ("sst2", "rotten_tomatoes"):
+        train = {json.loads(line)["text"] for line in (data / name / "train.jsonl").read_text().splitlines()}
+        assert len(dte_texts[name]) == 16 and dte_texts[name] <= train
+        assert sections[name] == {"dataset": name, "split": "train", "from": "--dte-dataset"}
+    assert dte_texts["sst2"] != dte_texts["rotten_tomatoes"]
+
+
 def test_fute_from_scores_says_what_is_missing(tmp_path, capsys, tiny_surrogates):
     data = str(shared_path("data"))
     with_u = tmp_path / "u.npz"

@@ -27,10 +27,11 @@ def always_right_table(path: Path, n: int = N, second: str = "wrong") -> Path:
     return path
 
 
-def lower_bounds(n: int, alpha: float, cap: float = 0.75) -> list[float]:
+def lower_bounds(n: int, alpha: float, cap: float = 0.75, x: float = 1.0) -> list[float]:
     """After each of n inputs, the lower confidence bound of 2 m - 1, m the mean of X over the n
     inputs, when X = 1 on every input: a always right against b always wrong (X = (1 - 0 + 1) / 2),
-    or a's accuracy against a constant 0 (X = (1 + 1) / 2). Written out scalar by scalar from
+    or a's accuracy against a constant 0 (X = (1 + 1) / 2); with ``x=0.5``, of two prompts that
+    always agree (X = (1 - 1 + 1) / 2). Written out scalar by scalar from
     Waudby-Smith & Ramdas's predictable plug-in empirical-Bernstein sequence for sampling
     without replacement, with the bets sqrt(2 log(1/alpha) / (sigma^2 t log(1 + t))) capped at ``cap``."""
     log_a = math.log(1 / alpha)
@@ -38,7 +39,6 @@ def lower_bounds(n: int, alpha: float, cap: float = 0.75) -> list[float]:
     mean_hat, squares = 0.5, 0.25
     out = []
     for t in range(1, n + 1):
-        x = 1.0
         bet = min(math.sqrt(2 * log_a / (squares / t * t * math.log(1 + t))), cap)
         left = n - t + 1
         weighted += bet * (x + total / left)
@@ -62,6 +62,7 @@ def select_json(capsys, *argv: str) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.option("select", "--adaptive", "--round-size")
 def test_replay_stops_one_left_after_the_rounds_the_bound_needs(capsys, tmp_path):
     path = always_right_table(tmp_path / "t.npz")
     # epsilon 0: no stop on "within epsilon" before the drops (with 0.01 it stops a little earlier)
@@ -97,6 +98,7 @@ def test_cells_counted_are_the_cells_each_prompt_read(capsys, tmp_path):
     assert a["stop_reason"] == "exhausted" and a["inputs_read"] == N and a["rounds"] == N // 5
 
 
+@pytest.mark.option("select", "--max-inputs")
 def test_max_inputs_stops_on_the_budget_with_a_warning(capsys, tmp_path):
     path = always_right_table(tmp_path / "t.npz", second="same")
     report = select_json(capsys, "--scores", str(path), "--adaptive", "--max-inputs", "30", "--round-size", "10")
@@ -104,6 +106,41 @@ def test_max_inputs_stops_on_the_budget_with_a_warning(capsys, tmp_path):
     assert a["stop_reason"] == "budget" and a["guaranteed"] is False and a["inputs_read"] == 30 and a["rounds"] == 3
     codes = [w["code"] for w in report["warnings"]]
     assert "adaptive_budget" in codes
+    # without a budget the same table is read to its end (a and b are never told apart)
+    unbounded = select_json(capsys, "--scores", str(path), "--adaptive", "--round-size", "10")["adaptive"]
+    assert unbounded["stop_reason"] != "budget" and unbounded["inputs_read"] > 30
+
+
+@pytest.mark.option("select", "--round-size", "--delta")
+def test_round_size_and_delta_move_the_stop_where_the_bound_says(capsys, tmp_path):
+    """a always right, b and c always wrong: both drop at the first round end at which a's lead
+    is surely above 0, at confidence delta / (P - 1) per pair (computed by hand above)."""
+    path = always_right_table(tmp_path / "t.npz")
+    stops = {}
+    for round_size, delta in ((5, 0.05), (10, 0.05), (5, 0.3)):
+        a = select_json(capsys, "--scores", str(path), "--adaptive", "--epsilon", "0", "--round-size", str(round_size),
+                        "--delta", str(delta))["adaptive"]
+        t = first_separation(N, delta / 2, round_size)
+        assert (a["stop_reason"], a["inputs_read"], a["rounds"], a["delta"]) == ("one_left", t, t // round_size, delta)
+        stops[round_size, delta] = t
+    # by hand: 15 inputs at delta 0.05 in rounds of 5, 20 in rounds of 10, 10 at delta 0.3
+    assert stops == {(5, 0.05): 15, (10, 0.05): 20, (5, 0.3): 10}
+
+
+@pytest.mark.option("select", "--epsilon")
+def test_epsilon_stops_two_equal_prompts_once_the_leader_is_surely_that_close(capsys, tmp_path):
+    """a and b always agree, c always wrong: with epsilon 0 the two are never told apart and every
+    input is read; with epsilon e the search stops at the first round end at which the lower
+    bound of a - b (and of a - c) is above -e, by hand from the same sequences."""
+    path = always_right_table(tmp_path / "t.npz", second="same")
+    exact = select_json(capsys, "--scores", str(path), "--adaptive", "--round-size", "5", "--epsilon", "0")["adaptive"]
+    assert (exact["stop_reason"], exact["inputs_read"]) == ("exhausted", N)
+    same, worse = lower_bounds(N, 0.05 / 2, x=0.5), lower_bounds(N, 0.05 / 2)
+    for epsilon in (0.1, 0.3):
+        a = select_json(capsys, "--scores", str(path), "--adaptive", "--round-size", "5", "--epsilon", str(epsilon))["adaptive"]
+        t = next(t for t in range(5, N + 1, 5) if min(same[t - 1], worse[t - 1]) > -epsilon)
+        assert (a["stop_reason"], a["inputs_read"], a["epsilon"]) == ("within_epsilon", t, epsilon)
+        assert t < N and 0 in a["survivors"]
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -205,6 +242,7 @@ def test_a_non_adaptive_report_has_no_adaptive_block(capsys, tmp_path):
     assert "adaptive" not in report and all("n" not in p for p in report["prompts"])
 
 
+@pytest.mark.option("lock", "--adaptive", "--epsilon", "--round-size")
 def test_lock_records_the_adaptive_settings_and_check_reruns_them(capsys, project, fake_backend_plugin):
     code, _, err = run(capsys, "lock", *LIVE, "--epsilon", "0.02", "--no-progress", "-q")
     assert code == 0, err

@@ -84,6 +84,7 @@ def select_json(capsys, *extra: str) -> dict:
     return json.loads(out)
 
 
+@pytest.mark.option("select", "--holdout")
 def test_holdout_numbers_match_a_hand_computation(holdout_run, capsys):
     report = select_json(capsys)
     h = report["holdout"]
@@ -114,6 +115,7 @@ def test_holdout_numbers_match_a_hand_computation(holdout_run, capsys):
     assert [band["p5"], band["p50"], band["p95"]] == pytest.approx([20 / 27 + q * 7 / 27 for q in (0.05, 0.5, 0.95)])
 
 
+@pytest.mark.option("select", "--baseline")
 def test_a_named_baseline(holdout_run, capsys):
     h = select_json(capsys, "--baseline", "b")["holdout"]
     assert h["baseline"]["prompt"] == "b" and h["baseline"]["how"] == "named with --baseline"
