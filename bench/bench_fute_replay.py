@@ -37,12 +37,13 @@ from typing import Any
 import numpy as np
 
 from bench.lib import results_md
+from bench.lib.ranking import MEASURES, cell, measures, random_pick, summarise
+from bench.lib.ranking import fixed as fixed_scores
 from bench.lib.shared_dir import shared_path
 from bench.lib.ups_split import PAPER_PROMPTS, Fixture, load_fixture, split_arrays, write_split
 
 LABEL_FREE = ("mi", "globale", "locale", "zps-log", "consensus")
 RANDOM, CEILING = "random", "ceiling (true ranking)"
-MEASURES = ("ndcg", "rate", "spearman")
 PROMPT_SETS = {"100": None, "13": PAPER_PROMPTS}
 
 
@@ -52,24 +53,6 @@ def table_of(arrays: dict[str, np.ndarray]):
     return ScoreTable(prompt_ids=[str(p) for p in arrays["prompt_ids"]], class_names=[str(c) for c in arrays["class_names"]],
                       class_logprobs=arrays["class_logprobs"], prompt_nll=arrays["prompt_nll"], labels=arrays["labels"],
                       sample_ids=[str(s) for s in arrays["sample_ids"]])
-
-
-def measures(scores: np.ndarray, perf: np.ndarray) -> dict[str, float | None]:
-    from promptsel.model import metrics
-    from promptsel.model.stats import expected_choice
-
-    rho, _ = metrics.rank_correlations(scores, perf)
-    return {"ndcg": metrics.ndcg(scores, perf, "minmax"), "rate": expected_choice(scores, perf)["rate"], "spearman": rho}
-
-
-def summarise(point: dict[str, float | None], draws: list[dict[str, float | None]]) -> dict[str, Any]:
-    """Each measure's value on the whole evaluation half and its 95 % bootstrap interval."""
-    out: dict[str, Any] = {}
-    for m in MEASURES:
-        values = np.array([d[m] for d in draws if d[m] is not None], dtype=float)
-        out[m] = point[m]
-        out[m + "_ci"] = [float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))] if values.size else None
-    return out
 
 
 class Bootstrap:
@@ -87,7 +70,7 @@ class Bootstrap:
 
     def fixed(self, scores: np.ndarray) -> dict[str, Any]:
         """Scores that do not read the evaluation sentences (FUTE's, the true ranking)."""
-        return summarise(measures(scores, self.perf), [measures(scores, p) for p in self.perf_draws])
+        return fixed_scores(scores, self.perf, self.perf_draws)
 
     def label_free(self, method: str) -> dict[str, Any]:
         from promptsel.model.stats import resampled_table
@@ -101,13 +84,7 @@ class Bootstrap:
         return {**summarise(measures(point, self.perf), draws), "scores": point.tolist()}
 
     def random(self) -> dict[str, Any]:
-        """A uniformly random pick: its expected NDCG and rate (exact), Spearman 0."""
-        from promptsel.model import metrics
-
-        def one(perf: np.ndarray) -> dict[str, float | None]:
-            return {"ndcg": metrics.random_ndcg(perf, "minmax"), "rate": float(perf.mean() / perf.max()), "spearman": 0.0}
-
-        return summarise(one(self.perf), [one(p) for p in self.perf_draws])
+        return random_pick(self.perf, self.perf_draws)
 
     def ceiling(self) -> dict[str, Any]:
         """The true ranking against each resample's accuracies. Its value on the whole half is 1
@@ -162,21 +139,6 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
 
 
 # --- rendering ----------------------------------------------------------------------------
-
-def cell(values: list[dict[str, Any]], m: str) -> str:
-    """A measure over splits: the mean of the splits' values, their range, and the mean of
-    the splits' bootstrap bounds."""
-    points = [v[m] for v in values if v[m] is not None]
-    cis = [v[m + "_ci"] for v in values if v.get(m + "_ci")]
-    if not points:
-        return "–"
-    text = f"{np.mean(points):.3f}"
-    if len(points) > 1:
-        text += f" ({min(points):.3f}–{max(points):.3f})"
-    if cis:
-        text += f" [{np.mean([c[0] for c in cis]):.3f}, {np.mean([c[1] for c in cis]):.3f}]"
-    return text
-
 
 def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
