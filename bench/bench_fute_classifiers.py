@@ -5,7 +5,8 @@
 The cheap part (default) measures each prompt's accuracy, with a 95 % Wilson interval, and its
 predicted-positive share on each dataset and on U, and the Spearman of the accuracies between
 datasets. The FUTE part (``--fute tupate``) trains one MTE per prompt on U from the shared pool
-(sentiment sources left out: out of domain, as in the paper), labelled by the prompt's p(positive),
+(the evaluation datasets' own sources left out, as the paper does: U is out of domain, though it
+keeps other sentiment sources such as Yelp and Amazon reviews), labelled by the prompt's p(positive),
 and DTEs on the train splits of ``sst2``, ``rotten_tomatoes`` and ``imdb``, plus the same-data
 control: two DTEs from disjoint halves of ``sst2``'s train split. It reports NDCG, rate and Spearman
 of FUTE's scores with each dataset's accuracies (bootstrap over the evaluation examples; across
@@ -70,7 +71,8 @@ def load(dataset: str, split: str) -> tuple[list[str], np.ndarray]:
 
 
 def unlabeled(size: int, seed: int):
-    """U: ``size`` texts of the shared pool, balanced over its sources, sentiment sources left out."""
+    """U: ``size`` texts of the shared pool, balanced over its sources, those overlapping the
+    sentiment datasets (SST-2, RT, IMDB) left out."""
     from promptsel.fute.unlabeled import load_corpus, task_exclusions
 
     return load_corpus("pool", size=size, seed=seed, data_dir=str(shared_path("data")), exclude=task_exclusions("sentiment"))
