@@ -143,7 +143,8 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
 def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [f"Resamples per split: {meta['resamples']}. Cells: mean over the splits (range over the splits) "
-             "[95 % bootstrap interval over evaluation sentences, the splits' bounds averaged].", ""]
+             "[95 % bootstrap interval over evaluation sentences, the splits' bounds averaged]. A random pick's Spearman is 0 "
+             "in expectation (–).", ""]
     for name, rows in results["label_free"].items():
         splits = list(rows)
         lines += [f"**{name} prompts** (splits {', '.join(splits)}; evaluation half {rows[splits[0]]['n_eval']} "

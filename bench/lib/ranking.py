@@ -47,11 +47,12 @@ def fixed(scores: np.ndarray, perf: np.ndarray, perf_draws: np.ndarray) -> dict[
 
 
 def random_pick(perf: np.ndarray, perf_draws: np.ndarray) -> dict[str, Any]:
-    """A uniformly random pick: its expected NDCG and rate (exact), Spearman 0 by definition."""
+    """A uniformly random pick: its expected NDCG and rate (exact); no Spearman (0 in expectation,
+    shown as a dash rather than as a measured 0)."""
     from promptsel.model import metrics
 
     def one(p: np.ndarray) -> dict[str, float | None]:
-        return {"ndcg": metrics.random_ndcg(p, "minmax"), "rate": float(p.mean() / p.max()), "spearman": 0.0}
+        return {"ndcg": metrics.random_ndcg(p, "minmax"), "rate": float(p.mean() / p.max()), "spearman": None}
 
     return summarise(one(perf), [one(p) for p in perf_draws])
 
