@@ -14,7 +14,7 @@ seeds), a random pick, and the Spearman of FUTE's scores between DTEs beside the
 Every embedding goes through the embedding store: a stopped run resumes.
 
     python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json           # cheap part
-    nice -n 10 python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate \\
+    OMP_NUM_THREADS=1 nice -n 10 python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate \\
         --prompts core --seeds 0 --unlabeled-size 100 --dte-size 200                  # FUTE, smallest
     python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate,taskemb \\
         --seeds 0,1,2 --unlabeled-size 1000                                            # FUTE, the full run

@@ -16,7 +16,7 @@ on U, labelled by OPT's saved predictions (``bench/lib/fute_saved.py``), and one
 and a wider one reuses what is done. Its results are added to the JSON beside the label-free ones.
 
     python -m bench.bench_fute_replay --json bench/fute_replay.json                 # label-free, 5 splits, 100 and 13
-    nice -n 10 python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate,taskemb \\
+    OMP_NUM_THREADS=1 nice -n 10 python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate,taskemb \\
         --prompts 13 --splits 0 --unlabeled-size 200                                   # FUTE, smallest
     python -m bench.bench_fute_replay --from-json bench/fute_replay.json [--write]     # render again
     python -m bench.bench_fute_replay --write-fixture DIR/split0.npz --splits 0       # a --scores file with U
