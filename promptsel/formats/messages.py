@@ -33,7 +33,8 @@ def print_valid(path: Path, prompts: Any, dataset: str | None, console) -> None:
 
     cot = sum(p.cot for p in prompts.prompts)
     where = f" and fits dataset {dataset!r}" if dataset is not None else ""
-    console.print(Text.assemble(("OK", "green"), f" {path}: {len(prompts.prompts)} prompts ({cot} CoT){where}."))
+    # One line whatever the width: a long path must not break it (a log, a test reading it).
+    console.print(Text.assemble(("OK", "green"), f" {path}: {len(prompts.prompts)} prompts ({cot} CoT){where}."), soft_wrap=True)
 
 
 def print_expanded(summary: dict[str, Any], console) -> None:
@@ -51,7 +52,7 @@ def print_expanded(summary: dict[str, Any], console) -> None:
 def print_locked(key: str, lock_file: Path, console) -> None:
     from rich.text import Text
 
-    console.print(Text.assemble("Locked ", (key, "bold"), f" in {lock_file}."))
+    console.print(Text.assemble("Locked ", (key, "bold"), f" in {lock_file}."), soft_wrap=True)
 
 
 def print_wrote(path: Path, console) -> None:
