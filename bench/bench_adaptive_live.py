@@ -94,8 +94,9 @@ def main() -> None:
         command = " ".join("DIR" if Path(a).is_absolute() else a for a in __import__("sys").argv[1:])
         data = {"command": command, "quick_start": QUICK_START, "runs": runs,
                 "agreement": agree(runs["full"]["report"], runs["adaptive"]["report"])}
-        if args.json:
-            args.json.write_text(json.dumps(data, indent=1) + "\n")
+        if args.json:  # no paths of this machine in a committed file
+            text = json.dumps(data, indent=1).replace(str(work), "DIR").replace(str(ROOT) + "/", "").replace(str(Path.home()), "~")
+            args.json.write_text(text + "\n")
     results_md.publish(render(data), args.write)
 
 
