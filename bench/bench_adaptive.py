@@ -208,6 +208,16 @@ def through_select(path: Path, seeds: int, epsilon: float, delta: float, round_s
     }
 
 
+def _row(name: str, r: dict, compared: str) -> str:
+    """One table's row: what both renderings show, with ``compared`` (their one different column)
+    before the stop reasons."""
+    c = r["cells_share"]
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
+    return (f"| {name} | {r['prompts']} × {r['inputs']} | {r['best']:.3f}, {r['second']:.3f} | "
+            f"{c['median']:.1%} ({c['q10']:.1%}–{c['q90']:.1%}) | {r['wrong']}/{r['seeds']} "
+            f"({r['wrong_interval'][0]:.3f}–{r['wrong_interval'][1]:.3f}) | {compared} | {reasons} |")
+
+
 def render_select(results: dict[str, dict]) -> str:
     lines = [
         "## Adaptive evaluation through `select --scores --adaptive` (`bench_adaptive --through-select`)", "",
@@ -216,12 +226,7 @@ def render_select(results: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        c = r["cells_share"]
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
-        lines.append(
-            f"| {name} | {r['prompts']} × {r['inputs']} | {r['best']:.3f}, {r['second']:.3f} | "
-            f"{c['median']:.1%} ({c['q10']:.1%}–{c['q90']:.1%}) | {r['wrong']}/{r['seeds']} "
-            f"({r['wrong_interval'][0]:.3f}–{r['wrong_interval'][1]:.3f}) | {r['same_as_core']}/{r['seeds']} | {reasons} |")
+        lines.append(_row(name, r, f"{r['same_as_core']}/{r['seeds']}"))
     any_r = next(iter(results.values()))
     lines += ["", f"epsilon {any_r['epsilon']}, delta {any_r['delta']}, rounds of {any_r['round_size']} inputs, seeds "
               f"0–{any_r['seeds'] - 1} (the seed draws the input order)."]
@@ -236,13 +241,8 @@ def render(results: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
-        c = r["cells_share"]
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(r["reasons"].items()))
-        lines.append(
-            f"| {name} | {r['prompts']} × {r['inputs']} | {r['best']:.3f}, {r['second']:.3f} | "
-            f"{c['median']:.1%} ({c['q10']:.1%}–{c['q90']:.1%}) | {r['wrong']}/{r['seeds']} "
-            f"({r['wrong_interval'][0]:.3f}–{r['wrong_interval'][1]:.3f}) | {r['uniform_wrong']}/{r['seeds']} "
-            f"({r['uniform_wrong_interval'][0]:.3f}–{r['uniform_wrong_interval'][1]:.3f}) | {reasons} |")
+        lines.append(_row(name, r, f"{r['uniform_wrong']}/{r['seeds']} "
+                                   f"({r['uniform_wrong_interval'][0]:.3f}–{r['uniform_wrong_interval'][1]:.3f})"))
     any_r = next(iter(results.values()))
     lines += ["", f"epsilon {any_r['epsilon']}, delta {any_r['delta']}, a decision after every "
               f"{any_r['round_size']} inputs; a wrong choice is one more than epsilon below the best "
