@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
-import tempfile
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.bench_speed import ROOT, run_quickstart
 from bench.lib import results_md
+from bench.lib.cold_run import ROOT, command_line, run_quickstart, without_paths, work_dir
 
 QUICK_START = ["select", "--dataset", "rotten_tomatoes", "--prompts", "prompts/sa.toml", "--limit", "200"]
 
@@ -77,9 +76,7 @@ def main() -> None:
     if args.from_json:
         data = json.loads(args.from_json.read_text())
     else:
-        os.environ.setdefault("PROMPTSEL_ASSETS_DIR", str(Path.home() / ".cache" / "promptsel" / "assets"))
-        work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="promptsel-adaptive-live-"))
-        work.mkdir(parents=True, exist_ok=True)
+        work = work_dir(args.keep, "promptsel-adaptive-live-")
         argv = [str(ROOT / a) if "/" in a and (ROOT / a).exists() else a for a in QUICK_START]
         try:
             with ThreadPoolExecutor(2) as pool:
@@ -91,12 +88,11 @@ def main() -> None:
                 shutil.rmtree(work, ignore_errors=True)
         for r in runs.values():
             r.pop("table", None)
-        command = " ".join("DIR" if Path(a).is_absolute() else a for a in __import__("sys").argv[1:])
+        command = command_line(sys.argv[1:])
         data = {"command": command, "quick_start": QUICK_START, "runs": runs,
                 "agreement": agree(runs["full"]["report"], runs["adaptive"]["report"])}
         if args.json:  # no paths of this machine in a committed file
-            text = json.dumps(data, indent=1).replace(str(work), "DIR").replace(str(ROOT) + "/", "").replace(str(Path.home()), "~")
-            args.json.write_text(text + "\n")
+            args.json.write_text(without_paths(json.dumps(data, indent=1), work) + "\n")
     results_md.publish(render(data), args.write)
 
 

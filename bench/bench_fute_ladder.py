@@ -58,11 +58,13 @@ def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, 
     store = EmbeddingStore()
     runs = []
     for setting in settings:
-        embedder = method.make_embedder(FuteOptions(embedder_options={"tupate": {**setting, "compare": "null"}}))
+        # "targets" is the ladder's (how sure its labeller is), not tupate's
+        tupate_setting = {k: v for k, v in setting.items() if k != "targets"}
+        embedder = method.make_embedder(FuteOptions(embedder_options={"tupate": {**tupate_setting, "compare": "null"}}))
         for seed in seeds:
             start = tupate.start(embedder.options.as_dict(), surrogate, seed)
             ladder = premise.run(embedder, surrogate, data_dir=data, seed=seed, store=store, start=start, shard=shard,
-                                 u_size=u_size, dte_size=dte_size,
+                                 u_size=u_size, dte_size=dte_size, targets=setting.get("targets", "soft"),
                                  log=lambda m, s=seed: print(f"seed {s}: {m}", file=sys.stderr, flush=True))
             if ladder is None:  # a shard: its embeddings are in the store
                 continue
@@ -140,7 +142,8 @@ def _seed_summary(record: dict[str, Any]) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2,3")
-    ap.add_argument("--settings", default="", help="tupate settings, ';'-separated (empty: the defaults)")
+    ap.add_argument("--settings", default="", help="tupate settings, ';'-separated (empty: the defaults); "
+                    "targets=sharp makes the ladder's labeller confident (bench/lib/premise.py)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write every score and check")
     ap.add_argument("--from-json", type=Path, default=None, help="render this file, train nothing")
     ap.add_argument("--merge", action="store_true", help="add these runs to the JSON file's runs")

@@ -110,11 +110,26 @@ def two(p: Any) -> np.ndarray:
     return np.stack([1.0 - p, p], axis=1)
 
 
-def ladder_targets(texts: list[str], positive_share: float) -> dict[str, np.ndarray]:
+#: How sure the lexicon labeller is: ``soft`` (0.5 + 0.4·squash(valence), VADER's compound
+#: scale: a text with one mild word gets about 0.6, so a perfect MTE gains little over chance on
+#: U) or ``sharp`` (0.5 + 0.45·tanh(valence): one mild word gives about 0.8, as a confident
+#: prompt would). A text without a lexicon word is 0.5 in both.
+TARGETS = ("soft", "sharp")
+
+
+def confidence(x: np.ndarray, targets: str = "soft") -> np.ndarray:
+    """The lexicon's confidence for summed valences ``x``: a label is 0.5 + 0.4 × this (so
+    ``sharp``'s 1.125·tanh gives 0.5 + 0.45·tanh, at most 0.95)."""
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    return 1.125 * np.tanh(x) if targets == "sharp" else squash(x)
+
+
+def ladder_targets(texts: list[str], positive_share: float, targets: str = "soft") -> dict[str, np.ndarray]:
     """[N, 2] soft class distributions (negative, positive) of every prompt on ``texts``;
-    ``positive_share`` is the constant prompt's."""
+    ``positive_share`` is the constant prompt's; ``targets`` how sure the labeller is."""
     x = np.array([raw_valence(t) for t in texts])
-    clean = 0.5 + 0.4 * squash(x)
+    clean = 0.5 + 0.4 * confidence(x, targets)
     flip = np.array([text_uniform(t, "flip") for t in texts])
     out = {name: two(np.where(flip < f, 1.0 - clean, clean)) for name, f in FLIPS.items()}
     out["inverted"] = two(1.0 - clean)
@@ -124,7 +139,7 @@ def ladder_targets(texts: list[str], positive_share: float) -> dict[str, np.ndar
     cut = round(0.25 * len(texts))
     rank = np.empty(len(texts), dtype=int)
     rank[order] = np.arange(len(texts))
-    margin = np.maximum(np.abs(squash(x)), 0.05)  # the lexicon's confidence, at least a little
+    margin = np.maximum(np.abs(confidence(x, targets)), 0.05)  # the lexicon's confidence, at least a little
     shifted = np.where(rank >= cut, 0.5 + 0.4 * margin, 0.5 - 0.4 * margin)
     out["lexicon75"] = two(shifted)
     coin = np.array([text_uniform(t, "coin") for t in texts]) < 0.5
@@ -174,8 +189,9 @@ class Ladder:
 def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None, unlabeled: str = "pool",
         u_size: int = U_SIZE, dte_size: int = DTE_SIZE, seed: int = 0, store: EmbeddingStore | None = None,
         start: np.ndarray | None = None, log: Callable[[str], None] | None = None,
-        shard: tuple[int, int] | None = None) -> Ladder | None:
-    """Train (or find in ``store``) the three DTEs, the eight MTEs and their nulls. With
+        shard: tuple[int, int] | None = None, targets: str = "soft") -> Ladder | None:
+    """Train (or find in ``store``) the three DTEs, the eight MTEs and their nulls (``targets``:
+    :data:`TARGETS`). With
     ``shard=(i, n)`` only every n-th embedding from the i-th is trained, into ``store``, and
     nothing is returned: n processes then fill the store together, and a last run reads it."""
     began = time.perf_counter()
@@ -184,11 +200,11 @@ def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None
     inputs = corpus.inputs(("text",))
     samples = dte_samples(data_dir, dte_size, seed)
     share = float(np.mean(samples["a"].labels == 1))
-    targets = ladder_targets([x["text"] for x in inputs], share)
+    labels = ladder_targets([x["text"] for x in inputs], share, targets)
     tasks: dict[str, TaskData] = {f"dte:{k}": dte_task(s, seed) for k, s in samples.items()}
     for p in PROMPTS:
-        tasks[f"mte:{p}"] = mte_task(inputs, ("text",), targets[p], seed)
-        tasks[f"null:{p}"] = mte_task(inputs, ("text",), permuted_rows(targets[p], seed), seed)
+        tasks[f"mte:{p}"] = mte_task(inputs, ("text",), labels[p], seed)
+        tasks[f"null:{p}"] = mte_task(inputs, ("text",), permuted_rows(labels[p], seed), seed)
     vectors: dict[str, np.ndarray] = {}
     training: dict[str, dict[str, Any]] = {}
     computed = 0
@@ -209,7 +225,7 @@ def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None
         vectors[name], training[name] = found.vector.astype(np.float64), diagnosis(found.meta.get("train") or {})
     if shard is not None:
         return None
-    mix = {p: (float(np.mean(t[:, 1] > 0.5)), float(np.mean(t[:, 1] < 0.5))) for p, t in targets.items()}
+    mix = {p: (float(np.mean(t[:, 1] > 0.5)), float(np.mean(t[:, 1] < 0.5))) for p, t in labels.items()}
     if start is None:
         start = np.zeros_like(next(iter(vectors.values())))
     return Ladder(vectors, training, np.asarray(start, dtype=np.float64), mix, time.perf_counter() - began, computed)

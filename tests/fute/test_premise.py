@@ -71,6 +71,26 @@ def test_the_ladder_has_the_known_order_of_quality():
     assert flipped["flip15"] <= flipped["flip30"] <= flipped["flip45"]
 
 
+def test_the_sharp_labeller_decides_as_the_soft_one_but_surely():
+    """``targets="sharp"`` changes how sure the lexicon is, never what it says: 0.5 + 0.45·tanh(x)
+    for a text whose summed valence is x (VADER's lexicon: "great" 3.1, "awful" -2.0), against
+    0.5 + 0.4·x/√(x² + 15); a text with no lexicon word stays at 0.5; every rung keeps its side."""
+    from bench.lib import premise
+
+    texts = ["a great film", "awful", "the table"]
+    x = np.array([premise.raw_valence(t) for t in texts])
+    np.testing.assert_allclose(x, [3.1, -2.0, 0.0])
+    sharp = premise.ladder_targets(texts, 0.5, "sharp")
+    soft = premise.ladder_targets(texts, 0.5)
+    np.testing.assert_allclose(sharp["lexicon"][:, 1], 0.5 + 0.45 * np.tanh([3.1, -2.0, 0.0]))
+    np.testing.assert_allclose(soft["lexicon"][:, 1], 0.5 + 0.4 * np.array([3.1, -2.0, 0.0]) / np.sqrt(np.square([3.1, -2.0, 0.0]) + 15))
+    assert sharp["lexicon"][0, 1] > 0.94 and soft["lexicon"][0, 1] < 0.82
+    for name in premise.PROMPTS:
+        np.testing.assert_array_equal(np.sign(sharp[name][:, 1] - 0.5), np.sign(soft[name][:, 1] - 0.5))
+    with pytest.raises(ValueError, match="targets"):
+        premise.ladder_targets(texts, 0.5, "loud")
+
+
 @pytest.mark.slow
 def test_the_dte_halves_are_disjoint_and_the_null_keeps_the_label_mix():
     from bench.lib import premise
