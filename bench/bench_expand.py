@@ -41,6 +41,8 @@ EXPAND = ["prompts/sa.toml", "--n", "15", "--seed", "0"]
 SELECT = ["--limit", "200", "--holdout", "0.5", "--adaptive", "-m", "mi,globale"]
 #: The issue's goals, fixed before any run.
 GOAL_GAIN, GOAL_MINUTES = 0.05, 10.0
+#: Shuffles of an axis's values across its variants, for the spread's p-value.
+PERMUTATIONS = 2000
 
 
 def expand(work: Path) -> Path:
@@ -52,7 +54,7 @@ def expand(work: Path) -> Path:
 
 def axis_spread(prompts: list[dict], table: dict) -> dict:
     """Per axis, each value's mean accuracy over the variants that took it (on the inputs every
-    prompt read), and the spread (largest minus smallest value mean)."""
+    prompt read), the spread (largest minus smallest value mean) and its permutation p-value."""
     lp, labels = table["class_logprobs"], table["labels"]
     common = ~np.isnan(lp).any(axis=(0, 2))  # the inputs every prompt was scored on
     acc = (np.nan_to_num(lp[:, common]).argmax(-1) == labels[common]).mean(axis=1)
@@ -73,9 +75,6 @@ def axis_spread(prompts: list[dict], table: dict) -> dict:
         out["axes"][axis] = {"values": means, "spread": spread, "p": float((1 + (null >= spread - 1e-12).sum()) / (1 + PERMUTATIONS)),
                              "null_p95": float(np.percentile(null, 95))}
     return out
-
-
-PERMUTATIONS = 2000
 
 
 def _spread(values: np.ndarray, accs: np.ndarray) -> float:
