@@ -40,7 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench.lib import results_md
-from bench.lib.cold_run import ROOT, run_quickstart
+from bench.lib.cold_run import ROOT, run_quickstart, work_dir
 
 
 def timed(fn):
@@ -199,8 +199,7 @@ def quickstart(args: argparse.Namespace) -> list[str]:
         argv += ["--data-dir", args.data_dir]
     argv += shlex.split(args.quickstart_args)
     argv = [str(ROOT / a) if "/" in a and (ROOT / a).exists() else a for a in argv]  # this tree's prompts for both
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="promptsel-quickstart-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_dir(args.keep, "promptsel-quickstart-")
     runs, made = {}, None
     try:  # this code first: its time is the target, and the older code's run is the long one
         if not args.one_core_each:
