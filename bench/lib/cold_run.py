@@ -28,7 +28,9 @@ def work_dir(keep: Path | None, prefix: str) -> Path:
 
 def without_paths(text: str, work: Path) -> str:
     """``text`` with this machine's paths replaced (no paths of a machine in a committed file)."""
-    return text.replace(str(work), "DIR").replace(str(ROOT) + "/", "").replace(str(Path.home()), "~")
+    shared = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared")
+    return (text.replace(str(work), "DIR").replace(str(shared), "../shared").replace(str(ROOT) + "/", "")
+            .replace(str(Path.home()), "~"))
 
 
 def command_line(argv: list[str]) -> str:
