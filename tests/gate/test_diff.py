@@ -37,6 +37,24 @@ def test_a_change_early_in_a_text_keeps_the_words_after_it():
         '"dog isaverygoodandloyalfriend"', '"cat isaverygoodandloyalfriend"')
 
 
+def test_the_default_context_is_twelve_characters():
+    # The texts end alike from 3 on; 3 + 12 = 15 is a space, so the shown part ends there (a
+    # context of 13 would run on to the space at 20).
+    assert text_change("dog 12345678901 rest of it", "cat 12345678901 rest of it") == (
+        '"dog 12345678901…"', '"cat 12345678901…"')
+
+
+def test_without_context_exactly_the_changed_words_are_shown():
+    # A context of 0 shows the words the change touches, so where the common prefix and suffix
+    # end shows directly: here only the first word, only the second, or the second to the last.
+    assert text_change("a b c", "X b c", context=0) == ('"a…"', '"X…"')
+    assert text_change("ab c d e", "aX c d e", context=0) == ('"ab…"', '"aX…"')
+    assert text_change("c b a", "X b Y", context=0) == ('"c b a"', '"X b Y"')
+    assert text_change("a b c d ef", "a X c d Xf", context=0) == ('"…b c d ef"', '"…X c d Xf"')
+    # The last space before the change is the text's first character: shown from just after it.
+    assert text_change(" abcdefghijklmnopq", " abcdefghijklmnopX") == ('"…abcdefghijklmnopq"', '"…abcdefghijklmnopX"')
+
+
 def test_a_long_change_is_cut_in_its_middle():
     # 100 changed characters, over the limit of 60: the first 30, "…", the last 30.
     a, b = "a" * 50 + "x" * 50, "b" * 50 + "y" * 50
@@ -83,6 +101,11 @@ def test_a_text_set_or_cleared_shows_none_on_its_empty_side():
 def test_other_values_are_shown_as_json_with_their_own_letters():
     assert describe_changes({"stop": ["é"]}, {"stop": ["ü", "x"]}) == ['stop: ["é"] → ["ü", "x"]']
     assert describe_changes({"n": None}, {"n": 3}) == ["n: null → 3"]
+
+
+def test_answer_choices_come_after_the_template_and_both_are_listed():
+    assert describe_changes({"template": "a", "answer_choices": [["p", ["y"]]]}, {"template": "b", "answer_choices": [["p", ["n"]]]}) == [
+        'template: "a" → "b"', "answer_choices.p: [y] → [n]"]
 
 
 def test_answer_choices_by_class():

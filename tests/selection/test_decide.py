@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from promptsel import NEEDS_CLASS_LOGPROBS, SelectionContext, Selector, hookimpl
+from promptsel.fute.method import FuteMethod
 from promptsel.model.scoretable import ScoreTable
 from promptsel.selection import recommend
 from promptsel.selection.recommend import DEFAULT_RULES, decide
@@ -78,6 +79,47 @@ def test_the_measured_recommendation_field_by_field():
     assert stats["p2"] == {"performance_interval": [pytest.approx(0.85), 1.0], "lead_interval": [0.0, pytest.approx(0.15)],
                            "indistinguishable": True, "pick_share": pytest.approx(MISS / 2, abs=0.01),
                            "top_class": "c0", "top_share": 0.55}
+
+
+def test_alternatives_come_best_first_and_an_equal_prompt_is_indistinguishable():
+    # pA is wrong on input 0 (0.95), pB answers as p0 does (1.0, a tie: p0 is first in file
+    # order). pB's lead interval is [0, 0], which contains 0: indistinguishable. Listed best
+    # first, so pB before pA although the file has pA first.
+    one_wrong = list(LABELS)
+    one_wrong[0] = 0
+    table = table_from_predictions([LABELS, one_wrong, LABELS], LABELS, ids=["p0", "pA", "pB"])
+    rec, _ = recommend.recommend_measured(table, resamples=500)
+    assert [a["prompt"] for a in rec["indistinguishable"]] == ["pB", "pA"]
+    assert rec["indistinguishable"][0]["lead_interval"] == [0.0, 0.0] and rec["tied"] == ["p0", "pB"]
+
+
+def test_the_level_sets_every_interval():
+    # At 80 %: k (draws of input 0) has P(k <= 1) = 0.736 and P(k <= 2) = 0.925, so its 90th
+    # percentile is 2 and p2's accuracy interval is [0.9, 1.0] (at 95 %: [0.85, 1.0]).
+    rec, stats = recommend.recommend_measured(three_prompts(), resamples=MANY, level=0.8)
+    assert rec["level"] == 0.8 and stats["p2"]["performance_interval"] == [pytest.approx(0.9), 1.0]
+    assert rec["indistinguishable"][0]["lead_interval"] == [0.0, pytest.approx(0.1)]
+
+
+def test_macro_f1_is_measured_resampled_and_judged_against_its_own_chance():
+    rec, stats = recommend.recommend_measured(three_prompts(), metric="macro_f1", resamples=MANY)
+    # p2 (one c1 input answered c0): c1 F1 = 18/19, c0 F1 = 20/21.
+    (alt,) = rec["indistinguishable"]
+    assert rec["metric"] == "macro_f1" and alt["prompt"] == "p2" and alt["performance"] == pytest.approx((18 / 19 + 20 / 21) / 2)
+    # p1 answers c0 to all: c1's F1 is 0 and c0's is 2 n0 / (n0 + 20) for the n0 c0 inputs
+    # drawn, so macro-F1 n0 / (n0 + 20); n0 ~ Binomial(20, 1/2) has 2.5 % and 97.5 %
+    # quantiles 6 and 14 (P(n0 <= 5) = 0.021, P(n0 <= 6) = 0.058): [6/26, 14/34]. Accuracy
+    # resamples would give [0.3, 0.7].
+    assert stats["p1"]["performance_interval"] == [pytest.approx(6 / 26), pytest.approx(14 / 34)]
+    # Chance: the majority rate for accuracy, 1 / classes for macro-F1 (15 of 20 in c1 here).
+    skewed = table_from_predictions([[1] * 15 + [0] * 5], [1] * 15 + [0] * 5)
+    assert recommend.recommend_measured(skewed, resamples=50)[0]["chance"] == 0.75
+    assert recommend.recommend_measured(skewed, metric="macro_f1", resamples=50)[0]["chance"] == 0.5
+
+
+def test_a_measured_recommendation_needs_labels():
+    with pytest.raises(ValueError, match=r"^recommend_measured needs a table with labels\.$"):
+        recommend.recommend_measured(table_from_predictions([LABELS], None))
 
 
 def test_the_seed_and_the_picks_are_the_same_resamples():
@@ -171,6 +213,7 @@ def test_decide_measures_with_its_metric_and_seed():
     # and p2 is then worth (1 + (18/19 + 20/21) / 2) / 2, not accuracy's 0.975.
     out = decide(three_prompts(), {"globale": np.array([1.0, 0.0, 1.0])}, rule="mi", metric="macro_f1", seed=2, resamples=300)
     assert out["recommendation"]["metric"] == "macro_f1" and out["recommendation"]["seed"] == 2
+    assert decide(three_prompts(), {}, rule="mi", level=0.8, resamples=100)["recommendation"]["level"] == 0.8
     assert one_of(out, "tied_top")["expected_performance"] == pytest.approx((1 + (18 / 19 + 20 / 21) / 2) / 2, rel=1e-12)
     # The seed's resamples: the same twice, and those of recommend_measured with that seed.
     again = decide(three_prompts(), {}, rule="mi", seed=2, resamples=300)["recommendation"]
@@ -255,6 +298,15 @@ def test_without_labels_a_given_rescorer_reruns_the_rule_and_its_tie_is_named_on
     assert tie["method"] == "mi" and tie["prompts"] == ["p0", "p2"] and tie["expected_performance"] is None
     assert codes(out) == ["collapsed", "tied_top"]
     assert one_of(out, "collapsed")["recommended"] is False
+    # The rule's level and seed reach the record; a collapsed pick is named as the recommended one.
+    out = decide(table, {}, rule="mi", rescore=lambda t: [0.0, 1.0, 0.0], level=0.8, seed=3, resamples=100)
+    rec = out["recommendation"]
+    assert rec["prompt"] == "p1" and rec["level"] == 0.8 and rec["seed"] == 3
+    assert one_of(out, "collapsed")["recommended"] is True
+    # Calibrated without labels: collapse judged on the raw table, and said so.
+    calibrated = table_from_predictions([LABELS, [1] * 5 + [0] * 15, LABELS], None)
+    out = decide(calibrated, {}, rule="mi", rescore=flat, calibration="cbm", raw=table, resamples=100)
+    assert one_of(out, "collapsed")["before_calibration"] == "cbm" and "calibrated" in codes(out)
     # The rule's scores in method_scores: still one tied_top warning, not two.
     out = decide(table, {"mi": np.array([1.0, 0.0, 1.0])}, rule="mi", rescore=flat, resamples=100)
     assert codes(out).count("tied_top") == 1
@@ -267,6 +319,7 @@ def test_without_labels_a_rule_that_cannot_be_rerun_needs_its_scores():
     out = decide(table, {"fute-tupate": np.array([0.1, 0.9])}, rule="fute-tupate")
     rec = out["recommendation"]
     assert rec["prompt"] == "p1" and rec["stability"]["estimated"] is False and rec["resamples"] == 0
+    assert rec["stability"]["how"] == FuteMethod.bootstrap  # the method's own reason
     assert codes(out) == ["stability_unknown"]
 
 
@@ -298,7 +351,7 @@ def probe():
 
 
 def test_decide_runs_the_rule_with_the_runs_context_and_collects_method_warnings():
-    table = table_from_predictions([LABELS, LABELS, LABELS], None)
+    table = table_from_predictions([LABELS, [0] * 20, LABELS], None)  # p1 collapsed
     with probe():
         seeded = decide(table, {}, rule="context-probe", context=SelectionContext(seed=7), resamples=50)
         assert seeded["recommendation"]["tied"] == ["p0"] and seeded["recommendation"]["stability"]["share"] == 1.0
@@ -307,4 +360,7 @@ def test_decide_runs_the_rule_with_the_runs_context_and_collects_method_warnings
         scores = {"context-probe": np.array([1.0, 0.0, 0.0])}
         said = decide(table, scores, rule="context-probe", sections={"probe": True}, resamples=50)
         assert one_of(said, "probe_said")["message"] == "the probe's section said so"
+        # Added to promptsel's own: p1's collapse, and the rule's instability (rerun without the
+        # seed-7 context it ties all three prompts: each resample's pick is a third each).
+        assert codes(said) == ["collapsed", "no_labels_unstable", "probe_said"]
         assert "probe_said" not in codes(decide(table, scores, rule="context-probe", resamples=50))
