@@ -8,8 +8,8 @@ For each dataset, one cold run (an empty cache) of the README's workflow:
 
 through bench/lib/counting.py (tokens as llama.cpp evaluated them), on both cores, one dataset
 after the other; SST-2 with `--data-dir` the shared folder's data (``PROMPTSEL_SHARED``, else
-``../shared``), Rotten Tomatoes from the quick start's offline source, as the README runs them. Reported: the number of prompts, the cells scored out of all, the wall time;
-the chosen prompt against the best original (unexpanded) prompt on the held-out half, with the
+``../shared``), Rotten Tomatoes from the quick start's offline source, as the README runs them.
+Reported: the number of prompts, the cells scored out of all, the wall time; the chosen prompt against the best original (unexpanded) prompt on the held-out half, with the
 paired interval of the difference (the report's ``holdout`` block); and which axes mattered: for
 each axis, each value's mean accuracy over the variants that took it, read on the inputs every
 prompt was scored on (the adaptive run's common inputs, so that a variant dropped early is not

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.lib.shared_dir import shared_root
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,8 +30,7 @@ def work_dir(keep: Path | None, prefix: str) -> Path:
 
 def without_paths(text: str, work: Path) -> str:
     """``text`` with this machine's paths replaced (no paths of a machine in a committed file)."""
-    shared = Path(os.environ.get("PROMPTSEL_SHARED") or ROOT.parent / "shared")
-    return (text.replace(str(work), "DIR").replace(str(shared), "../shared").replace(str(ROOT) + "/", "")
+    return (text.replace(str(work), "DIR").replace(str(shared_root()), "../shared").replace(str(ROOT) + "/", "")
             .replace(str(Path.home()), "~"))
 
 
