@@ -32,6 +32,8 @@ from bench.lib.shared_dir import shared_path
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "fute_ladder.json"
 COMPARISONS = ("null", "change", "raw-change", "null-vector", "null-both", "raw-null")
+#: with tupate's head=in, the same comparisons on each part of the vector as well
+PART_COMPARISONS = ("null@prefix", "null@head", "change@head", "null-both@head")
 CHECKS = ("order", "inverted", "random", "marginal", "null_dte", "halves")
 
 
@@ -62,13 +64,15 @@ def measure(seeds: list[int], settings: list[dict[str, str]], shard: tuple[int, 
         tupate_setting = {k: v for k, v in setting.items() if k != "targets"}
         embedder = method.make_embedder(FuteOptions(embedder_options={"tupate": {**tupate_setting, "compare": "null"}}))
         for seed in seeds:
-            start = tupate.start(embedder.options.as_dict(), surrogate, seed)
+            options = embedder.options.as_dict()
+            start = tupate.start(options, surrogate, seed)
+            head = len(start) - len(tupate.start({**options, "head": "out"}, surrogate, seed))
             ladder = premise.run(embedder, surrogate, data_dir=data, seed=seed, store=store, start=start, shard=shard,
-                                 u_size=u_size, dte_size=dte_size, targets=setting.get("targets", "soft"),
+                                 u_size=u_size, dte_size=dte_size, targets=setting.get("targets", "soft"), head=head,
                                  log=lambda m, s=seed: print(f"seed {s}: {m}", file=sys.stderr, flush=True))
             if ladder is None:  # a shard: its embeddings are in the store
                 continue
-            results = {c: _plain(premise.checks(ladder, c)) for c in COMPARISONS}
+            results = {c: _plain(premise.checks(ladder, c)) for c in COMPARISONS + (PART_COMPARISONS if head else ())}
             runs.append({"setting": setting, "seed": seed, "seconds": round(ladder.seconds, 1), "computed": ladder.computed,
                          "mix": ladder.mix, "training": ladder.training, "results": results,
                          "passed": {c: premise.passed(r) for c, r in results.items()}})
@@ -130,7 +134,7 @@ def _seed_summary(record: dict[str, Any]) -> list[str]:
             groups.setdefault(json.dumps(run["setting"], sort_keys=True), []).append(run)
     for key, runs in groups.items():
         name = ", ".join(f"{k}={v}" for k, v in json.loads(key).items()) or "defaults"
-        for c in COMPARISONS:
+        for c in runs[0]["results"]:
             m = np.array([r["results"][c]["margin"] for r in runs])
             sd = float(m.std(ddof=1)) if len(m) > 1 else float("nan")
             lines.append(f"| {name} | {c} | {','.join(str(r['seed']) for r in runs)} | {' / '.join(f'{x:+.3f}' for x in m)} | "

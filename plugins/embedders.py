@@ -89,6 +89,11 @@ class TuPaTE(Embedder):
         #: of the trained prefix minus the shared seeded start; raw: the trained prefix (the
         #: paper code's comparison, which ``--fute-compat`` selects).
         compare: Literal["null", "change", "raw"] = "null"
+        #: out (the paper's): the trained head is not part of the embedding, and since it can
+        #: absorb a label inversion the prefix is blind to which way a prompt labels; in: the
+        #: head's change follows the prefix's (plugins/tupate.py). In keys only when set, so
+        #: embeddings stored before this option stay valid.
+        head: Literal["out", "in"] = option("out", key="set")
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed

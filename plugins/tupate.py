@@ -18,6 +18,13 @@ that every MTE and DTE of a run shares (``compare=change``, and ``compare=null``
 which FUTE also scores against each prompt's permutation null). The raw trained prefix (the paper
 code's, ``compare=raw`` or ``--fute-compat``) keeps that shared start, and the cosine of two raw
 prefixes then says mostly how far each one moved, not what it learned (issue 10).
+
+The paper leaves the head out of the embedding. A head trained beside the prefix can absorb a
+label inversion (its two rows swap), so a prompt and its label-inverted twin need the same
+prefix: the prefix alone cannot tell which way a prompt labels (measured on the premise ladder,
+bench/RESULTS.md). ``head=in`` appends the head's parameters (their change, as for the prefix)
+to the embedding; the head starts from the run's seed in every MTE and DTE, so its rows mean
+the same classes in all of them.
 """
 
 from __future__ import annotations
@@ -139,24 +146,39 @@ def prefixed(options: dict[str, Any], surrogate: Surrogate, n_classes: int, seed
     return model, head, layers
 
 
-def start(options: dict[str, Any], surrogate: Surrogate, seed: int) -> np.ndarray:
-    """The seeded prefix every embedding of a run starts from, pooled as the embedding is:
-    ``compare=raw``'s vector is ``compare=change``'s plus this."""
-    return pooled(prefixed(options, surrogate, 2, seed)[2]).numpy().astype(np.float32)
+def embedding(model: torch.nn.Module, head: set[str], layers: list[torch.nn.Module], options: dict[str, Any]) -> torch.Tensor:
+    """The embedding's parameters: the pooled prefix, then with ``head=in`` the head's
+    parameters in name order."""
+    parts = [pooled(layers)]
+    if options.get("head", "out") == "in":
+        parts += [p.detach().reshape(-1) for n, p in sorted(model.named_parameters()) if n in head]
+    return torch.cat(parts).clone()
+
+
+def start(options: dict[str, Any], surrogate: Surrogate, seed: int, n_classes: int = 2) -> np.ndarray:
+    """The seeded parameters every embedding of a run starts from, laid out as the embedding
+    is: ``compare=raw``'s vector is ``compare=change``'s plus this."""
+    return embedding(*prefixed(options, surrogate, n_classes, seed), options).numpy().astype(np.float32)
 
 
 def embed(options: dict[str, Any], surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    return fit(*prefixed(options, surrogate, data.n_classes, seed), options, surrogate, data, seed)
+
+
+def fit(model: torch.nn.Module, head: set[str], layers: list[torch.nn.Module], options: dict[str, Any],
+        surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
+    """Train the prefix and the head of ``prefixed``'s model on ``data``; the embedding, and
+    the training's diagnosis."""
     o = options
     began = time.perf_counter()
-    model, head, layers = prefixed(o, surrogate, data.n_classes, seed)
-    start = pooled(layers).clone()
+    start = embedding(model, head, layers, o)
     params = [(n, p) for n, p in model.named_parameters() if n in head or n.endswith(("prefix_key", "prefix_value"))]
     for _, p in params:
         p.requires_grad_(True)
     epochs = int(o["mte_epochs"] if data.kind == "mte" else o["dte_epochs"])
     config = TrainConfig(lr=float(o["lr"]), batch_size=int(o["batch_size"]), epochs=epochs, patience=int(o["patience"]))
     info = train(model, params, surrogate, data, config, seed, watch=[n for n, _ in params if n not in head])
-    trained = pooled(layers)
+    trained = embedding(model, head, layers, o)
     vector = (trained if o["compare"] == "raw" else trained - start).numpy().astype(np.float32)
     info.update(layers=len(layers), shape=[2, *layers[0].prefix_key.shape], train_seconds=round(time.perf_counter() - began, 3))
     return vector, info

@@ -11,7 +11,8 @@ from a comma-separated list), and an unknown key is an error that lists the know
 ``identity()`` is what goes into cache and embedding keys: every field, except those declared
 with ``option(..., key=False)`` (settings that cannot change a number, such as a thread count).
 Keys therefore follow the options object; a new field is in them without anyone remembering to
-add it.
+add it. A field added later with ``key="set"`` is in them only when it differs from its default,
+so what was stored before it existed (embeddings that take minutes each) keeps its keys.
 
 A field may also say how it is set on the command line, ``option(..., flag=Flag(...))``: its
 flag names, help text and the commands that take it. ``promptsel.cli`` makes a typer option of
@@ -74,9 +75,10 @@ class FieldFlag(NamedTuple):
     maximum: float | None
 
 
-def option(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, key: bool = True,
+def option(default: Any = dataclasses.MISSING, *, factory: Callable[[], Any] | None = None, key: bool | str = True,
            minimum: float | None = None, maximum: float | None = None, flag: Flag | None = None) -> Any:
-    """A field with metadata: ``key=False`` keeps it out of :meth:`Options.identity`;
+    """A field with metadata: ``key=False`` keeps it out of :meth:`Options.identity`,
+    ``key="set"`` keeps it out while it has its default;
     ``minimum`` and ``maximum`` bound a number; ``flag`` sets it from the command line;
     ``factory`` makes a mutable default (a dict) per instance."""
     metadata = {"key": key, "minimum": minimum, "maximum": maximum, "flag": flag}
@@ -125,7 +127,8 @@ class Options:
 
     def identity(self) -> dict[str, Any]:
         """The options that can change a number: part of cache and embedding keys."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.metadata.get("key", True)}
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.metadata.get("key", True) is True or (f.metadata.get("key") == "set" and getattr(self, f.name) != f.default)}
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}

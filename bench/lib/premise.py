@@ -184,12 +184,14 @@ class Ladder:
     mix: dict[str, tuple[float, float]]
     seconds: float
     computed: int
+    #: how many of each vector's last coordinates are the classifier head's (tupate ``head=in``)
+    head: int = 0
 
 
 def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None, unlabeled: str = "pool",
         u_size: int = U_SIZE, dte_size: int = DTE_SIZE, seed: int = 0, store: EmbeddingStore | None = None,
         start: np.ndarray | None = None, log: Callable[[str], None] | None = None,
-        shard: tuple[int, int] | None = None, targets: str = "soft") -> Ladder | None:
+        shard: tuple[int, int] | None = None, targets: str = "soft", head: int = 0) -> Ladder | None:
     """Train (or find in ``store``) the three DTEs, the eight MTEs and their nulls (``targets``:
     :data:`TARGETS`). With
     ``shard=(i, n)`` only every n-th embedding from the i-th is trained, into ``store``, and
@@ -228,7 +230,7 @@ def run(embedder: Embedder, surrogate: Surrogate, *, data_dir: str | Path | None
     mix = {p: (float(np.mean(t[:, 1] > 0.5)), float(np.mean(t[:, 1] < 0.5))) for p, t in labels.items()}
     if start is None:
         start = np.zeros_like(next(iter(vectors.values())))
-    return Ladder(vectors, training, np.asarray(start, dtype=np.float64), mix, time.perf_counter() - began, computed)
+    return Ladder(vectors, training, np.asarray(start, dtype=np.float64), mix, time.perf_counter() - began, computed, head)
 
 
 # --- the comparisons ---------------------------------------------------------------------
@@ -249,10 +251,17 @@ COMPARISONS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 def similarities(ladder: Ladder, comparison: str, dte: str = "a") -> dict[str, float]:
     """Every prompt's score under DTE ``dte`` with one comparison: ``change``, ``null``,
     ``null-vector``, ``null-both``, or any of them prefixed ``raw-`` (the shared start added to
-    every vector first; ``raw-change`` is tupate's ``compare=raw``)."""
+    every vector first; ``raw-change`` is tupate's ``compare=raw``), and suffixed ``@head`` or
+    ``@prefix`` to compare only that part of vectors that hold both (``Ladder.head``)."""
+    comparison, _, part = comparison.partition("@")
     raw = comparison.startswith("raw-")
     fn = COMPARISONS[comparison.removeprefix("raw-")]
     s, v = ladder.start, ladder.vectors
+    if part:
+        if not ladder.head:
+            raise ValueError(f"@{part}: these embeddings hold no head")
+        cut = slice(-ladder.head, None) if part == "head" else slice(None, -ladder.head)
+        s, v = s[cut], {k: x[cut] for k, x in v.items()}
     d = _shift(v[f"dte:{dte}"], s, raw)
     dn = _shift(v["dte:null"], s, raw)
     return {p: fn(_shift(v[f"mte:{p}"], s, raw), _shift(v[f"null:{p}"], s, raw), d, dn) for p in PROMPTS}

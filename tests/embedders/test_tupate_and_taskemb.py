@@ -142,6 +142,58 @@ def test_tupate_compares_what_training_changed(tiny_surrogates):
         TuPaTE(compare="delta")
 
 
+def _binary_targets() -> tuple[tuple[str, str], np.ndarray]:
+    return ("premise", "hypothesis"), np.random.default_rng(1).dirichlet([1.0, 1.0], size=len(PAIRS))
+
+
+def test_tupate_head_in_appends_what_training_changed_in_the_head(tiny_surrogates):
+    """head=in: the same training, the head's change (its parameters in name order, trained minus
+    seeded) after the prefix's; head=out (the paper's) is the prefix part alone."""
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    fields, targets = _binary_targets()
+    data = TaskData("mte", PAIRS, fields, 2, targets=targets)
+    out, _ = TuPaTE(mte_epochs=2).embed(surrogate, data, seed=0)
+    both, _ = TuPaTE(mte_epochs=2, head="in").embed(surrogate, data, seed=0)
+    model, head, _ = tupate.prefixed(TuPaTE(mte_epochs=2).options.as_dict(), surrogate, 2, seed=0)
+    seeded = torch.cat([p.detach().reshape(-1) for n, p in sorted(model.named_parameters()) if n in head]).numpy()
+    assert both.shape == (out.size + seeded.size,)
+    np.testing.assert_allclose(both[: out.size], out, atol=1e-6)
+    assert np.linalg.norm(both[out.size:]) > 0
+    raw, _ = TuPaTE(mte_epochs=2, head="in", compare="raw").embed(surrogate, data, seed=0)
+    np.testing.assert_allclose(raw[out.size:] - both[out.size:], seeded, atol=1e-6)
+    np.testing.assert_allclose(tupate.start(TuPaTE(head="in").options.as_dict(), surrogate, seed=0)[out.size:], seeded)
+    # in the store key only when set: embeddings stored before the option keep their keys
+    assert "head" not in TuPaTE().identity()["options"] and TuPaTE(head="in").identity()["options"]["head"] == "in"
+    with pytest.raises(UsageError, match="head"):
+        TuPaTE(head="both")
+
+
+def test_the_prefix_alone_cannot_see_a_label_inversion(tiny_surrogates):
+    """Why the paper's embedding (head=out) is sign-blind: trained from the head's mirror image
+    (its two rows swapped) on the inverted targets, every loss and every prefix gradient is the
+    same, so the prefix is too; the head carries the inversion. With head=in the two embeddings
+    differ by exactly that mirrored head."""
+    surrogate = Surrogate(str(tiny_surrogates["encoder"]))
+    fields, targets = _binary_targets()
+    options = TuPaTE(mte_epochs=2, head="in").options.as_dict()
+    vectors = []
+    for mirrored in (False, True):
+        model, head, layers = tupate.prefixed(options, surrogate, 2, seed=0)
+        if mirrored:
+            with torch.no_grad():
+                for name, param in model.named_parameters():
+                    if name in head:
+                        param.copy_(param.flip(0))
+        t = targets[:, ::-1].copy() if mirrored else targets
+        vectors.append(tupate.fit(model, head, layers, options, surrogate, TaskData("mte", PAIRS, fields, 2, targets=t), 0)[0])
+    size = tupate.start({**options, "head": "out"}, surrogate, seed=0).size
+    np.testing.assert_allclose(vectors[0][:size], vectors[1][:size], atol=1e-5)
+    # the head parts, in name order: classifier.bias [2], then classifier.weight [2, hidden]
+    bias, weight = vectors[0][size:size + 2], vectors[0][size + 2:].reshape(2, -1)
+    np.testing.assert_allclose(vectors[1][size:], np.concatenate([bias[::-1], weight[::-1].ravel()]), atol=1e-5)
+    assert not np.allclose(weight[0], weight[1], atol=1e-4)  # so the two embeddings differ
+
+
 # -- TaskEmb's Fisher ---------------------------------------------------------------------
 
 

@@ -101,6 +101,27 @@ def test_the_dte_halves_are_disjoint_and_the_null_keeps_the_label_mix():
     assert sorted(null.labels) == sorted(a.labels) and (null.labels != a.labels).mean() > 0.3
 
 
+def test_a_part_of_the_vectors_is_compared_alone():
+    """``change@head`` and ``change@prefix`` read only the last ``Ladder.head`` coordinates or
+    the others: vectors built by hand so that the lexicon and its inverted twin share the prefix
+    part and have opposite head parts."""
+    from bench.lib import premise
+
+    base = {"prefix": np.array([1.0, 0.0, 0.0]), "head": np.array([0.0, 1.0])}
+    vectors = {f"{k}:{p}": np.array([0.0, 0.0, 1.0, 1.0, 0.0]) for k in ("mte", "null") for p in premise.PROMPTS}
+    vectors.update({f"dte:{d}": np.concatenate([base["prefix"], base["head"]]) for d in premise.DTES})
+    vectors["mte:lexicon"] = np.array([1.0, 1.0, 0.0, 0.0, 2.0])
+    vectors["mte:inverted"] = np.array([1.0, 1.0, 0.0, 0.0, -2.0])
+    ladder = premise.Ladder(vectors, {}, np.zeros(5), {}, 0.0, 0, head=2)
+    head, prefix, whole = (premise.similarities(ladder, c) for c in ("change@head", "change@prefix", "change"))
+    assert head["lexicon"] == pytest.approx(1.0) and head["inverted"] == pytest.approx(-1.0)
+    assert prefix["lexicon"] == prefix["inverted"] == pytest.approx(1 / np.sqrt(2))
+    # the whole vector: (1 + 2) / (sqrt(6) sqrt(2)) against (1 - 2) / (sqrt(6) sqrt(2))
+    assert whole["lexicon"] == pytest.approx(3 / np.sqrt(12)) and whole["inverted"] == pytest.approx(-1 / np.sqrt(12))
+    with pytest.raises(ValueError, match="no head"):
+        premise.similarities(premise.Ladder(vectors, {}, np.zeros(5), {}, 0.0, 0), "change@head")
+
+
 @pytest.mark.slow
 def test_the_ladder_machinery_on_a_tiny_surrogate(tiny_surrogates):
     """The ladder's plumbing, cheaply (a random tiny BERT: the scores mean nothing): every

@@ -393,6 +393,10 @@ def test_zps_vote_counts_every_class_with_fewer_inputs_than_classes():
                        labels=np.array([2, 2]))
     assert ZpsVote(filter=False).score(table, CTX).tolist() == [1.0, 1.0]
     assert GlobalEntropy().score(table, CTX).tolist() == [0.0, 0.0]
+    # GlobalE counts all three classes too: predictions 0 then 2 spread evenly over two of them
+    split = np.log(np.array([[[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]]))
+    table = ScoreTable(prompt_ids=["c"], class_names=["x", "y", "z"], class_logprobs=split, prompt_nll=np.zeros((1, 2)))
+    assert GlobalEntropy().score(table, CTX) == pytest.approx([math.log(2)])
 
 
 def test_spell_without_prompt_nll_says_what_to_do():
