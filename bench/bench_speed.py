@@ -85,6 +85,7 @@ def main() -> None:
     from promptsel.selection.inputs import load_dataset, resolve_dataset_spec
     from promptsel.selection.scoring import Scorer, build_score_table, scoring_texts
     from promptsel_builtin.llamacpp import LlamaCppBackend
+    from promptsel_builtin.llamacpp.engine import model_params
 
     model = default_model_path()
     prompt_set = load_prompt_set(ROOT / "prompts" / "sa.toml")
@@ -105,9 +106,10 @@ def main() -> None:
     # The very same token sequences promptsel scores: rendered prompt + label continuations.
     backend = LlamaCppBackend(model=str(model), prefix_reuse=False)
     scorer = Scorer(backend, Cache(enabled=False))
-    llm = llama_cpp.Llama(model_path=str(model), n_ctx=backend.n_ctx, n_threads=backend.n_threads,
-                          n_batch=backend.n_batch, n_ubatch=backend.n_batch,
-                          logits_all=False, verbose=False)
+    with model_params(use_extra_bufts=backend.repack):  # the weights as the backend loads them
+        llm = llama_cpp.Llama(model_path=str(model), n_ctx=backend.n_ctx, n_threads=backend.n_threads,
+                              n_batch=backend.n_batch, n_ubatch=backend.n_batch,
+                              logits_all=False, verbose=False)
 
     def sequences(prompts) -> list[list[int]]:
         seqs = []

@@ -91,9 +91,9 @@ class TuPaTE(Embedder):
         compare: Literal["null", "change", "raw"] = "null"
         #: out (the paper's): the trained head is not part of the embedding, and since it can
         #: absorb a label inversion the prefix is blind to which way a prompt labels; in: the
-        #: head's change follows the prefix's (plugins/tupate.py). In keys only when set, so
-        #: embeddings stored before this option stay valid.
-        head: Literal["out", "in"] = option("out", key="set")
+        #: head's change follows the prefix's; only: the head's change alone (plugins/tupate.py).
+        #: In keys only when set, so embeddings stored before this option stay valid.
+        head: Literal["out", "in", "only"] = option("out", key="set")
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed

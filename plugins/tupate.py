@@ -23,8 +23,8 @@ The paper leaves the head out of the embedding. A head trained beside the prefix
 label inversion (its two rows swap), so a prompt and its label-inverted twin need the same
 prefix: the prefix alone cannot tell which way a prompt labels (measured on the premise ladder,
 bench/RESULTS.md). ``head=in`` appends the head's parameters (their change, as for the prefix)
-to the embedding; the head starts from the run's seed in every MTE and DTE, so its rows mean
-the same classes in all of them.
+to the embedding, ``head=only`` keeps them alone (the prefix still trains); the head starts from
+the run's seed in every MTE and DTE, so its rows mean the same classes in all of them.
 """
 
 from __future__ import annotations
@@ -147,10 +147,11 @@ def prefixed(options: dict[str, Any], surrogate: Surrogate, n_classes: int, seed
 
 
 def embedding(model: torch.nn.Module, head: set[str], layers: list[torch.nn.Module], options: dict[str, Any]) -> torch.Tensor:
-    """The embedding's parameters: the pooled prefix, then with ``head=in`` the head's
-    parameters in name order."""
-    parts = [pooled(layers)]
-    if options.get("head", "out") == "in":
+    """The embedding's parameters: the pooled prefix (``head=out``), then the head's parameters
+    in name order (``head=in``), or those alone (``head=only``)."""
+    where = options.get("head", "out")
+    parts = [] if where == "only" else [pooled(layers)]
+    if where != "out":
         parts += [p.detach().reshape(-1) for n, p in sorted(model.named_parameters()) if n in head]
     return torch.cat(parts).clone()
 

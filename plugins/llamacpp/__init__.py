@@ -53,7 +53,9 @@ class LlamaCppBackend(Scoring, ChatTemplate, Backend):
     (default: every usable core), ``n_batch`` (tokens per decode, default 512), ``n_gpu_layers``
     (layers offloaded by a GPU build of llama.cpp; default 0), ``seed`` (kept for sampling
     engines; greedy decoding ignores it), ``prefix_reuse`` (default true), ``n_parallel`` (prompts
-    generated together, default 16; 1 generates one at a time; the text is the same either way).
+    generated together, default 16; 1 generates one at a time; the text is the same either way),
+    ``repack`` (llama.cpp's repacked weight layouts, AMX among them; default false: its AMX
+    kernels crash some machines).
     """
 
     backend_id = "llamacpp"
@@ -74,6 +76,8 @@ class LlamaCppBackend(Scoring, ChatTemplate, Backend):
         seed: int = option(0, key=False, minimum=0)
         prefix_reuse: bool = option(True, key=False)
         n_parallel: int = option(DEFAULT_N_PARALLEL, key=False, minimum=1)
+        #: Other kernels, other last digits: in keys only when set, so scores stored before stay valid.
+        repack: bool = option(False, key="set")
 
     def __init__(self, model: str | None = None, **options: Any) -> None:
         super().__init__(model, **options)
@@ -81,6 +85,7 @@ class LlamaCppBackend(Scoring, ChatTemplate, Backend):
         self.path = self._resolve(model)
         self.n_ctx, self.n_threads, self.n_batch = o.n_ctx, o.n_threads or cpu_count(), o.n_batch
         self.n_gpu_layers, self.seed, self.prefix_reuse = o.n_gpu_layers, o.seed, o.prefix_reuse
+        self.repack = o.repack
         self.n_parallel = self.generate_batch = o.n_parallel
         self._fingerprint: str | None = None
         self._llm: Any = None

@@ -25,6 +25,30 @@ from typing import Any
 from promptsel import BackendError, TokenMemo, continuation_tokens, with_prefix
 
 
+@contextlib.contextmanager
+def model_params(**fields: Any):
+    """While the block runs, llama-cpp-python's model parameters default to ``fields``.
+
+    ``Llama`` builds its parameters from ``llama_model_default_params()`` and takes no argument
+    for some of them (``use_extra_bufts`` in 0.3.36), so they are set where it reads them. Also
+    used by the tests to start llama-cpp-python's own server with the same parameters."""
+    import llama_cpp.llama_cpp as low
+
+    original = low.llama_model_default_params
+
+    def with_fields() -> Any:
+        params = original()
+        for name, value in fields.items():
+            setattr(params, name, value)
+        return params
+
+    low.llama_model_default_params = with_fields
+    try:
+        yield
+    finally:
+        low.llama_model_default_params = original
+
+
 def cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0)) or 1
@@ -38,7 +62,7 @@ class LlamaEngine:
     ``_on_load`` and ``_on_close``.
 
     The backend's constructor sets the settings read here (``path``, ``n_ctx``, ``n_threads``,
-    ``n_batch``, ``n_gpu_layers``, ``seed``) and ``_llm = None``, ``_tokens``."""
+    ``n_batch``, ``n_gpu_layers``, ``seed``, ``repack``) and ``_llm = None``, ``_tokens``."""
 
     path: Path
     n_ctx: int
@@ -46,6 +70,7 @@ class LlamaEngine:
     n_batch: int
     n_gpu_layers: int
     seed: int
+    repack: bool
     model_name: str
     _llm: Any
     _tokens: TokenMemo
@@ -62,11 +87,15 @@ class LlamaEngine:
                 hint="Run: pip install 'promptsel[llamacpp]'",
             ) from exc
         try:
-            llm = llama_cpp.Llama(
-                str(self.path), n_ctx=self.n_ctx, n_batch=self.n_batch, n_ubatch=self.n_batch,
-                n_threads=self.n_threads, n_threads_batch=self.n_threads, n_gpu_layers=self.n_gpu_layers,
-                seed=self.seed, logits_all=False, swa_full=True, verbose=False,
-            )
+            # Repacked weights (llama.cpp's "extra buffer types": AMX tiles on Sapphire Rapids-class
+            # CPUs) are off unless asked for: its AMX kernels killed the process in the first decode
+            # on machines that report AMX (SIGILL here, SIGSEGV in CI; ggml-org/llama.cpp#20824).
+            with model_params(use_extra_bufts=self.repack):
+                llm = llama_cpp.Llama(
+                    str(self.path), n_ctx=self.n_ctx, n_batch=self.n_batch, n_ubatch=self.n_batch,
+                    n_threads=self.n_threads, n_threads_batch=self.n_threads, n_gpu_layers=self.n_gpu_layers,
+                    seed=self.seed, logits_all=False, swa_full=True, verbose=False,
+                )
         except Exception as exc:  # ValueError / RuntimeError from the loader
             raise BackendError(
                 f"llama.cpp could not load {self.path}: {exc}",

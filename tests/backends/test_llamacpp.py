@@ -402,3 +402,19 @@ def test_one_at_a_time_generation_scores_the_follow_ups_as_the_batched_pass(defa
     finally:
         for b in backends:
             b.close()
+
+
+def test_model_params_sets_what_llama_reads_and_restores_it():
+    """Llama takes no argument for use_extra_bufts: model_params sets it where Llama reads it."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    from promptsel_builtin.llamacpp.engine import model_params
+
+    low = llama_cpp.llama_cpp
+    assert low.llama_model_default_params().use_extra_bufts  # llama.cpp's default: repack
+    with model_params(use_extra_bufts=False, n_gpu_layers=3):
+        inside = low.llama_model_default_params()
+        assert (inside.use_extra_bufts, inside.n_gpu_layers) == (False, 3)
+    assert low.llama_model_default_params().use_extra_bufts
+    with pytest.raises(RuntimeError), model_params(use_extra_bufts=False):
+        raise RuntimeError("a failed load")
+    assert low.llama_model_default_params().use_extra_bufts  # restored after an error too

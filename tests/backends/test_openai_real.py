@@ -57,6 +57,15 @@ answer_choices = { positive = ["good"], negative = ["bad"] }
 """
 
 
+#: llama-cpp-python's own server, with the weights loaded as the llamacpp backend loads them by
+#: default (no repacked buffers: llama.cpp's AMX kernels crash some machines, engine.py says why).
+SERVER_WITHOUT_REPACK = (
+    "import runpy; from promptsel_builtin.llamacpp.engine import model_params\n"
+    "with model_params(use_extra_bufts=False):\n"
+    "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)"
+)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -73,7 +82,7 @@ def llama_server(default_gguf: Path, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(default_gguf), "--host", "127.0.0.1",
+            [sys.executable, "-c", SERVER_WITHOUT_REPACK, "--model", str(default_gguf), "--host", "127.0.0.1",
              "--port", str(port), "--n_ctx", "2048", "--n_threads", str(min(2, os.cpu_count() or 1))],
             stdout=out, stderr=subprocess.STDOUT,
         )

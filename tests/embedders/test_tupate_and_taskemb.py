@@ -148,7 +148,8 @@ def _binary_targets() -> tuple[tuple[str, str], np.ndarray]:
 
 def test_tupate_head_in_appends_what_training_changed_in_the_head(tiny_surrogates):
     """head=in: the same training, the head's change (its parameters in name order, trained minus
-    seeded) after the prefix's; head=out (the paper's) is the prefix part alone."""
+    seeded) after the prefix's; head=out (the paper's) is the prefix part alone, head=only the
+    head part alone."""
     surrogate = Surrogate(str(tiny_surrogates["encoder"]))
     fields, targets = _binary_targets()
     data = TaskData("mte", PAIRS, fields, 2, targets=targets)
@@ -162,6 +163,8 @@ def test_tupate_head_in_appends_what_training_changed_in_the_head(tiny_surrogate
     raw, _ = TuPaTE(mte_epochs=2, head="in", compare="raw").embed(surrogate, data, seed=0)
     np.testing.assert_allclose(raw[out.size:] - both[out.size:], seeded, atol=1e-6)
     np.testing.assert_allclose(tupate.start(TuPaTE(head="in").options.as_dict(), surrogate, seed=0)[out.size:], seeded)
+    only, _ = TuPaTE(mte_epochs=2, head="only").embed(surrogate, data, seed=0)
+    np.testing.assert_allclose(only, both[out.size:], atol=1e-6)  # the same training, the head part alone
     # in the store key only when set: embeddings stored before the option keep their keys
     assert "head" not in TuPaTE().identity()["options"] and TuPaTE(head="in").identity()["options"]["head"] == "in"
     with pytest.raises(UsageError, match="head"):
