@@ -87,8 +87,9 @@ class TuPaTE(Embedder):
         #: MTE_null trained on the prompt's targets shuffled across U (it keeps what every MTE
         #: of that label mix shares with the DTE and nothing of the task); change: cos(MTE, DTE)
         #: of the trained prefix minus the shared seeded start; raw: the trained prefix (the
-        #: paper code's comparison, which ``--fute-compat`` selects).
-        compare: Literal["null", "change", "raw"] = "null"
+        #: paper code's comparison, which ``--fute-compat`` selects); null-both: cos(MTE − MTE_null,
+        #: DTE − DTE_null), DTE_null trained on the sample's gold labels shuffled across its texts.
+        compare: Literal["null", "change", "raw", "null-both"] = "null"
         #: out (the paper's): the trained head is not part of the embedding, and since it can
         #: absorb a label inversion the prefix is blind to which way a prompt labels; in: the
         #: head's change follows the prefix's; only: the head's change alone (plugins/tupate.py).

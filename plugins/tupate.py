@@ -15,7 +15,8 @@ embedding is the prefix averaged over layers: [2, kv_heads, prefix_len, head_dim
 
 By default the embedding is what training changed: the trained prefix minus the seeded start
 that every MTE and DTE of a run shares (``compare=change``, and ``compare=null``, the default,
-which FUTE also scores against each prompt's permutation null). The raw trained prefix (the paper
+which FUTE also scores against each prompt's permutation null; ``compare=null-both`` compares
+the DTE to its own null too: promptsel/fute/embeddings.py). The raw trained prefix (the paper
 code's, ``compare=raw`` or ``--fute-compat``) keeps that shared start, and the cosine of two raw
 prefixes then says mostly how far each one moved, not what it learned (issue 10).
 

@@ -64,8 +64,14 @@ class Embedder(ABC):
 
     def compares_to_null(self) -> bool:
         """Whether FUTE scores a prompt against its permutation null (an MTE trained on the
-        prompt's targets shuffled across U): ``compare=null``, for embedders with that option."""
-        return getattr(self.options, "compare", None) == "null"
+        prompt's targets shuffled across U): ``compare=null`` or ``null-both``, for embedders
+        with that option."""
+        return getattr(self.options, "compare", None) in ("null", "null-both")
+
+    def compares_to_dte_null(self) -> bool:
+        """Whether the DTE too is compared as its change from its permutation null (a DTE trained
+        on the sample's gold labels shuffled across its texts): ``compare=null-both``."""
+        return getattr(self.options, "compare", None) == "null-both"
 
     @abstractmethod
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:

@@ -47,6 +47,8 @@ def run_embed(req: SelectRequest, datasets: list[str], embedders: list[str] | No
                         progress=inputs.progress)
             for embedder in instances:
                 fute.dte(embedder)
+                if embedder.compares_to_dte_null():
+                    fute.dte(embedder, null=True)
                 if not dte_only:
                     fute.mtes(embedder)
                     if embedder.compares_to_null():

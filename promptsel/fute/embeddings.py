@@ -93,11 +93,28 @@ def permuted_rows(targets: np.ndarray, seed: int) -> np.ndarray:
     return targets[np.random.default_rng(seed + 11).permutation(len(targets))]
 
 
+def permuted_labels(sample: Dataset, seed: int) -> Dataset:
+    """The sample with its gold labels shuffled across its texts (one seeded permutation): the
+    DTE's permutation null keeps the class mix and loses the link to the texts."""
+    labels = [ex["label"] for ex in sample.examples]
+    order = np.random.default_rng(seed + 13).permutation(len(labels))
+    return replace(sample, examples=[{**ex, "label": labels[j]} for ex, j in zip(sample.examples, order)])
+
+
 def null_similarity(mte: np.ndarray, null: np.ndarray, dte: np.ndarray) -> float:
     """cos(MTE, DTE) − cos(MTE_null, DTE): what the prompt's labels carry about the task beyond
     what any MTE with its label mix shares with the DTE (the seeded start, batch order, dropout,
     the class prior), measured on the ladder (bench/RESULTS.md, "FUTE's premise as a ladder")."""
     return cosine(mte, dte) - cosine(null, dte)
+
+
+def null_both_similarity(mte: np.ndarray, null: np.ndarray, dte: np.ndarray, dte_null: np.ndarray) -> float:
+    """cos(MTE − MTE_null, DTE − DTE_null): each side as what its labels' link to its texts
+    changed, beyond what an embedding of the same label mix on the same texts learns anyway.
+    The one comparison that passed the premise ladder's checks on the head's change
+    (bench/RESULTS.md, "the head's change")."""
+    f64 = np.float64
+    return cosine(np.asarray(mte, f64) - np.asarray(null, f64), np.asarray(dte, f64) - np.asarray(dte_null, f64))
 
 
 #: What the report keeps of an embedder's training record for its diagnostics.
@@ -211,12 +228,13 @@ class Fute:
             raise DataError(f"The {self.spec.train_split!r} split of {self.spec.name!r} has no labels; FUTE's dataset embedding needs them.")
         return full.sample(self.options.dte_size, self.seed)
 
-    def dte_key(self, sample: Dataset, embedder: Embedder) -> str:
+    def dte_key(self, sample: Dataset, embedder: Embedder, null: bool = False) -> str:
         content = hashlib.sha256(json.dumps(sample.examples, sort_keys=True).encode()).hexdigest()
         return make_key("dte", {"dataset": self.spec.name}, {
             "split": sample.split, "content": content, "fields": list(self.spec.fields),
             "classes": list(self.spec.classes), "embedder": embedder.identity(),
             "surrogate": self.surrogate.identity(), "seed": self.seed,
+            **({"null": "permuted labels"} if null else {}),
         })
 
     # -- the run --------------------------------------------------------------------------
@@ -227,7 +245,11 @@ class Fute:
         mtes = self.mtes(embedder)
         if not embedder.compares_to_null():
             return np.array(embedder.similarities(mtes, dte), dtype=np.float64)
-        return np.array([null_similarity(m, n, dte) for m, n in zip(mtes, self.mtes(embedder, null=True))])
+        nulls = self.mtes(embedder, null=True)
+        if embedder.compares_to_dte_null():
+            dte_null = self.dte(embedder, null=True)
+            return np.array([null_both_similarity(m, n, dte, dte_null) for m, n in zip(mtes, nulls)])
+        return np.array([null_similarity(m, n, dte) for m, n in zip(mtes, nulls)])
 
     def mtes(self, embedder: Embedder, null: bool = False) -> list[np.ndarray]:
         """Every prompt's MTE, or with ``null`` its permutation null (:func:`permuted_rows`),
@@ -260,20 +282,24 @@ class Fute:
                 self._record(kind, embedder, k, "reused", 0.0, trained.get(k, {}), prompt=ids[i])
         return [vectors[k] for k in keys]
 
-    def dte(self, embedder: Embedder) -> np.ndarray:
+    def dte(self, embedder: Embedder, null: bool = False) -> np.ndarray:
+        """The DTE, or with ``null`` its permutation null: the same sample with its gold labels
+        shuffled across its texts (:func:`permuted_labels`), stored under its own key."""
         t = time.perf_counter()
         sample = self.train_sample()
         self.timings["load_train"] = self.timings.get("load_train", 0.0) + time.perf_counter() - t
-        key = self.dte_key(sample, embedder)
+        key = self.dte_key(sample, embedder, null)
+        kind = "dte-null" if null else "dte"
         found = self.store.get(key)
         if found is not None:
-            self._record("dte", embedder, key, "reused", 0.0, found.meta.get("train") or {}, dataset=self.spec.name)
+            self._record(kind, embedder, key, "reused", 0.0, found.meta.get("train") or {}, dataset=self.spec.name)
             return found.vector
-        data = dte_task(sample, self.seed)
+        data = dte_task(permuted_labels(sample, self.seed) if null else sample, self.seed)
         assert data.heldout is not None
-        self.progress.start(f"Training the dataset task embedding of {self.spec.name} ({embedder.embedder_id})", 1)
+        what = "permutation null of the dataset task embedding" if null else "dataset task embedding"
+        self.progress.start(f"Training the {what} of {self.spec.name} ({embedder.embedder_id})", 1)
         try:
-            return self._compute("dte", embedder, key, data, dataset=self.spec.name, split=sample.split,
+            return self._compute(kind, embedder, key, data, dataset=self.spec.name, split=sample.split,
                                  n_train=len(data), n_heldout=len(data.heldout))[0]
         finally:
             self.progress.advance()
@@ -306,9 +332,9 @@ class Fute:
         backend = self.scorer.backend if self.scorer is not None else None
         self.store.put(key, vector, {
             "kind": kind, "embedder": embedder.embedder_id, "surrogate": self.surrogate.name, "task": self.spec.task,
-            "model": backend.model_name if kind != "dte" and backend is not None else None,
-            "backend": backend.backend_id if kind != "dte" and backend is not None else None,
-            "prompt_set": self.prompt_set.name if kind != "dte" and self.prompt_set is not None else None,
+            "model": backend.model_name if not kind.startswith("dte") and backend is not None else None,
+            "backend": backend.backend_id if not kind.startswith("dte") and backend is not None else None,
+            "prompt_set": self.prompt_set.name if not kind.startswith("dte") and self.prompt_set is not None else None,
             "seconds": round(seconds, 3), "created": time.time(), "dim": int(vector.size), "n": len(data),
             "train": info, **meta,
         })

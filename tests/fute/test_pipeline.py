@@ -227,6 +227,57 @@ def test_each_prompt_scores_its_cosine_with_the_dte_less_its_nulls(fute_world):
     np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in change["prompts"]], expected, rtol=1e-6)
 
 
+def test_null_both_compares_the_changes_from_both_nulls():
+    from promptsel.fute.embeddings import null_both_similarity
+
+    # MTE − null = (2, 4, 0), DTE − DTE_null = (0, 1, 1): cos = 4 / (√20 · √2).
+    m, n = np.array([3.0, 4.0, 0.0], dtype=np.float32), np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    d, dn = np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, -1.0])
+    assert null_both_similarity(m, n, d, dn) == pytest.approx(4 / np.sqrt(40))
+    # A prompt whose labels a permutation cannot change (a constant) has no change: it scores 0.
+    assert null_both_similarity(m, m, d, dn) == 0.0
+    # Swapping which side is the null flips the sign: the direction of the change is what counts.
+    assert null_both_similarity(n, m, d, dn) == pytest.approx(-4 / np.sqrt(40))
+
+
+def test_the_dte_null_keeps_the_class_mix_and_loses_the_texts():
+    from promptsel.fute.embeddings import permuted_labels
+    from promptsel.model.data import Dataset
+
+    labels = ["positive"] * 30 + ["negative"] * 10
+    sample = Dataset(name="d", split="train", fields=("text",), classes=("negative", "positive"),
+                     examples=[{"text": f"t{i}", "label": lab} for i, lab in enumerate(labels)], ids=[f"i{i}" for i in range(40)], source="test")
+    null = permuted_labels(sample, seed=3)
+    assert [ex["text"] for ex in null.examples] == [ex["text"] for ex in sample.examples]
+    assert sorted(ex["label"] for ex in null.examples) == sorted(labels)
+    moved = sum(a["label"] != b["label"] for a, b in zip(null.examples, sample.examples))
+    assert moved >= 6  # 2·30·10/40 = 15 expected
+    assert [ex["label"] for ex in permuted_labels(sample, seed=3).examples] == [ex["label"] for ex in null.examples]
+    assert [ex["label"] for ex in sample.examples] == labels  # the sample itself is untouched
+
+
+def test_null_both_scores_each_prompt_against_both_nulls(fute_world):
+    """compare=null-both: cos(MTE − MTE_null, DTE − DTE_null), DTE_null trained on the DTE's
+    sample with its gold labels permuted, stored under its own key and reused."""
+    req = _request(fute_world, "sst2", ["fute-tupate"])
+    req.group(FuteOptions).embedder_options["tupate"]["compare"] = "null-both"
+    report, _ = run_select(req)
+    store = EmbeddingStore()
+    keys = {(e["kind"], e["prompt"]): e["key"] for e in report["fute"]["embeddings"]}
+    assert len(set(keys.values())) == 8  # a DTE, its null, three MTEs, three nulls
+    d, dn = (store.get(keys[(k, None)]).vector for k in ("dte", "dte-null"))
+    assert not np.array_equal(d, dn)
+    meta = store.get(keys[("dte-null", None)]).meta
+    assert meta["kind"] == "dte-null" and meta["dataset"] == "sst2" and meta["model"] is None
+    expected = []
+    for p in ("good", "plain", "odd"):
+        m, n = (np.asarray(store.get(keys[(k, p)]).vector, dtype=np.float64) for k in ("mte", "mte-null"))
+        expected.append(_unit(m - n) @ _unit(np.asarray(d, np.float64) - dn))
+    np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in report["prompts"]], expected, rtol=1e-6)
+    again, _ = run_select(req)
+    assert {e["status"] for e in again["fute"]["embeddings"]} == {"reused"}
+
+
 def test_mte_keys_change_with_what_changes_the_numbers(fute_world):
     base, _ = run_select(_request(fute_world, "sst2", ["fute-tupate"]))
     keys = {e["key"] for e in base["fute"]["embeddings"] if e["kind"] == "mte"}
