@@ -109,12 +109,14 @@ def label_free_run(fixture: Fixture, splits: list[int], resamples: int) -> dict[
     return out
 
 
-def fute_key(embedder: str, compare: str, unlabeled_size: int | None) -> str:
-    return f"fute-{embedder} (compare={compare}, U={unlabeled_size or 'all'})"
+def fute_key(embedder: str, compare: str, unlabeled_size: int | None, head: str | None = None) -> str:
+    part = f", head={head}" if head else ""
+    return f"fute-{embedder} (compare={compare}{part}, U={unlabeled_size or 'all'})"
 
 
 def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], splits: list[int],
-             unlabeled_size: int | None, compare: str, resamples: int, dte_size: int, save: Any, command: str) -> None:
+             unlabeled_size: int | None, compare: str, resamples: int, dte_size: int, save: Any, command: str,
+             head: str | None = None) -> None:
     from bench.lib.fute_saved import fute_scores
 
     data_dir = str(shared_path("data"))
@@ -124,7 +126,7 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
             boot = Bootstrap(arrays, resamples, seed)
             for embedder in embedders:
                 # tupate compares what training changed unless told; taskemb has no such option.
-                options = {"compare": compare} if embedder == "tupate" else {}
+                options = {"compare": compare, **({"head": head} if head else {})} if embedder == "tupate" else {}
                 began = time.perf_counter()
                 scores, section = fute_scores(embedder, arrays, dataset="sst2", data_dir=data_dir, seed=seed,
                                               embedder_options=options, dte_size=dte_size)
@@ -132,7 +134,8 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
                          "dte_size": dte_size, "seconds": round(time.perf_counter() - began, 1), "command": command,
                          "computed": sum(e["status"] == "computed" for e in section["embeddings"]),
                          "diagnostics": section["diagnostics"].get(f"fute-{embedder}")}
-                key = fute_key(embedder, compare if embedder == "tupate" else "-", unlabeled_size)
+                key = fute_key(embedder, compare if embedder == "tupate" else "-", unlabeled_size,
+                               head if embedder == "tupate" else None)
                 save(lambda r, name=name, seed=seed, key=key, entry=entry:
                      r.setdefault("fute", {}).setdefault(name, {}).setdefault(str(seed), {}).__setitem__(key, entry))
                 print(f"prompts {name}, split {seed}, {key}: NDCG {entry['ndcg']:.3f}, {entry['seconds']} s", file=sys.stderr)
@@ -187,6 +190,7 @@ def main() -> None:
     parser.add_argument("--fute", default="", help="embedders to run FUTE with (tupate,taskemb); none: the label-free part")
     parser.add_argument("--unlabeled-size", type=int, help="texts of U (a seeded draw from the 436; default all)")
     parser.add_argument("--compare", default="change", help="tupate's compare option (change, raw, or a newer mode)")
+    parser.add_argument("--head", choices=["out", "in", "only"], help="tupate's head option (default: tupate's)")
     parser.add_argument("--dte-size", type=int, default=500, help="sst2 train examples for the DTE")
     parser.add_argument("--json", type=Path, help="the results file: read, updated and written back")
     parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
@@ -223,7 +227,7 @@ def main() -> None:
     if args.fute:
         fute_run(fixture, embedders=[e for e in args.fute.split(",") if e], prompt_sets=prompt_sets, splits=splits,
                  unlabeled_size=args.unlabeled_size, compare=args.compare, resamples=args.resamples, dte_size=args.dte_size,
-                 save=save, command=f"{when}, {platform.machine()}: {command}")
+                 save=save, command=f"{when}, {platform.machine()}: {command}", head=args.head)
     else:
         label_free = label_free_run(fixture, splits, args.resamples)
         save(lambda r: r.update(label_free=label_free))

@@ -67,6 +67,11 @@ class TuPaTE(Embedder):
     # half the held-out slice, the other half judges "learned"
     version: ClassVar[int] = 3
     description: ClassVar[str] = "Prefix tuning on the frozen surrogate; the prefix averaged over layers (Zhou et al. 2022)."
+    premise_caveat: ClassVar[str | None] = (
+        "its default embedding, the trained prefix (head=out), cannot tell a prompt from its label-inverted twin "
+        "(the head trained beside it absorbs the sign), and it failed FUTE's premise ladder under every comparison "
+        "(bench/RESULTS.md): its ranking is not evidence; -E tupate.head=only -E tupate.compare=null-both is the "
+        "setting that passed the ladder")
 
     @dataclass(frozen=True)
     class Options(Embedder.Options):
@@ -95,6 +100,10 @@ class TuPaTE(Embedder):
         #: head's change follows the prefix's; only: the head's change alone (plugins/tupate.py).
         #: In keys only when set, so embeddings stored before this option stay valid.
         head: Literal["out", "in", "only"] = option("out", key="set")
+
+    def caveat(self) -> str | None:
+        # The head's change, each side less its permutation null: the one setting that passed.
+        return None if (self.options.head, self.options.compare) == ("only", "null-both") else self.premise_caveat
 
     def embed(self, surrogate: Surrogate, data: TaskData, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
         from .tupate import embed

@@ -41,8 +41,9 @@ class Embedder(ABC):
 
     embedder_id: ClassVar[str]
     description: ClassVar[str] = ""
-    #: A known reason its ranking is not evidence (it fails FUTE's premise ladder): shown in
-    #: ``list methods`` and as the ``fute_fails_premise`` warning of every report that uses it.
+    #: A known reason its ranking is not evidence with its default options (it fails FUTE's
+    #: premise ladder): shown in ``list methods``; :meth:`caveat` says whether it holds for the
+    #: options a run used, and the run's report then carries it as ``fute_fails_premise``.
     premise_caveat: ClassVar[str | None] = None
     version: ClassVar[int] = 1
 
@@ -61,6 +62,10 @@ class Embedder(ABC):
         """Each MTE's similarity with the DTE, as FUTE ranks by it: their cosine, unless the
         embedder compares its vectors otherwise (it sees every MTE of the run at once)."""
         return [cosine(m, dte) for m in mtes]
+
+    def caveat(self) -> str | None:
+        """The premise caveat for these options (the class's, unless options lift it)."""
+        return self.premise_caveat
 
     def compares_to_null(self) -> bool:
         """Whether FUTE scores a prompt against its permutation null (an MTE trained on the

@@ -95,7 +95,11 @@ class FuteMethod(Selector):
         section = fute.report()
         # Its ranking does not depend on the evaluation examples: the interval of its NDCG is the
         # sample's uncertainty about the prompts' true performance (training variation not included).
-        quality = dict((context.sections.get(self.report_section) or {}).get("quality") or {})
+        before = context.sections.get(self.report_section) or {}
+        quality = dict(before.get("quality") or {})
+        # The premise caveat of the options this run used, per method (report_warnings reads it).
+        caveat = embedder.caveat() if hasattr(embedder, "caveat") else getattr(embedder, "premise_caveat", None)
+        section["caveats"] = {**(before.get("caveats") or {}), self.selector_id: caveat}
         if req is not None:
             quality[self.selector_id] = fixed_ranking_ndcg(values, table, metric=req.metric, variant=req.ndcg,
                                                            resamples=req.bootstrap, seed=req.seed)
@@ -115,7 +119,10 @@ class FuteMethod(Selector):
         section = sections.get(cls.report_section) or {}
         diagnostics = section.get("diagnostics") or {}
         embedder = getattr(cls, "embedder", None)  # the base class has none; a plugin's may lack the caveat
-        caveat = fails_premise_warning(getattr(embedder, "premise_caveat", None), method_id)
+        caveats = section.get("caveats") or {}
+        # The run's options decide; a report without them (older, or no run yet) gets the default's.
+        said = caveats[method_id] if method_id in caveats else getattr(embedder, "premise_caveat", None)
+        caveat = fails_premise_warning(said, method_id)
         return caveat + not_learned_warnings(diagnostics.get(method_id), method_id) + in_domain_warnings(section, method_id)
 
     @classmethod

@@ -276,6 +276,12 @@ def test_null_both_scores_each_prompt_against_both_nulls(fute_world):
     np.testing.assert_allclose([p["scores"]["fute-tupate"] for p in report["prompts"]], expected, rtol=1e-6)
     again, _ = run_select(req)
     assert {e["status"] for e in again["fute"]["embeddings"]} == {"reused"}
+    # The premise caveat follows the options: null-both alone keeps it, with head=only it is lifted.
+    assert "fute_fails_premise" in [w["code"] for w in report["warnings"]]
+    req.group(FuteOptions).embedder_options["tupate"]["head"] = "only"
+    only, _ = run_select(req)
+    assert only["fute"]["caveats"] == {"fute-tupate": None}
+    assert "fute_fails_premise" not in [w["code"] for w in only["warnings"]]
 
 
 def test_mte_keys_change_with_what_changes_the_numbers(fute_world):

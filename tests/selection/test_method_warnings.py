@@ -139,6 +139,18 @@ def test_an_embedder_with_a_premise_caveat_says_so_in_every_report_and_in_list_m
     assert taskemb.report_warnings({}, "fute-taskemb")[0]["code"] == "fute_fails_premise"  # whatever the diagnostics
     assert [x["code"] for x in taskemb.report_warnings({FuteMethod.report_section: {"diagnostics": {"fute-taskemb": DIAGNOSTICS}}},
                                                        "fute-taskemb")] == ["fute_fails_premise", "fute_not_learned"]
-    assert tupate.report_warnings({}, "fute-tupate") == []
     assert "caution" in taskemb.description and "sign-blind" in taskemb.description
-    assert "caution" not in tupate.description
+    # tupate's caveat is its default embedding's (the prefix): a report says it unless the run's
+    # options lifted it (head=only with compare=null-both), as the FUTE section records per method.
+    assert "caution" in tupate.description and "label-inverted twin" in tupate.description
+    assert tupate.report_warnings({}, "fute-tupate")[0]["code"] == "fute_fails_premise"
+    lifted = {FuteMethod.report_section: {"caveats": {"fute-tupate": None}}}
+    assert tupate.report_warnings(lifted, "fute-tupate") == []
+    kept = {FuteMethod.report_section: {"caveats": {"fute-tupate": "a reason"}}}
+    assert tupate.report_warnings(kept, "fute-tupate")[0]["caveat"] == "a reason"
+    tupate_embedder = embedders.get("tupate")
+    assert tupate_embedder().caveat() == tupate_embedder.premise_caveat
+    assert tupate_embedder(head="only").caveat() == tupate_embedder.premise_caveat
+    assert tupate_embedder(compare="null-both").caveat() == tupate_embedder.premise_caveat
+    assert tupate_embedder(head="only", compare="null-both").caveat() is None
+    assert embedders.get("taskemb")(estimator="fute").caveat() == embedders.get("taskemb").premise_caveat
