@@ -143,6 +143,21 @@ def _seed_summary(record: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rescore(record: dict[str, Any], path: Path) -> None:
+    """Apply ``premise.checks``' bounds again to every stored result; write ``path`` back."""
+    from bench.lib import premise  # imports torch's side of the bench: only when asked
+
+    for run in record["runs"]:
+        for c, result in run["results"].items():
+            run["results"][c] = premise.rescored(result)
+            now = premise.passed(run["results"][c])
+            if now != run["passed"][c]:
+                print(f"{path.name}: seed {run['seed']} {run['setting']} {c}: {'pass' if run['passed'][c] else 'fail'} -> "
+                      f"{'pass' if now else 'fail'}", file=sys.stderr)
+            run["passed"][c] = now
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0,1,2,3")
@@ -150,6 +165,8 @@ def main() -> None:
                     "targets=sharp makes the ladder's labeller confident (bench/lib/premise.py)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write every score and check")
     ap.add_argument("--from-json", type=Path, default=None, help="render this file, train nothing")
+    ap.add_argument("--rescore", action="store_true", help="with --from-json: apply the checks' bounds again to "
+                    "the stored numbers, write the file back and say which verdicts changed")
     ap.add_argument("--merge", action="store_true", help="add these runs to the JSON file's runs")
     ap.add_argument("--write", action="store_true", help="append the section to bench/RESULTS.md")
     ap.add_argument("--u-size", type=int, default=None, help="|U| (default: the test's)")
@@ -160,6 +177,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.from_json:
         record = json.loads(args.from_json.read_text())
+        if args.rescore:
+            rescore(record, args.from_json)
     else:
         shard = tuple(int(x) for x in args.shard.split("/")) if args.shard else None
         record = measure([int(s) for s in args.seeds.split(",")], parse_settings(args.settings), shard,  # type: ignore[arg-type]

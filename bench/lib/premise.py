@@ -279,6 +279,12 @@ def margin(scores: dict[str, float]) -> float:
     return scores["lexicon"] - max(scores[p] for p in OFF_TASK)
 
 
+#: The Spearman bounds hold with this slack: over four rungs Spearman moves in steps of 0.2, and
+#: one adjacent swap, which "≥ 0.8" allows, computes as 0.7999999999999999 (found 2026-12-07 on
+#: the head ladder's seed 3; every committed ladder result was re-scored with it).
+SLACK = 1e-9
+
+
 def checks(ladder: Ladder, comparison: str) -> dict[str, Any]:
     """The ladder's conditions under one comparison, each with the numbers behind it.
 
@@ -302,15 +308,23 @@ def checks(ladder: Ladder, comparison: str) -> dict[str, Any]:
     band = abs(gap) / 2
     return {
         "scores": s, "scores_b": sb, "scores_null": sn, "margin": margin(s), "margin_b": margin(sb),
-        "order": {"spearman": order, "ok": bool(order >= 0.8)},
+        "order": {"spearman": order, "ok": bool(order >= 0.8 - SLACK)},
         "inverted": {"ok": bool(s["inverted"] < 0 < s["lexicon"])},
         "random": {"gap": gap, "ok": bool(gap >= 0.1)},
         "marginal": {"change": s["lexicon75"] - s["lexicon"], "ok": bool(abs(s["lexicon75"] - s["lexicon"]) <= band)},
         "null_dte": {"learned": ladder.training["dte:null"].get("learned"), "band": band,
                      "largest": max(abs(v) for v in sn.values()),
                      "ok": bool(ladder.training["dte:null"].get("learned") is False and max(abs(v) for v in sn.values()) < band)},
-        "halves": {"spearman": halves, "ok": bool(halves >= 0.9)},
+        "halves": {"spearman": halves, "ok": bool(halves >= 0.9 - SLACK)},
     }
+
+
+def rescored(result: dict[str, Any]) -> dict[str, Any]:
+    """A stored result of :func:`checks` with its Spearman bounds applied again (``SLACK``)."""
+    out = {**result, "order": dict(result["order"]), "halves": dict(result["halves"])}
+    out["order"]["ok"] = bool(out["order"]["spearman"] >= 0.8 - SLACK)
+    out["halves"]["ok"] = bool(out["halves"]["spearman"] >= 0.9 - SLACK)
+    return out
 
 
 def passed(result: dict[str, Any]) -> bool:

@@ -124,6 +124,25 @@ def test_a_part_of_the_vectors_is_compared_alone():
         premise.similarities(premise.Ladder(vectors, {}, np.zeros(5), {}, 0.0, 0), "change@head")
 
 
+def test_one_adjacent_swap_of_the_rungs_passes_the_order_check_and_two_do_not():
+    """Spearman ≥ 0.8 over four rungs allows one adjacent swap (1 − 6·2/60 = 0.8), which
+    floating point computes as 0.7999999999999999: vectors built so each score is a chosen cosine."""
+    from bench.lib import premise
+
+    def ladder(scores: dict[str, float]) -> premise.Ladder:
+        vectors = {f"dte:{d}": np.array([1.0, 0.0]) for d in premise.DTES}
+        for p in premise.PROMPTS:
+            s = scores.get(p, 0.0)
+            vectors[f"mte:{p}"] = vectors[f"null:{p}"] = np.array([s, np.sqrt(1 - s * s)])
+        return premise.Ladder(vectors, {"dte:null": {"learned": False}}, np.zeros(2), {}, 0.0, 0)
+
+    one = premise.checks(ladder({"lexicon": 0.5, "flip15": 0.6, "flip30": 0.3, "flip45": 0.1}), "change")
+    assert one["scores"]["flip15"] == pytest.approx(0.6) and one["order"]["spearman"] == pytest.approx(0.8)
+    assert one["order"]["ok"]
+    two = premise.checks(ladder({"lexicon": 0.5, "flip15": 0.6, "flip30": 0.1, "flip45": 0.3}), "change")
+    assert two["order"]["spearman"] == pytest.approx(0.6) and not two["order"]["ok"]
+
+
 @pytest.mark.slow
 def test_the_ladder_machinery_on_a_tiny_surrogate(tiny_surrogates):
     """The ladder's plumbing, cheaply (a random tiny BERT: the scores mean nothing): every
