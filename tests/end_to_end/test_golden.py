@@ -8,7 +8,8 @@ unchanged. A later change that means to alter these outputs regenerates them on 
 Inputs: the released OPT-2.7B SST-2 log-probs (13 prompts, ``--scores``), and the fake backend
 on a small labelled and unlabelled data file. Timings, the platform's library versions and the
 run record (time, command, revisions) change from run to run and machine to machine, so they
-are masked in the JSON reports and in the Markdown reports' run record.
+are masked in the JSON reports and in the Markdown reports' run record; the JSON reports' floats
+are kept to 12 significant digits (``rounded``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,20 @@ def masked(report: dict) -> dict:
     for key in ("timings", "versions", "run"):
         if key in report:
             report[key] = MASKED
-    return report
+    return rounded(report)
+
+
+def rounded(value):
+    """Floats to 12 significant digits. NumPy picks its SIMD kernels by CPU, and the order of a
+    float sum with them: the same release gave -123.88668252190482 on one machine and
+    -123.8866825219048 on another (2026-12-07). Twelve digits keep every real change visible."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
 
 
 #: The Markdown report's run record: when, the command as typed, the checkout's revision (absent
