@@ -285,6 +285,14 @@ def margin(scores: dict[str, float]) -> float:
 SLACK = 1e-9
 
 
+def _spearman_check(spearman: float, bound: float) -> dict[str, Any]:
+    return {"spearman": spearman, "ok": bool(spearman >= bound - SLACK)}
+
+
+#: check -> its Spearman bound: ``order`` over the four rungs, ``halves`` over the eight prompts.
+SPEARMAN_BOUNDS = {"order": 0.8, "halves": 0.9}
+
+
 def checks(ladder: Ladder, comparison: str) -> dict[str, Any]:
     """The ladder's conditions under one comparison, each with the numbers behind it.
 
@@ -308,23 +316,20 @@ def checks(ladder: Ladder, comparison: str) -> dict[str, Any]:
     band = abs(gap) / 2
     return {
         "scores": s, "scores_b": sb, "scores_null": sn, "margin": margin(s), "margin_b": margin(sb),
-        "order": {"spearman": order, "ok": bool(order >= 0.8 - SLACK)},
+        "order": _spearman_check(order, SPEARMAN_BOUNDS["order"]),
         "inverted": {"ok": bool(s["inverted"] < 0 < s["lexicon"])},
         "random": {"gap": gap, "ok": bool(gap >= 0.1)},
         "marginal": {"change": s["lexicon75"] - s["lexicon"], "ok": bool(abs(s["lexicon75"] - s["lexicon"]) <= band)},
         "null_dte": {"learned": ladder.training["dte:null"].get("learned"), "band": band,
                      "largest": max(abs(v) for v in sn.values()),
                      "ok": bool(ladder.training["dte:null"].get("learned") is False and max(abs(v) for v in sn.values()) < band)},
-        "halves": {"spearman": halves, "ok": bool(halves >= 0.9 - SLACK)},
+        "halves": _spearman_check(halves, SPEARMAN_BOUNDS["halves"]),
     }
 
 
 def rescored(result: dict[str, Any]) -> dict[str, Any]:
     """A stored result of :func:`checks` with its Spearman bounds applied again (``SLACK``)."""
-    out = {**result, "order": dict(result["order"]), "halves": dict(result["halves"])}
-    out["order"]["ok"] = bool(out["order"]["spearman"] >= 0.8 - SLACK)
-    out["halves"]["ok"] = bool(out["halves"]["spearman"] >= 0.9 - SLACK)
-    return out
+    return {**result, **{c: _spearman_check(result[c]["spearman"], bound) for c, bound in SPEARMAN_BOUNDS.items()}}
 
 
 def passed(result: dict[str, Any]) -> bool:
