@@ -32,8 +32,10 @@ from bench.lib.shared_dir import shared_path
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "fute_ladder.json"
 COMPARISONS = ("null", "change", "raw-change", "null-vector", "null-both", "raw-null")
-#: with tupate's head=in, the same comparisons on each part of the vector as well
-PART_COMPARISONS = ("null@prefix", "null@head", "change@head", "null-both@head")
+#: with tupate's head=in, the same comparisons on each part of the vector as well; raw-change@head
+#: is what ``-E tupate.head=only -E tupate.compare=raw`` compares (the trained head, its seeded
+#: start kept), the shared part that null-both@head removes
+PART_COMPARISONS = ("null@prefix", "null@head", "change@head", "null-both@head", "raw-change@head")
 CHECKS = ("order", "inverted", "random", "marginal", "null_dte", "halves")
 
 

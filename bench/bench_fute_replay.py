@@ -109,14 +109,15 @@ def label_free_run(fixture: Fixture, splits: list[int], resamples: int) -> dict[
     return out
 
 
-def fute_key(embedder: str, compare: str, unlabeled_size: int | None, head: str | None = None) -> str:
-    part = f", head={head}" if head else ""
+def fute_key(embedder: str, compare: str, unlabeled_size: int | None, head: str | None = None,
+             mte_targets: str = "soft") -> str:
+    part = (f", head={head}" if head else "") + (f", targets={mte_targets}" if mte_targets != "soft" else "")
     return f"fute-{embedder} (compare={compare}{part}, U={unlabeled_size or 'all'})"
 
 
 def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], splits: list[int],
              unlabeled_size: int | None, compare: str, resamples: int, dte_size: int, save: Any, command: str,
-             head: str | None = None) -> None:
+             head: str | None = None, mte_targets: str = "soft") -> None:
     from bench.lib.fute_saved import fute_scores
 
     data_dir = str(shared_path("data"))
@@ -129,13 +130,13 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
                 options = {"compare": compare, **({"head": head} if head else {})} if embedder == "tupate" else {}
                 began = time.perf_counter()
                 scores, section = fute_scores(embedder, arrays, dataset="sst2", data_dir=data_dir, seed=seed,
-                                              embedder_options=options, dte_size=dte_size)
+                                              embedder_options=options, dte_size=dte_size, mte_targets=mte_targets)
                 entry = {**boot.fixed(scores), "scores": scores.tolist(), "u": int(arrays["unlabeled_text"].size),
                          "dte_size": dte_size, "seconds": round(time.perf_counter() - began, 1), "command": command,
                          "computed": sum(e["status"] == "computed" for e in section["embeddings"]),
                          "diagnostics": section["diagnostics"].get(f"fute-{embedder}")}
                 key = fute_key(embedder, compare if embedder == "tupate" else "-", unlabeled_size,
-                               head if embedder == "tupate" else None)
+                               head if embedder == "tupate" else None, mte_targets)
                 save(lambda r, name=name, seed=seed, key=key, entry=entry:
                      r.setdefault("fute", {}).setdefault(name, {}).setdefault(str(seed), {}).__setitem__(key, entry))
                 print(f"prompts {name}, split {seed}, {key}: NDCG {entry['ndcg']:.3f}, {entry['seconds']} s", file=sys.stderr)
@@ -192,6 +193,8 @@ def main() -> None:
     parser.add_argument("--compare", default="change", help="tupate's compare option (change, raw, or a newer mode)")
     parser.add_argument("--head", choices=["out", "in", "only"], help="tupate's head option (default: tupate's)")
     parser.add_argument("--dte-size", type=int, default=500, help="sst2 train examples for the DTE")
+    parser.add_argument("--mte-targets", choices=["soft", "hard"], default="soft",
+                        help="what the MTEs learn from OPT's labels on U: its probabilities (the paper's) or its decisions")
     parser.add_argument("--json", type=Path, help="the results file: read, updated and written back")
     parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
     parser.add_argument("--write-fixture", type=Path, help="write the --scores file (with U) of the first split here and stop")
@@ -227,7 +230,7 @@ def main() -> None:
     if args.fute:
         fute_run(fixture, embedders=[e for e in args.fute.split(",") if e], prompt_sets=prompt_sets, splits=splits,
                  unlabeled_size=args.unlabeled_size, compare=args.compare, resamples=args.resamples, dte_size=args.dte_size,
-                 save=save, command=f"{when}, {platform.machine()}: {command}", head=args.head)
+                 save=save, command=f"{when}, {platform.machine()}: {command}", head=args.head, mte_targets=args.mte_targets)
     else:
         label_free = label_free_run(fixture, splits, args.resamples)
         save(lambda r: r.update(label_free=label_free))

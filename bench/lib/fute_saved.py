@@ -37,14 +37,16 @@ def saved_fute(*, texts: list[str], logprobs: np.ndarray, prompt_ids: list[str],
 
 def fute_scores(embedder_id: str, arrays: dict[str, np.ndarray], *, dataset: str, data_dir: str, seed: int,
                 embedder_options: dict[str, Any] | None = None, dte_size: int = FuteOptions().dte_size,
-                store: EmbeddingStore | None = None, progress: Any = None) -> tuple[np.ndarray, dict[str, Any]]:
+                store: EmbeddingStore | None = None, progress: Any = None,
+                mte_targets: str = "soft") -> tuple[np.ndarray, dict[str, Any]]:
     """FUTE's score for every prompt of a ``--scores`` file's U arrays (as the embedder's options
     say to compare), and FUTE's report section (embeddings with their status and seconds,
     diagnostics)."""
     from promptsel.plugins import registries
 
     cls = registries().embedders.get(embedder_id)
-    options = FuteOptions(embedder_options={embedder_id: dict(embedder_options or {})}, dte_size=dte_size)
+    options = FuteOptions(embedder_options={embedder_id: dict(embedder_options or {})}, dte_size=dte_size,
+                          mte_targets=mte_targets)  # type: ignore[arg-type]
     fute = saved_fute(texts=[str(t) for t in arrays["unlabeled_text"]], logprobs=arrays["unlabeled_logprobs"],
                       prompt_ids=[str(p) for p in arrays["prompt_ids"]], dataset=dataset, data_dir=data_dir,
                       options=options, seed=seed, store=store)

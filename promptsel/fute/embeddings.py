@@ -87,6 +87,13 @@ def mte_task(inputs: list[dict[str, Any]], fields: Sequence[str], targets: np.nd
     return TaskData("mte", [inputs[i] for i in rows], tuple(fields), targets.shape[1], targets=targets[rows], heldout=heldout)
 
 
+def hardened(targets: np.ndarray) -> np.ndarray:
+    """Each row one-hot at its most probable class (the first on a tie, as a score table's
+    argmax): the prompt's decisions, which are what its accuracy counts, without its confidence."""
+    targets = np.asarray(targets)
+    return np.eye(targets.shape[-1], dtype=targets.dtype)[targets.argmax(axis=-1)]
+
+
 def permuted_rows(targets: np.ndarray, seed: int) -> np.ndarray:
     """A prompt's targets on U shuffled across the texts (one seeded permutation for every
     prompt): its permutation null keeps the label mix and loses the link to the inputs."""
@@ -206,8 +213,12 @@ class Fute:
             "embedder": embedder.identity(),
             "surrogate": self.surrogate.identity(),
             "seed": self.seed,
-            **({"null": "permuted targets"} if null else {}),
+            **({"null": "permuted targets"} if null else {}), **self._targets_key(),
         })
+
+    def _targets_key(self) -> dict[str, str]:
+        # Only when set, so the embeddings stored before the option stay valid.
+        return {"mte_targets": self.options.mte_targets} if self.options.mte_targets != "soft" else {}
 
     def _saved_mte_key(self, prompt_index: int, embedder: Embedder, null: bool = False) -> str:
         """No backend and maybe no prompt file: the saved labels themselves stand for the model,
@@ -217,7 +228,7 @@ class Fute:
         return make_key("mte", {"labels": "saved"}, {
             "targets": labels, "unlabeled": self.corpus.fingerprint, "fields": list(self.spec.fields),
             "classes": list(self.spec.classes), "embedder": embedder.identity(), "surrogate": self.surrogate.identity(),
-            "seed": self.seed, **({"null": "permuted targets"} if null else {}),
+            "seed": self.seed, **({"null": "permuted targets"} if null else {}), **self._targets_key(),
         })
 
     def train_sample(self) -> Dataset:
@@ -267,6 +278,8 @@ class Fute:
         missing = [i for i, k in enumerate(keys) if k not in vectors and keys.index(k) == i]
         if missing:
             targets = self.u_targets()
+            if self.options.mte_targets == "hard":
+                targets = hardened(targets)
             inputs = self.corpus.inputs(self.spec.fields)
             what = "permutation nulls of model task embeddings" if null else "model task embeddings"
             self.progress.start(f"Training {len(missing)} {what} ({embedder.embedder_id})", len(missing))

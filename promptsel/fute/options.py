@@ -7,7 +7,7 @@ Light on purpose: the command line imports it before ``--help`` returns.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ..model.request import RUN, ScoringOptions, SelectRequest
 from ..options import Flag, OptionGroup, option, scoped_pairs
@@ -52,6 +52,9 @@ class FuteOptions(OptionGroup):
         help="FUTE's surrogate model: 'minilm' (default, offline), 'smollm2', a model directory, a .gguf file or a hub id "
              "(e.g. t5-base)."))
     max_length: int = option(128, minimum=8)
+    #: What an MTE learns from the LLM's labels on U: soft (the paper's: its class
+    #: probabilities) or hard (its decisions, one-hot at the argmax; what accuracy counts).
+    mte_targets: Literal["soft", "hard"] = option("soft", key="set")
     #: Labeled train examples (a seeded sample) for the dataset task embedding.
     dte_size: int = option(500, minimum=2, flag=Flag(
         "--dte-size", help="Labeled train examples (a seeded sample) for the dataset task embedding."))

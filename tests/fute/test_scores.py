@@ -253,6 +253,34 @@ def _tiny(world, **kw) -> FuteOptions:
                        embedder_options={"tupate": {"mte_epochs": 2, "dte_epochs": 2}}, **kw)
 
 
+def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_keys(tmp_path, tiny_surrogates, monkeypatch):
+    from promptsel.fute.store import EmbeddingStore
+
+    monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
+    saved = write_ups_with_u(tmp_path / "ups.npz", seed=1, prompts=3, u_size=30)
+    texts = list(saved["unlabeled_text"])
+    calls = {}
+    for form in ("soft", "hard"):
+        fute = FuteOptions(dte_dataset="sst2", surrogate=str(tiny_surrogates["encoder"]), unlabeled_size=30, dte_size=20,
+                           mte_targets=form)
+        Recorder.calls = []
+        with registered(RecorderPlugin(), name="recorder"):
+            run_select(SelectRequest(scores=tmp_path / "ups.npz", methods=["fute-rec"], data_dir=str(shared_path("data")),
+                                     groups=(fute,), bootstrap=50))
+        calls[form] = [d for d in Recorder.calls if d.kind in ("mte", "dte")]
+    # soft ran first and stored its embeddings: hard trains every MTE again (its own keys) and
+    # reuses the DTE (gold labels either way).
+    assert sorted(d.kind for d in calls["soft"]) == ["dte"] + ["mte"] * 3
+    assert [d.kind for d in calls["hard"]] == ["mte"] * 3
+    for p, data in enumerate(calls["hard"]):
+        probs = softmax(saved["unlabeled_logprobs"][p].astype(np.float64))
+        want = np.zeros_like(probs)
+        want[np.arange(len(probs)), probs.argmax(axis=1)] = 1.0  # by hand: 1 on the likelier class
+        got = rows_by_text(data)
+        np.testing.assert_array_equal(np.array([got[t] for t in texts]), want)
+    assert len(list(EmbeddingStore().root.glob("*.npz"))) == 7
+
+
 def test_a_saved_live_run_replays_fute_exactly(fute_world, tmp_path):  # noqa: F811
     saved = tmp_path / "live.npz"
     live, _ = run_select(_request(fute_world, "sst2", ["fute-tupate", "mi"], save_scores=saved))
