@@ -109,15 +109,16 @@ def quality(prompts: dict[str, Callable], u_texts: list[str]) -> tuple[dict[str,
     return out, correct
 
 
-def fute_key(embedder: str, unlabeled_size: int, tupate: dict[str, str]) -> str:
-    """The results' key: the embedder, tupate's options where given, and |U|."""
+def fute_key(embedder: str, unlabeled_size: int, tupate: dict[str, str], mte_targets: str = "soft") -> str:
+    """The results' key: the embedder, tupate's options where given, hard targets, and |U|."""
     part = "".join(f"{k}={v}, " for k, v in tupate.items()) if embedder == "tupate" else ""
+    part += "targets=hard, " if mte_targets == "hard" else ""
     return f"fute-{embedder} ({part}U={unlabeled_size})"
 
 
 def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, embedders: list[str], seeds: list[int],
              unlabeled_size: int, dte_size: int, resamples: int, save: Callable, command: str,
-             tupate: dict[str, str] | None = None) -> None:
+             tupate: dict[str, str] | None = None, mte_targets: str = "soft") -> None:
     """``tupate``: tupate's options (compare, head); FUTE's score is the one a ``select`` with
     them reports (:meth:`Fute.score`), nulls included."""
     from bench.lib.fute_saved import saved_fute
@@ -149,7 +150,8 @@ def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, em
             from promptsel.plugins import registries
 
             cls = registries().embedders.get(embedder_id)
-            options = FuteOptions(dte_size=dte_size, embedder_options={"tupate": tupate} if embedder_id == "tupate" else {})
+            options = FuteOptions(dte_size=dte_size, embedder_options={"tupate": tupate} if embedder_id == "tupate" else {},
+                                  mte_targets=mte_targets)  # type: ignore[arg-type]
             embedder = cls(**options.embedder_options_for(cls))
             for target in TARGETS:
                 began = time.perf_counter()
@@ -171,7 +173,7 @@ def fute_run(prompts: dict[str, Callable], correct: dict[str, np.ndarray], *, em
                          "mte_learned": sum(bool(d and d.get("learned")) for d in (diag.get("mte") or {}).values()),
                          "command": command}
                 save(lambda r, e=entry, s=seed, t=target, k=embedder_id:
-                     r.setdefault("fute", {}).setdefault(fute_key(k, unlabeled_size, tupate), {}).setdefault(str(s), {}).__setitem__(t, e))
+                     r.setdefault("fute", {}).setdefault(fute_key(k, unlabeled_size, tupate, mte_targets), {}).setdefault(str(s), {}).__setitem__(t, e))
                 print(f"seed {seed}, {embedder_id}, {target}: NDCG {entry['ndcg']:.3f}, {entry['seconds']} s", file=sys.stderr)
 
 
@@ -230,6 +232,8 @@ def main() -> None:
     parser.add_argument("--dte-size", type=int, default=500, help="train examples per DTE")
     parser.add_argument("--compare", help="tupate's compare option (default: tupate's)")
     parser.add_argument("--head", choices=["out", "in", "only"], help="tupate's head option (default: tupate's)")
+    parser.add_argument("--mte-targets", choices=["soft", "hard"], default="soft",
+                        help="what the MTEs learn from each prompt's p(positive): the probabilities or the decisions")
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of the evaluation examples")
     parser.add_argument("--json", type=Path, help="the results file: read, updated and written back")
     parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
@@ -265,7 +269,7 @@ def main() -> None:
         fute_run(prompts, correct, embedders=[e for e in args.fute.split(",") if e], seeds=[int(s) for s in args.seeds.split(",")],
                  unlabeled_size=args.unlabeled_size, dte_size=args.dte_size, resamples=args.resamples, save=save,
                  command=f"{when}: {command}",
-                 tupate={k: v for k, v in (("compare", args.compare), ("head", args.head)) if v})
+                 tupate={k: v for k, v in (("compare", args.compare), ("head", args.head)) if v}, mte_targets=args.mte_targets)
     else:
         save(lambda r: r.update(quality=measured, meta={"command": command, "when": when}))
     if args.json and args.json.is_file():

@@ -54,7 +54,10 @@ class FuteOptions(OptionGroup):
     max_length: int = option(128, minimum=8)
     #: What an MTE learns from the LLM's labels on U: soft (the paper's: its class
     #: probabilities) or hard (its decisions, one-hot at the argmax; what accuracy counts).
-    mte_targets: Literal["soft", "hard"] = option("soft", key="set")
+    mte_targets: Literal["soft", "hard"] = option("soft", key="set", flag=Flag(
+        "--mte-targets",
+        help="What FUTE's model task embeddings learn from the LLM's labels on U: 'soft', its class probabilities (the "
+             "paper's), or 'hard', its decisions (one-hot at the argmax)."))
     #: Labeled train examples (a seeded sample) for the dataset task embedding.
     dte_size: int = option(500, minimum=2, flag=Flag(
         "--dte-size", help="Labeled train examples (a seeded sample) for the dataset task embedding."))

@@ -253,7 +253,8 @@ def _tiny(world, **kw) -> FuteOptions:
                        embedder_options={"tupate": {"mte_epochs": 2, "dte_epochs": 2}}, **kw)
 
 
-def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_keys(tmp_path, tiny_surrogates, monkeypatch):
+@pytest.mark.option("select", "--mte-targets")
+def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_keys(tmp_path, tiny_surrogates, monkeypatch, capsys):
     from promptsel.fute.store import EmbeddingStore
 
     monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
@@ -261,12 +262,13 @@ def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_key
     texts = list(saved["unlabeled_text"])
     calls = {}
     for form in ("soft", "hard"):
-        fute = FuteOptions(dte_dataset="sst2", surrogate=str(tiny_surrogates["encoder"]), unlabeled_size=30, dte_size=20,
-                           mte_targets=form)
         Recorder.calls = []
         with registered(RecorderPlugin(), name="recorder"):
-            run_select(SelectRequest(scores=tmp_path / "ups.npz", methods=["fute-rec"], data_dir=str(shared_path("data")),
-                                     groups=(fute,), bootstrap=50))
+            code = cli(["select", "--scores", str(tmp_path / "ups.npz"), "--dte-dataset", "sst2", "--data-dir",
+                        str(shared_path("data")), "--methods", "fute-rec", "--surrogate", str(tiny_surrogates["encoder"]),
+                        "--unlabeled-size", "30", "--dte-size", "20", "--bootstrap", "50", "--json", "--no-progress", "-q",
+                        *(["--mte-targets", form] if form == "hard" else [])])
+        assert code == 0, capsys.readouterr().err
         calls[form] = [d for d in Recorder.calls if d.kind in ("mte", "dte")]
     # soft ran first and stored its embeddings: hard trains every MTE again (its own keys) and
     # reuses the DTE (gold labels either way).
