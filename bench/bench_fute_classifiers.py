@@ -19,7 +19,7 @@ Every embedding goes through the embedding store: a stopped run resumes.
     python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate,taskemb \\
         --seeds 0,1,2 --unlabeled-size 1000                                            # FUTE, the full run
     OMP_NUM_THREADS=1 python -m bench.bench_fute_classifiers --json bench/fute_classifiers.json --fute tupate \
-        --compare null-both --head only --prompts core --seeds 0                       # the setting that passed the ladder
+        --compare null-both --head only --mte-targets hard --prompts core --seeds 0    # the setting of RESULTS.md
     python -m bench.bench_fute_classifiers --from-json bench/fute_classifiers.json [--write]
 
 FUTE's score is what a ``select`` with the same embedder options reports (``Fute.score``: the

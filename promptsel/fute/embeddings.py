@@ -382,6 +382,8 @@ class Fute:
             "unlabeled": self.corpus.describe(),
             "surrogate": self.surrogate.describe(),
             "dte_size": self.options.dte_size,
+            # What the MTEs learned from U's labels: the class probabilities or the decisions.
+            "mte_targets": self.options.mte_targets,
             # Where U's labels and the DTE came from (--scores: saved predictions, no LLM ran).
             "labels": "saved" if self.saved else "llm",
             "dte": {"dataset": self.spec.name, "split": self.spec.train_split, "from": self.dte_from},

@@ -140,6 +140,8 @@ class FuteMethod(Selector):
             where = f"; U: {u['size']} texts and their saved labels from the scores file {u['origin']}"
         elif u and u["name"] == UNLABELED_EVAL:
             where = f"; U: {u['size']} evaluation inputs, labels dropped (in-domain, unlike the paper)"
+        if section.get("mte_targets") == "hard":
+            where += "; MTEs trained on the LLM's decisions (--mte-targets hard)"
         dte = section.get("dte")
         if dte:
             where += f"; DTE: {dte['dataset']} {dte['split']} ({section['dte_size']} examples, from {dte['from']})"

@@ -255,6 +255,7 @@ def _tiny(world, **kw) -> FuteOptions:
 
 @pytest.mark.option("select", "--mte-targets")
 def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_keys(tmp_path, tiny_surrogates, monkeypatch, capsys):
+    from promptsel.fute.method import FuteMethod
     from promptsel.fute.store import EmbeddingStore
 
     monkeypatch.setenv("PROMPTSEL_CACHE_DIR", str(tmp_path / "cache"))
@@ -268,7 +269,11 @@ def test_hard_mte_targets_are_each_prompts_decisions_one_hot_under_their_own_key
                         str(shared_path("data")), "--methods", "fute-rec", "--surrogate", str(tiny_surrogates["encoder"]),
                         "--unlabeled-size", "30", "--dte-size", "20", "--bootstrap", "50", "--json", "--no-progress", "-q",
                         *(["--mte-targets", form] if form == "hard" else [])])
-        assert code == 0, capsys.readouterr().err
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        section = json.loads(out)["fute"]
+        assert section["mte_targets"] == form
+        assert ("decisions" in FuteMethod.section_lines(section)[0]) == (form == "hard")
         calls[form] = [d for d in Recorder.calls if d.kind in ("mte", "dte")]
     # soft ran first and stored its embeddings: hard trains every MTE again (its own keys) and
     # reuses the DTE (gold labels either way).
