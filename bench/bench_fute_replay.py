@@ -18,6 +18,10 @@ and a wider one reuses what is done. Its results are added to the JSON beside th
     python -m bench.bench_fute_replay --json bench/fute_replay.json                 # label-free, 5 splits, 100 and 13
     OMP_NUM_THREADS=1 nice -n 10 python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate,taskemb \\
         --prompts 13 --splits 0 --unlabeled-size 200                                   # FUTE, smallest
+    # FUTE on two cores: train disjoint halves of the prompts side by side, then score what is stored
+    OMP_NUM_THREADS=1 python -m bench.bench_fute_replay --fute tupate --prompts 100 --splits 0 --shard 0/2 &
+    OMP_NUM_THREADS=1 python -m bench.bench_fute_replay --fute tupate --prompts 100 --splits 0 --shard 1/2
+    python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate --prompts 100 --splits 0
     python -m bench.bench_fute_replay --from-json bench/fute_replay.json [--write]     # render again
     python -m bench.bench_fute_replay --write-fixture DIR/split0.npz --splits 0       # a --scores file with U
 """
@@ -115,10 +119,18 @@ def fute_key(embedder: str, compare: str, unlabeled_size: int | None, head: str 
     return f"fute-{embedder} (compare={compare}{part}, U={unlabeled_size or 'all'})"
 
 
+def shard_of(arrays: dict[str, np.ndarray], shard: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Every ``n``-th prompt from the ``k``-th (``shard`` = (k, n)): the arrays with a prompt axis cut."""
+    k, n = shard
+    rows = np.arange(k, arrays["prompt_ids"].size, n)
+    per_prompt = ("class_logprobs", "prompt_nll", "prompt_ids", "unlabeled_logprobs")
+    return {name: a[rows] if name in per_prompt else a for name, a in arrays.items()}
+
+
 def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], splits: list[int],
              unlabeled_size: int | None, compare: str, resamples: int, dte_size: int, save: Any, command: str,
-             head: str | None = None, mte_targets: str = "soft") -> None:
-    from bench.lib.fute_saved import fute_scores
+             head: str | None = None, mte_targets: str = "soft", shard: tuple[int, int] | None = None) -> None:
+    from bench.lib.fute_saved import fill_store, fute_scores
 
     data_dir = str(shared_path("data"))
     for name in prompt_sets:
@@ -128,6 +140,13 @@ def fute_run(fixture: Fixture, *, embedders: list[str], prompt_sets: list[str], 
             for embedder in embedders:
                 # tupate compares what training changed unless told; taskemb has no such option.
                 options = {"compare": compare, **({"head": head} if head else {})} if embedder == "tupate" else {}
+                if shard:
+                    # Training only, into the store; the run without --shard scores and saves.
+                    trained = fill_store(embedder, shard_of(arrays, shard), dataset="sst2", data_dir=data_dir, seed=seed,
+                                         with_dte=shard[0] == 0, embedder_options=options, dte_size=dte_size,
+                                         mte_targets=mte_targets)
+                    print(f"prompts {name}, split {seed}, {embedder}, shard {shard[0]}/{shard[1]}: {trained} trained", file=sys.stderr)
+                    continue
                 began = time.perf_counter()
                 scores, section = fute_scores(embedder, arrays, dataset="sst2", data_dir=data_dir, seed=seed,
                                               embedder_options=options, dte_size=dte_size, mte_targets=mte_targets)
@@ -195,6 +214,8 @@ def main() -> None:
     parser.add_argument("--dte-size", type=int, default=500, help="sst2 train examples for the DTE")
     parser.add_argument("--mte-targets", choices=["soft", "hard"], default="soft",
                         help="what the MTEs learn from OPT's labels on U: its probabilities (the paper's) or its decisions")
+    parser.add_argument("--shard", help="K/N: only train (into the store) every N-th prompt from the K-th, for N "
+                        "processes side by side (shard 0 also trains the DTEs); then run without it to score and save")
     parser.add_argument("--json", type=Path, help="the results file: read, updated and written back")
     parser.add_argument("--from-json", type=Path, help="render saved results instead of running")
     parser.add_argument("--write-fixture", type=Path, help="write the --scores file (with U) of the first split here and stop")
@@ -204,6 +225,15 @@ def main() -> None:
     prompt_sets = [p for p in args.prompts.split(",") if p]
     if any(p not in PROMPT_SETS for p in prompt_sets):
         parser.error(f"--prompts takes {' or '.join(PROMPT_SETS)}")
+    shard = None
+    if args.shard:
+        try:
+            k, n = (int(x) for x in args.shard.split("/"))
+        except ValueError:
+            parser.error("--shard takes K/N, for example 0/2")
+        if not 0 <= k < n:
+            parser.error("--shard K/N needs 0 <= K < N")
+        shard = (k, n)
     if args.write_fixture:
         arrays = write_split(args.write_fixture, splits[0], n_prompts=PROMPT_SETS[prompt_sets[0]], unlabeled_size=args.unlabeled_size)
         print(f"{args.write_fixture}: {arrays['class_logprobs'].shape[0]} prompts, U {arrays['unlabeled_text'].size} texts")
@@ -230,7 +260,7 @@ def main() -> None:
     if args.fute:
         fute_run(fixture, embedders=[e for e in args.fute.split(",") if e], prompt_sets=prompt_sets, splits=splits,
                  unlabeled_size=args.unlabeled_size, compare=args.compare, resamples=args.resamples, dte_size=args.dte_size,
-                 save=save, command=f"{when}, {platform.machine()}: {command}", head=args.head, mte_targets=args.mte_targets)
+                 save=save, command=f"{when}, {platform.machine()}: {command}", head=args.head, mte_targets=args.mte_targets, shard=shard)
     else:
         label_free = label_free_run(fixture, splits, args.resamples)
         save(lambda r: r.update(label_free=label_free))

@@ -42,6 +42,36 @@ def fute_scores(embedder_id: str, arrays: dict[str, np.ndarray], *, dataset: str
     """FUTE's score for every prompt of a ``--scores`` file's U arrays (as the embedder's options
     say to compare), and FUTE's report section (embeddings with their status and seconds,
     diagnostics)."""
+    fute, embedder = _saved_pair(embedder_id, arrays, dataset=dataset, data_dir=data_dir, seed=seed,
+                                 embedder_options=embedder_options, dte_size=dte_size, store=store, mte_targets=mte_targets)
+    if progress is not None:
+        fute.progress = progress
+    scores = fute.score(embedder)
+    return scores, {"embeddings": fute.records, "diagnostics": fute.diagnostics(), "surrogate": fute.surrogate.describe()}
+
+
+def fill_store(embedder_id: str, arrays: dict[str, np.ndarray], *, dataset: str, data_dir: str, seed: int,
+               with_dte: bool, embedder_options: dict[str, Any] | None = None, dte_size: int = FuteOptions().dte_size,
+               mte_targets: str = "soft") -> int:
+    """Train into the store what :func:`fute_scores` would read for these prompts (their MTEs and
+    nulls; the DTE and its null ``with_dte``) without scoring: processes given disjoint prompts
+    share one run's training, and the run over every prompt then finds it all stored (the keys are
+    each prompt's own labels). Returns the number of embeddings trained."""
+    fute, embedder = _saved_pair(embedder_id, arrays, dataset=dataset, data_dir=data_dir, seed=seed,
+                                 embedder_options=embedder_options, dte_size=dte_size, store=None, mte_targets=mte_targets)
+    if with_dte:
+        fute.dte(embedder)
+    fute.mtes(embedder)
+    if embedder.compares_to_null():
+        fute.mtes(embedder, null=True)
+        if with_dte and embedder.compares_to_dte_null():
+            fute.dte(embedder, null=True)
+    return sum(r["status"] == "computed" for r in fute.records)
+
+
+def _saved_pair(embedder_id: str, arrays: dict[str, np.ndarray], *, dataset: str, data_dir: str, seed: int,
+                embedder_options: dict[str, Any] | None, dte_size: int, store: EmbeddingStore | None,
+                mte_targets: str) -> tuple[Fute, Any]:
     from promptsel.plugins import registries
 
     cls = registries().embedders.get(embedder_id)
@@ -50,8 +80,4 @@ def fute_scores(embedder_id: str, arrays: dict[str, np.ndarray], *, dataset: str
     fute = saved_fute(texts=[str(t) for t in arrays["unlabeled_text"]], logprobs=arrays["unlabeled_logprobs"],
                       prompt_ids=[str(p) for p in arrays["prompt_ids"]], dataset=dataset, data_dir=data_dir,
                       options=options, seed=seed, store=store)
-    if progress is not None:
-        fute.progress = progress
-    embedder = cls(**options.embedder_options_for(cls))
-    scores = fute.score(embedder)
-    return scores, {"embeddings": fute.records, "diagnostics": fute.diagnostics(), "surrogate": fute.surrogate.describe()}
+    return fute, cls(**options.embedder_options_for(cls))

@@ -177,7 +177,9 @@ def _compare_prompts(old: dict[str, Any], new: dict[str, Any], policy: Policy, l
             continue
         before = o["performance"]
         what = f" after: {'; '.join(changes)}" if changes else " with an unchanged definition"
-        if tol.dropped(before, after):
+        if before is None or after is None:  # as for a method: nothing to judge
+            kind, msg = NOTE, f"{pid}: no finite {metric} to compare{what}"
+        elif tol.dropped(before, after):
             msg = f"{pid}: {metric} fell from {_f(before)} to {_f(after)}{what}; tolerance {tol}"
             kind = REGRESSED
         elif tol.rose(before, after):
@@ -201,7 +203,11 @@ def _floor(policy: Policy, old_prompts: dict[str, Any]) -> tuple[float | None, s
     if floor.mode == "value":
         assert floor.value is not None
         return floor.value, f"the floor {floor.value:g}"
-    worst_id = min(old_prompts, key=lambda pid: old_prompts[pid]["performance"])
+    # A prompt without a finite number (the lock's None) has no place in "the worst".
+    measured = [pid for pid in old_prompts if old_prompts[pid]["performance"] is not None]
+    if not measured:
+        return None, ""
+    worst_id = min(measured, key=lambda pid: old_prompts[pid]["performance"])
     worst = old_prompts[worst_id]["performance"]
     value = worst - policy.tolerance.allowed(worst)
     return value, f"the floor {_f(value)} (the worst locked prompt, {worst_id} at {_f(worst)}, minus the tolerance)"
