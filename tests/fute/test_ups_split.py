@@ -93,3 +93,19 @@ def test_random_and_ceiling_rows_follow_their_formulas():
     # The true ranking against resamples: 1 on its own data, at most 1 on every resample.
     ceiling = boot.ceiling()
     assert 0 < ceiling["ndcg"] <= 1 and ceiling["ndcg_ci"][1] <= 1
+
+
+def test_shards_cut_the_prompt_axis_only_and_together_hold_every_prompt_once(fixture):
+    from bench.bench_fute_replay import shard_of
+    from bench.lib.ups_split import split_arrays
+
+    arrays = split_arrays(fixture.subset(13), 0)
+    shards = [shard_of(arrays, (k, 4)) for k in range(4)]
+    assert [list(s["prompt_ids"]) for s in shards][1] == [arrays["prompt_ids"][i] for i in (1, 5, 9)]
+    assert sorted(p for s in shards for p in s["prompt_ids"]) == sorted(arrays["prompt_ids"])
+    for s in shards:
+        rows = [list(arrays["prompt_ids"]).index(p) for p in s["prompt_ids"]]
+        for name in ("class_logprobs", "prompt_nll", "unlabeled_logprobs"):
+            assert np.array_equal(s[name], arrays[name][rows]), name
+        for name in ("labels", "unlabeled_text", "sample_ids", "class_names"):
+            assert np.array_equal(s[name], arrays[name]), name

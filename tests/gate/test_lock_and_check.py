@@ -653,7 +653,8 @@ def test_every_setting_of_a_locked_request_comes_back_and_a_bad_one_names_where_
     assert here.model == "other.gguf" and here.backend_args == {"n_ctx": 512, "n_threads": 2}
     plain = request_from_record(_record(), tmp_path)
     assert (plain.calibrate, plain.method_options, plain.adaptive, plain.split, plain.max_chars) == ("none", {}, False, None, None)
-    for bad, where in (({"scoring": {"mode": "bogus"}}, "the lock's scoring"), ({"fute": {"dte_size": "many"}}, "the lock's fute"),
+    for bad, where in (({"scoring": {"mode": "bogus"}}, "valid: the lock's scoring option mode"),
+                       ({"fute": {"dte_size": "many"}}, "valid: the lock's fute option dte_size"),
                        ({"adaptive": {"epsilon": 0.1, "rounds": 3}}, "adaptive must be a table of epsilon, delta, max_inputs and round_size")):
         with pytest.raises(LockFileError) as err:
             request_from_record(_record(**bad), tmp_path)
@@ -711,6 +712,14 @@ def test_every_broken_part_of_a_lock_entry_is_named_with_the_way_out(tmp_path):
     path.write_text(json.dumps({**new_lock(), "entries": {"k": 5}}))
     with pytest.raises(LockFileError, match="entry 'k' has no 'request' table"):
         read_lock(path)
+    for text, message, hint in (
+            ("[1]", f"{path} is not a promptsel lock file (no 'entries' table).", None),
+            (json.dumps({"entries": {}, "lock_version": 7}), f"{path} has lock_version 7; this promptsel reads version 1.",
+             "Write it again with `promptsel check --update`, or use the promptsel that wrote it.")):
+        path.write_text(text)
+        with pytest.raises(LockFileError) as err:
+            read_lock(path)
+        assert (err.value.message, err.value.hint) == (message, hint)
     path.unlink()
     with pytest.raises(LockFileError) as err:
         read_lock(path)
@@ -759,6 +768,9 @@ def test_a_lock_on_a_named_dataset_keys_its_split_and_writes_the_default_methods
     (key, entry), = json.loads(Path("promptsel.lock").read_text())["entries"].items()
     assert key.startswith("prompts.toml | sst2:validation | limit=8 | fake:")
     assert entry["request"]["split"] == "validation" and entry["request"]["dataset"] == "sst2"
+    from promptsel.gate.check import run_check
+
+    assert run_check(Path("promptsel.lock"), data_dir=data).status == "passed"  # the data is where this machine keeps it
     # without --methods: every label-free method the backend allows, written out by name
     assert "mi" in entry["request"]["methods"] and sorted(entry["request"]["methods"]) == sorted(entry["methods"])
 
@@ -781,6 +793,9 @@ def test_the_inputs_findings_are_whole_and_versions_are_notes_both_ways():
         Finding(NOTE, "lock", "promptsel", "promptsel 0.1.0 → 0.2.0"),
         Finding(NOTE, "lock", "torch", "torch 2 → (none)"),
     ]
+    # ...and the other way round: each side's source where it has one, "?" where not
+    assert compare_inputs(new, old)[1].message == ("the evaluation sample is not the locked one: the lock has 10 examples "
+                                                   "from ?, this run 12 from data.jsonl with other content")
     del old["versions"]  # a lock from before versions were recorded
     assert [f.message for f in compare_inputs(old, new) if f.kind == NOTE] == ["llama (none) → 1", "promptsel (none) → 0.2.0"]
     del new["versions"]  # only the run's versions make notes
@@ -794,9 +809,9 @@ def prompt_findings(old, new, policy=None) -> list[Finding]:
 def test_every_prompt_finding_is_whole_with_labels():
     old = make_entry({"a": 0.8, "b": 0.6, "c": 0.7, "d": 0.5, "gone": 0.9}, {"mi": "a"})
     new = make_entry({"a": 0.7, "b": 0.7, "c": 0.71, "d": 0.5, "n1": 0.59, "n2": 0.1}, {"mi": "a"})
-    new["prompts"]["b"]["definition"] = {**old["prompts"]["b"]["definition"], "template": "Template b, better: {{text}}"}
+    new["prompts"]["b"]["definition"] = {**old["prompts"]["b"]["definition"], "template": "Template b, better: {{text}}", "chat": False}
     edit = describe_changes(old["prompts"]["b"]["definition"], new["prompts"]["b"]["definition"])
-    assert edit and edit[0].startswith("template: ")
+    assert len(edit) == 2 and edit[0].startswith("template: ")  # two changes, joined by "; "
     floor = 0.5 - 0.02  # the worst locked prompt (d) less the tolerance
     tol = "tolerance 0.02 (absolute)"
     assert prompt_findings(old, new) == [
@@ -818,13 +833,13 @@ def test_every_prompt_finding_is_whole_with_labels():
 def test_every_prompt_finding_is_whole_without_labels():
     old = make_entry({"a": None, "b": None, "c": None}, {"mi": "a"}, scores={"mi": {"a": 0.3, "b": 0.2, "c": 0.1}}, labels=False)
     new = make_entry({"a": None, "b": None, "c": None, "n1": None, "n2": None}, {"mi": "a"},
-                     scores={"mi": {"a": 0.3, "b": 0.25, "c": 0.1}}, labels=False)
+                     scores={"mi": {"a": 0.3, "b": 0.25, "c": 0.15}}, labels=False)
     new["prompts"]["c"]["definition"] = {**old["prompts"]["c"]["definition"], "chat": False}
     edit = describe_changes(old["prompts"]["c"]["definition"], new["prompts"]["c"]["definition"])
     assert prompt_findings(old, new) == [
         Finding(UNCHANGED, "prompt", "a", "a: unchanged"),
         Finding(WITHIN, "prompt", "b", "b: mi score 0.2 → 0.25", changes=("mi score 0.2 → 0.25",)),
-        Finding(WITHIN, "prompt", "c", "c: " + "; ".join(edit), changes=tuple(edit)),
+        Finding(WITHIN, "prompt", "c", "c: " + "; ".join([*edit, "mi score 0.1 → 0.15"]), changes=(*edit, "mi score 0.1 → 0.15")),
         Finding(NEW, "prompt", "n1", "new prompt n1", changes=("new prompt",)),
         Finding(NEW, "prompt", "n2", "new prompt n2", changes=("new prompt",)),
     ]
@@ -855,6 +870,8 @@ def test_entries_are_selected_by_prompt_file_and_by_dataset_name_or_path(tmp_pat
     assert err.value.hint == "Add one with `promptsel lock`."
     with pytest.raises(UsageError, match="has no entry for dataset rotten_tomatoes; it has"):
         select_entries(lock, lock_path, None, "rotten_tomatoes")
+    with pytest.raises(UsageError, match=r"Unknown dataset 'sts2'\. Did you mean: sst2"):  # a typo is named as one
+        select_entries(lock, lock_path, None, "sts2")
 
 
 def test_dumps_keeps_letters_sorts_keys_and_inlines_short_lists_up_to_100_characters():
@@ -890,6 +907,12 @@ def test_a_lock_entry_records_its_data_model_prompt_set_and_ties_and_a_seeded_in
     assert len(entry["dataset"]["sample_ids_sha256"]) == 64 and entry["bootstrap"] is None  # labels: no interval needed
     assert entry["backend"]["name"] == "fake" and entry["prompt_set"] == {"name": "t", "description": "Sentiment."}
     assert all(m["chosen"] in m["tied"] for m in entry["methods"].values())
+    assert all(p["definition_sha256"] == definition_sha256(p["definition"]) for p in entry["prompts"].values())
+    with pytest.raises(UsageError, match=r"^lock needs --dataset and --prompts\.$"):
+        from promptsel.gate.entry import lock_selection
+        from promptsel.model.request import SelectRequest
+
+        lock_selection(SelectRequest(dataset="data.jsonl", prompts=None), Path("other.lock"))
     # Without labels, the interval is the bootstrap's with the run's seed (5, not the default 0).
     Path("unlabeled.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in DATA))
     args = ("-d", "unlabeled.jsonl", "--classes", "positive,negative", "-p", "prompts.toml", "-b", "fake", "-m", "mi",
@@ -910,19 +933,24 @@ def test_run_check_passes_an_unchanged_lock_and_says_not_comparable_without_judg
     from promptsel.gate.check import run_check
     from promptsel.gate.compare import NOT_COMPARABLE as NC
 
-    lock(capsys)
+    lock(capsys, "--metric", "macro_f1")
     first = run_check(Path("promptsel.lock"))
     assert first.status == "passed" and not first.updated
     (e,) = first.entries
-    assert e.metric == "accuracy" and e.labels is True and 0 <= e.seconds < 120 and e.new is not None
+    assert e.metric == "macro_f1" and e.labels is True and 0 < e.seconds < 120 and e.new is not None
     again = run_check(Path("promptsel.lock"))  # the cache is on by default: every row is read back
-    assert again.entries[0].cache["hits"] > 0 and again.entries[0].cache["misses"] == 0
+    assert again.entries[0].cache["hits"] > 0 and again.entries[0].cache["misses"] == 0 and again.entries[0].cache["enabled"]
+    assert run_check(Path("promptsel.lock"), cache=False).entries[0].cache["enabled"] is False
+    Path("unlabeled.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t, _ in DATA))
+    code, _, err = run(capsys, "lock", "-d", "unlabeled.jsonl", "--classes", "positive,negative", "-p", "prompts.toml",
+                       "-b", "fake", "-m", "mi", "--no-progress", "-q")
+    assert code == 0, err
     with pytest.raises(UsageError, match="has no entry for dataset rotten_tomatoes"):
         run_check(Path("promptsel.lock"), dataset="rotten_tomatoes")
     data = json.loads(Path("promptsel.lock").read_text())
-    (entry,) = data["entries"].values()
-    entry["backend"]["fingerprint"] = "0" * 64
+    for entry in data["entries"].values():  # both entries now name another model
+        entry["backend"]["fingerprint"] = "0" * 64
     Path("promptsel.lock").write_text(json.dumps(data))
     moved = run_check(Path("promptsel.lock"))
-    assert moved.status == NC and moved.entries[0].new is None and moved.entries[0].metric == "accuracy"
-    assert [f.kind for f in moved.entries[0].findings] == [NC] and moved.entries[0].labels is True
+    assert moved.status == NC and [(e.metric, e.labels, e.new) for e in moved.entries] == [("macro_f1", True, None), ("accuracy", False, None)]
+    assert all([f.kind for f in e.findings] == [NC] for e in moved.entries)

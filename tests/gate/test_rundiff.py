@@ -162,8 +162,35 @@ def test_macro_f1_is_paired_over_every_class_of_the_task(tmp_path):
     assert result["metric"] == "macro_f1"
     assert row["a_shared"] == pytest.approx(0.5) and row["b_shared"] == pytest.approx(2 / 3) and row["delta"] == pytest.approx(1 / 6)
     assert row["a"] == pytest.approx(0.5) and row["changed_predictions"] == 2
-    lo, hi = row["delta_interval"]
-    assert lo <= 1 / 6 <= hi and lo >= 0  # B is never worse on any example
+    # The interval by its definition: macro-F1 over the three classes (sklearn's, zero_division=0)
+    # of each run on the same resampled examples, B less A, central 95 %.
+    from sklearn.metrics import f1_score
+
+    pa, pb = np.array([0, 1, 0, 1, 1, 1, 0, 0]), labels
+    picks = np.random.default_rng(0).integers(0, 8, size=(1000, 8))
+    change = [f1_score(labels[k], pb[k], labels=[0, 1, 2], average="macro", zero_division=0)
+              - f1_score(labels[k], pa[k], labels=[0, 1, 2], average="macro", zero_division=0) for k in picks]
+    assert row["delta_interval"] == pytest.approx([np.percentile(change, 2.5), np.percentile(change, 97.5)])
+
+
+def test_an_interval_that_touches_zero_is_within_noise(tmp_path, monkeypatch):
+    """One example of ten turns right (or wrong): 0.9^10 = 0.35 of the resamples never draw it,
+    so the interval's lower (upper) end is exactly 0, and that is not a measurable change."""
+    monkeypatch.setitem(WRONG, "up", ({9}, set()))
+    monkeypatch.setitem(WRONG, "down", (set(), {9}))
+    save_run(tmp_path / "a.npz", 0, prompts=["up", "down"])
+    save_run(tmp_path / "b.npz", 1, prompts=["up", "down"])
+    rows = {r["id"]: r for r in diff_runs(load_side(tmp_path / "a.npz"), load_side(tmp_path / "b.npz"))["prompts"]}
+    assert rows["up"]["delta_interval"][0] == 0 and rows["up"]["verdict"] == WITHIN
+    assert rows["down"]["delta_interval"][1] == 0 and rows["down"]["verdict"] == WITHIN
+
+
+def test_predictions_that_moved_both_ways_are_a_change_though_accuracy_is_equal(tmp_path):
+    save_run(tmp_path / "a.npz", 0, prompts=["swap", "same"])
+    save_run(tmp_path / "b.npz", 1, prompts=["swap", "same"])
+    result = diff_runs(load_side(tmp_path / "a.npz"), load_side(tmp_path / "b.npz"))
+    assert [r["delta"] for r in result["prompts"]] == [0, 0] and result["changed"] == []
+    assert result["no_change"] is False  # swap's two predictions moved
 
 
 def test_a_run_against_itself_is_no_change(ab):
@@ -230,15 +257,19 @@ def test_runs_on_other_examples_or_metrics_are_refused(tmp_path, ab):
     np.savez(tmp_path / "c.npz", class_logprobs=np.log(np.full((1, 3, 2), 0.5)), prompt_ids=np.array(["same"]),
              sample_ids=np.array(["x", "y", "z"]))
     np.savez(tmp_path / "d.npz", class_logprobs=np.log(np.full((1, 3, 2), 0.5)), prompt_ids=np.array(["nothing"]))
-    with pytest.raises(UsageError, match="have no prompt id in common"):
+    with pytest.raises(UsageError, match="have no prompt id in common") as err:
         diff_runs(load_side(ab[0]), load_side(tmp_path / "d.npz"))
+    assert err.value.hint == ("diff compares runs of the same prompts (by id): the same prompt file on two models, "
+                              "or before and after an edit.")
     with pytest.raises(UsageError, match="share no sample id") as err:
         diff_runs(load_side(ab[0]), load_side(tmp_path / "c.npz"))
     assert err.value.hint == "Save both with sample_ids (select --save-scores writes them)."
-    with pytest.raises(UsageError, match=r"measures accuracy and .* macro_f1"):
+    with pytest.raises(UsageError, match=r"measures accuracy and .* macro_f1") as err:
         diff_runs(load_side(ab[0]), load_side(ab[1], metric="macro_f1"))
-    with pytest.raises(UsageError, match="no such file"):
+    assert err.value.hint == "Compare two runs of the same --metric."
+    with pytest.raises(UsageError, match="no such file") as err:
         load_side(tmp_path / "missing.npz")
+    assert err.value.hint == "Give two JSON reports (-o report.json) or two --save-scores files."
 
 
 def test_a_report_that_cannot_be_read_says_how_to_write_one(tmp_path):
@@ -290,11 +321,16 @@ def test_a_report_side_compares_summary_numbers_and_names_edited_templates(tmp_p
     rows = {r["id"]: r for r in result["prompts"]}
     assert rows["better"]["delta"] == -0.25 and rows["same"]["delta"] == 0 and rows["worse"]["delta"] is None
     assert all(r["delta_interval"] is None and r["verdict"] is None for r in rows.values())
-    assert rows["same"]["b_interval"] == [0.65, 0.85]
+    assert rows["same"]["b_interval"] == [0.65, 0.85] and rows["better"]["a_interval"] == [0.4, 0.6]
     assert result["paired"] is False and result["resamples"] is None and result["edited"] == ["same"]
     assert result["choice"] == {"a": "same", "b": "worse", "changed": True}
     assert result["examples"] == {"a": 3, "b": 0, "shared": 0}
-    assert any("not which examples" in n for n in result["notes"]) and result["no_change"] is False
+    # Ranked on the two prompts with a number on both sides: (0.5, 0.75) and (0.25, 0.75).
+    assert result["rank_correlation"] == {"spearman": pytest.approx(1.0), "kendall": pytest.approx(1.0), "prompts": 3}
+    assert result["notes"] == [
+        "A JSON report holds each prompt's performance but not which examples it got right, so the deltas are differences "
+        "of summary numbers, without a paired interval; compare two --save-scores files for one."]
+    assert result["no_change"] is False
     # A report against a scores file: still summary numbers only, said once.
     mixed = diff_runs(side, load_side(ab[0]))
     assert mixed["paired"] is False and sum("not which examples" in n for n in mixed["notes"]) == 1
