@@ -18,7 +18,8 @@ and a wider one reuses what is done. Its results are added to the JSON beside th
     python -m bench.bench_fute_replay --json bench/fute_replay.json                 # label-free, 5 splits, 100 and 13
     OMP_NUM_THREADS=1 nice -n 10 python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate,taskemb \\
         --prompts 13 --splits 0 --unlabeled-size 200                                   # FUTE, smallest
-    # FUTE on two cores: train disjoint halves of the prompts side by side, then score what is stored
+    # FUTE on two cores: train disjoint halves of the prompts side by side (every run with the same
+    # FUTE options: --compare, --head, --mte-targets, --dte-size), then score what is stored
     OMP_NUM_THREADS=1 python -m bench.bench_fute_replay --fute tupate --prompts 100 --splits 0 --shard 0/2 &
     OMP_NUM_THREADS=1 python -m bench.bench_fute_replay --fute tupate --prompts 100 --splits 0 --shard 1/2
     python -m bench.bench_fute_replay --json bench/fute_replay.json --fute tupate --prompts 100 --splits 0
