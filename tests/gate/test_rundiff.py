@@ -72,13 +72,15 @@ def ab(tmp_path):
     return tmp_path / "a.npz", tmp_path / "b.npz"
 
 
-def paired_interval(improved: set[int], worsened: set[int], seed: int = 0, resamples: int = 1000) -> list[float]:
+def paired_interval(improved: set[int], worsened: set[int], seed: int = 0, resamples: int = 1000,
+                    level: float = 0.95) -> list[float]:
     """The paired bootstrap of accuracy's change by its definition: each resample draws 10 of the
     shared examples with replacement (the seeded generator's integers, s0..s9 in run A's order);
-    the change is (draws of improved examples - draws of worsened ones) / 10; central 95 %."""
+    the change is (draws of improved examples - draws of worsened ones) / 10; the central ``level``."""
     picks = np.random.default_rng(seed).integers(0, N, size=(resamples, N))
     change = np.array([(sum(int(i in improved) for i in pick) - sum(int(i in worsened) for i in pick)) / N for pick in picks])
-    return [float(np.percentile(change, 2.5)), float(np.percentile(change, 97.5))]
+    tail = (1 - level) / 2 * 100
+    return [float(np.percentile(change, tail)), float(np.percentile(change, 100 - tail))]
 
 
 def test_prompts_are_paired_by_sample_id_on_the_shared_examples_with_hand_worked_changes(ab):
@@ -125,9 +127,7 @@ def test_another_seed_or_level_changes_the_interval_as_the_definition_says(ab):
     a, b = (load_side(p) for p in ab)
     result = diff_runs(a, b, seed=3, resamples=50, level=0.5)
     row = {r["id"]: r for r in result["prompts"]}["swap"]
-    picks = np.random.default_rng(3).integers(0, N, size=(50, N))
-    change = np.array([(np.sum(pick == 3) - np.sum(pick == 0)) / N for pick in picks])
-    assert row["delta_interval"] == pytest.approx([np.percentile(change, 25), np.percentile(change, 75)])
+    assert row["delta_interval"] == pytest.approx(paired_interval({3}, {0}, seed=3, resamples=50, level=0.5))
     assert result["seed"] == 3 and result["resamples"] == 50 and result["level"] == 0.5
 
 
@@ -137,9 +137,7 @@ def test_the_seed_decides_the_resamples_where_few_of_them_make_the_interval(ab):
     a, b = (load_side(p) for p in ab)
 
     def hand(seed: int) -> list[float]:
-        picks = np.random.default_rng(seed).integers(0, N, size=(7, N))
-        change = [sum(int(i in {6, 7, 8, 9}) for i in pick) / N for pick in picks]
-        return [float(np.percentile(change, 5)), float(np.percentile(change, 95))]
+        return paired_interval({6, 7, 8, 9}, set(), seed=seed, resamples=7, level=0.9)
 
     assert hand(3) != pytest.approx(hand(4))
     for seed in (3, 4):
